@@ -1,0 +1,1 @@
+"""Sources → Kafka: each connector publishes RawPost JSON to lingting.posts.raw."""

@@ -1,0 +1,1 @@
+"""The Faust app, its agents, settings and the ``lingting`` CLI."""

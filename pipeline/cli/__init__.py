@@ -1,0 +1,42 @@
+"""The ``lingting`` command. Each sub-module registers its commands; heavy imports stay inside commands
+so ``lingting --help`` is instant."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from schemas.errors import LingtingError
+
+app = typer.Typer(
+    name="lingting",
+    help="聆听 lingting — brand listening for Chinese social media (Kafka → Faust → Elasticsearch → alerts).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_all() -> None:
+    from pipeline.cli import backtest, connect, nlp, notify, ops, stack
+
+    for module in (stack, ops, nlp, backtest, connect, notify):
+        module.register(app)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> None:
+    _register_all()
+    try:
+        app()
+    except LingtingError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,169 @@
+"""One YAML config file, validated by pydantic; environment variables override addresses.
+
+Load order: ``--config PATH`` > ``$LINGTING_CONFIG`` > built-in defaults (no brands).
+``LINGTING_KAFKA`` and ``LINGTING_ES`` override ``kafka.bootstrap`` and ``elasticsearch.url``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connectors.config import ConnectorsConfig
+from processors.brands import BrandRule
+from processors.detection.settings import DetectionSettings
+from schemas.errors import ConfigError
+from sinks.notify.config import NotifyConfig
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="lingting", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=3, ge=1, description="Partitions of the topics lingting creates.")
+    replication_factor: int = Field(default=1, ge=1)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    @property
+    def raw_topic(self) -> str:
+        return self.topic("posts.raw")
+
+    @property
+    def enriched_topic(self) -> str:
+        return self.topic("posts.enriched")
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.topic("alerts")
+
+    @property
+    def deadletter_topic(self) -> str:
+        return self.topic("deadletter")
+
+
+class ElasticsearchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "http://127.0.0.1:9200"
+    index_prefix: str = Field(default="lingting", pattern=r"^[a-z0-9._-]+$")
+    username: str | None = None
+    password: str | None = None
+    bulk_size: int = Field(default=500, ge=1)
+    flush_seconds: float = Field(default=1.0, gt=0)
+    kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
+
+    @property
+    def posts_alias(self) -> str:
+        return f"{self.index_prefix}-posts"
+
+    @property
+    def alerts_alias(self) -> str:
+        return f"{self.index_prefix}-alerts"
+
+    @property
+    def deliveries_alias(self) -> str:
+        return f"{self.index_prefix}-deliveries"
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str = Field(default="lingting-worker", description="Faust app id = Kafka consumer group.")
+    data_dir: str = Field(default=".lingting/worker", description="Faust table state directory.")
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
+    tick_seconds: float = Field(default=5.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=0, le=65535)
+    token: str | None = Field(default=None, description="Bearer token for the acknowledge API; env LINGTING_API_TOKEN.")
+    public_url: str | None = Field(default=None, description="URL that chat buttons link to.")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    brands: list[BrandRule] = Field(default_factory=list)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    connectors: ConnectorsConfig = Field(default_factory=ConnectorsConfig)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    language: str = Field(default="zh", pattern=r"^(zh|en)$", description="Language of alert messages.")
+
+    @field_validator("brands")
+    @classmethod
+    def _unique_brand_names(cls, brands: list[BrandRule]) -> list[BrandRule]:
+        seen: set[str] = set()
+        for b in brands:
+            if b.name in seen:
+                raise ValueError(f"brand {b.name!r} is configured twice")
+            seen.add(b.name)
+        return brands
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        lines.append(f"  - {_key_path(e['loc'])}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:
+    data = dict(data or {})
+    if kafka := os.environ.get("LINGTING_KAFKA"):
+        data["kafka"] = {**(data.get("kafka") or {}), "bootstrap": kafka}
+    if es := os.environ.get("LINGTING_ES"):
+        data["elasticsearch"] = {**(data.get("elasticsearch") or {}), "url": es}
+    if token := os.environ.get("LINGTING_API_TOKEN"):
+        data["api"] = {**(data.get("api") or {}), "token": token}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the config; raise ConfigError naming the bad key."""
+    path = path or os.environ.get("LINGTING_CONFIG")
+    if not path:
+        return settings_from_dict({}, "defaults")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {p}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {p} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must be a mapping at the top level (brands:, notify:, ...)")
+    return settings_from_dict(data, str(p))
+
+
+def external_services_configured() -> bool:
+    """True when the user points lingting at their own Kafka/ES (then the demo starts no local stack)."""
+    return bool(os.environ.get("LINGTING_KAFKA") or os.environ.get("LINGTING_ES"))

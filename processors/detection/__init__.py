@@ -1,0 +1,1 @@
+"""Crisis detection: event-time windows, baselines, the spike detector and its explanations."""

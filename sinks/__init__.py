@@ -1,0 +1,1 @@
+"""Where the pipeline's output goes: Elasticsearch and alert channels."""

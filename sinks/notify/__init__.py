@@ -1,0 +1,1 @@
+"""Alert channels (webhook, DingTalk, WeCom, Feishu, Slack, email), routing and delivery."""
