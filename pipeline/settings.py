@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.config import ConnectorsConfig
 from processors.brands import BrandRule
@@ -112,6 +112,27 @@ class Settings(BaseModel):
                 raise ValueError(f"brand {b.name!r} is configured twice")
             seen.add(b.name)
         return brands
+
+    @model_validator(mode="after")
+    def _brand_detection_overrides_valid(self) -> "Settings":
+        for i, brand in enumerate(self.brands):
+            try:
+                self.detection_for(brand.name)
+            except ValidationError as err:
+                first = err.errors()[0]
+                raise ValueError(f"brands[{i}].detection.{_key_path(first['loc'])}: {first['msg']}") from None
+        return self
+
+    def brand(self, name: str) -> BrandRule | None:
+        return next((b for b in self.brands if b.name == name), None)
+
+    def detection_for(self, brand: str) -> DetectionSettings:
+        """The global detection settings with the brand's own overrides merged on top."""
+        rule = self.brand(brand)
+        overrides = getattr(rule, "detection", None) or {}
+        if not overrides:
+            return self.detection
+        return DetectionSettings.model_validate({**self.detection.model_dump(), **overrides})
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

@@ -1,0 +1,269 @@
+"""The Faust app: the whole flow on one screen.
+
+    raw ──enrich──► enriched (key = brand) ──index──► Elasticsearch  <prefix>-posts
+                                           └─detect─► BrandMonitor (state in a changelog-backed table)
+                                                          └──► alerts ──deliver──► Elasticsearch <prefix>-alerts
+                                                                                  + notifier channels
+    anything invalid ──► deadletter (original bytes + error + stage)
+
+Agents are thin: parse, call ``processors``/``sinks``, write. Delivery is at least once and every write is
+idempotent (post documents by ``platform:id``, alerts by id + sequence, notifications by delivery key).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from pipeline.settings import Settings
+from schemas import Alert, DeadLetter, EnrichedPost, RawPost, utc_now
+
+log = logging.getLogger("lingting.worker")
+
+#: Records on the enriched topic that are not posts: a wall-clock watermark for one brand, sent by the
+#: leader's timer in live mode so quiet brands still close their windows (in partition order with posts).
+WATERMARK_KIND = "watermark"
+UNMATCHED_KEY = b"-"
+#: A brand's monitor state goes to the changelog at least this often (events, seconds).
+PERSIST_EVERY_EVENTS = 500
+PERSIST_EVERY_SECONDS = 2.0
+
+
+@dataclass
+class _BrandSlot:
+    """In-memory working copy of one brand's monitor, with the events not yet persisted/acked."""
+
+    monitor: Any
+    offset: int = -1
+    partition: int = -1
+    pending: list = field(default_factory=list)
+    dirty_since: float = 0.0
+
+
+def faust_brokers(bootstrap: str) -> list[str]:
+    return [f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip()]
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the worker app for one config. Nothing connects until the app starts."""
+    from processors.detection.monitor import BrandMonitor
+    from processors.enrich import Enricher
+    from sinks import elasticsearch as es_sink
+
+    k, e, w = settings.kafka, settings.elasticsearch, settings.worker
+    app = faust.App(
+        w.app_id,
+        broker=faust_brokers(k.bootstrap),
+        store="memory://",
+        datadir=w.data_dir,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        web_enabled=w.web_port != 0,
+        web_port=w.web_port or 6066,
+        web_bind="127.0.0.1",
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+    )
+    raw_topic = app.topic(k.raw_topic, partitions=k.partitions)
+    enriched_topic = app.topic(k.enriched_topic, partitions=k.partitions)
+    alerts_topic = app.topic(k.alerts_topic, partitions=k.partitions)
+    dead_topic = app.topic(k.deadletter_topic, partitions=k.partitions)
+    # brand -> {"offset": last applied enriched offset, "monitor": BrandMonitor state}
+    monitors = app.Table("brand-monitors", default=None, partitions=k.partitions, value_serializer="json")
+
+    enricher = Enricher(settings.brands)
+    brand_names = [b.name for b in settings.brands]
+    slots: dict[str, _BrandSlot] = {}
+    services: dict[str, Any] = {}
+
+    async def es_client():
+        if "es" not in services:
+            from elasticsearch import AsyncElasticsearch
+
+            auth = (e.username, e.password) if e.username else None
+            client = AsyncElasticsearch(e.url, basic_auth=auth, request_timeout=30, retry_on_timeout=True)
+            await es_sink.ensure_indices(client, e.index_prefix)
+            services["es"] = client
+        return services["es"]
+
+    async def notifier():
+        if "notifier" not in services:
+            from sinks.notify.dispatcher import Notifier
+
+            services["notifier"] = Notifier.from_settings(settings)
+            await services["notifier"].start()
+        return services["notifier"]
+
+    async def dead_letter(event, stage: str, error: str) -> None:
+        msg = event.message
+        letter = DeadLetter.wrap(event.value, stage=stage, error=error, topic=msg.topic,
+                                 partition=msg.partition, offset=msg.offset, key=event.key,
+                                 failed_at=utc_now())
+        log.warning("dead letter: %s at %s[%s]@%s: %s", stage, msg.topic, msg.partition, msg.offset,
+                    error.splitlines()[0][:300])
+        await dead_topic.send(key=event.key, value=letter.model_dump_json().encode())
+
+    @app.agent(raw_topic, name="enrich")
+    async def enrich(stream):
+        async for event in stream.events():
+            try:
+                post = RawPost.model_validate_json(event.value or b"")
+            except ValidationError as err:
+                await dead_letter(event, "enrich.validate", _validation_message(err))
+                continue
+            try:
+                enriched = enricher.enrich(post)
+            except Exception as err:  # a processor bug must not stop the worker; the post is kept
+                log.exception("enrich failed for %s", post.key)
+                await dead_letter(event, "enrich.process", f"{type(err).__name__}: {err}")
+                continue
+            for brand in enriched.brands or [None]:
+                record = enriched.model_copy(update={"brand": brand})
+                await enriched_topic.send(key=brand.encode() if brand else UNMATCHED_KEY,
+                                          value=record.model_dump_json().encode())
+
+    @app.agent(enriched_topic, name="index")
+    async def index(stream):
+        async for batch in stream.take(e.bulk_size, within=e.flush_seconds):
+            posts = []
+            for value in batch:
+                data = json.loads(value)
+                if data.get("kind") == WATERMARK_KIND:
+                    continue
+                post = EnrichedPost.model_validate(data)  # written by the enrich agent: valid by construction
+                # a post matching several brands travels once per brand; index it once
+                if post.brand == (post.brands[0] if post.brands else None):
+                    posts.append(post)
+            if not posts:
+                continue
+            result = await es_sink.index_posts(await es_client(), e.index_prefix, posts)
+            for post, reason in result.rejected:
+                letter = DeadLetter.wrap(post.model_dump_json().encode(), stage="index.elasticsearch",
+                                         error=reason, topic=k.enriched_topic, key=post.key,
+                                         failed_at=utc_now())
+                await dead_topic.send(key=post.key.encode(), value=letter.model_dump_json().encode())
+
+    def slot_for(brand: str) -> _BrandSlot:
+        slot = slots.get(brand)
+        if slot is None:
+            saved = monitors.get(brand) or {}
+            slot = _BrandSlot(BrandMonitor(brand, settings.detection_for(brand), state=saved.get("monitor")),
+                              offset=int(saved.get("offset", -1)))
+            slots[brand] = slot
+        return slot
+
+    def persist(brand: str, slot: _BrandSlot) -> None:
+        """Write the brand's state to the changelog table, then ack the events it includes."""
+        monitors[brand] = {"offset": slot.offset, "monitor": slot.monitor.to_state()}
+        for ev in slot.pending:
+            ev.ack()
+        slot.pending.clear()
+        slot.dirty_since = 0.0
+
+    @app.agent(enriched_topic, name="detect")
+    async def detect(stream):
+        # Events are acked only once the brand state that includes them is in the changelog, and the
+        # state remembers the last applied offset: a crash or rebalance neither loses nor double-counts.
+        async for event in stream.noack().events():
+            brand = (event.key or b"").decode("utf-8", "replace")
+            if event.key == UNMATCHED_KEY or brand not in brand_names:
+                event.ack()
+                continue
+            slot = slot_for(brand)
+            data = json.loads(event.value)
+            alerts: list[Alert] = []
+            if data.get("kind") == WATERMARK_KIND:
+                alerts = slot.monitor.advance(datetime.fromisoformat(data["at"]))
+                slot.pending.append(event)
+            elif event.message.offset <= slot.offset:
+                event.ack()  # already counted before a restart
+                continue
+            else:
+                alerts = slot.monitor.add(EnrichedPost.model_validate(data))
+                slot.offset = event.message.offset
+                slot.pending.append(event)
+            slot.partition = event.message.partition
+            now = time.monotonic()
+            if not slot.dirty_since:
+                slot.dirty_since = now
+            for alert in alerts:
+                await alerts_topic.send(key=alert.brand.encode(), value=alert.model_dump_json().encode())
+            if alerts or data.get("kind") == WATERMARK_KIND or len(slot.pending) >= PERSIST_EVERY_EVENTS:
+                persist(brand, slot)
+            # Brands hashed to the same partition share its changelog partition: persist the ones that
+            # went quiet here too, so their events are acked and offsets committed.
+            for other, s in slots.items():
+                if s.pending and s.partition == slot.partition and now - s.dirty_since > PERSIST_EVERY_SECONDS:
+                    persist(other, s)
+
+    @app.agent(alerts_topic, name="deliver")
+    async def deliver(stream):
+        async for event in stream.events():
+            try:
+                alert = Alert.model_validate_json(event.value or b"")
+            except ValidationError as err:
+                await dead_letter(event, "deliver.validate", _validation_message(err))
+                continue
+            log.info("alert %s %s severity=%s observed=%.0f expected=%.1f", alert.id, alert.status,
+                     alert.severity, alert.observed, alert.expected)
+            await es_sink.upsert_alert(await es_client(), e.index_prefix, alert)
+            await (await notifier()).deliver(alert)
+
+    if w.live:
+        @app.timer(w.tick_seconds, on_leader=True)
+        async def watermarks():
+            now = datetime.now(timezone.utc).isoformat()
+            for brand in brand_names:
+                await enriched_topic.send(key=brand.encode(),
+                                          value=json.dumps({"kind": WATERMARK_KIND, "brand": brand,
+                                                            "at": now}).encode())
+
+    @app.on_partitions_revoked.connect
+    async def _forget_moved_brands(app, revoked, **kwargs) -> None:  # noqa: ANN001
+        # Another worker may own these brands now: re-read their state from the table when they return.
+        slots.clear()
+
+    @app.on_before_shutdown.connect
+    async def _close_clients(app, **kwargs) -> None:  # noqa: ANN001
+        if "notifier" in services:
+            await services["notifier"].stop()
+        if "es" in services:
+            await services["es"].close()
+
+    app.lingting_enricher = enricher  # for inspection in tests
+    return app
+
+
+def _validation_message(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:10]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(message)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "invalid RawPost: " + "; ".join(parts)
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the pipeline's topics with the configured partitions (idempotent)."""
+    from connectors.base import ensure_topics as create
+
+    k = settings.kafka
+    create(settings, [k.raw_topic, k.enriched_topic, k.alerts_topic, k.deadletter_topic])
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker until SIGTERM/SIGINT (blocking)."""
+    ensure_topics(settings)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

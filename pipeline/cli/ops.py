@@ -1,0 +1,68 @@
+"""Operating commands: ``worker``, ``demo``, ``config check``, ``schemas``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
+                         help="YAML config file (brands, notify, ...). Default: $LINGTING_CONFIG.")
+
+config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
+
+
+def worker(config: Optional[Path] = ConfigOpt,
+           loglevel: str = typer.Option("info", help="debug | info | warning | error")) -> None:
+    """Run the stream worker (enrich → index → detect → alert) until SIGTERM. Scale out: run more workers
+    with the same config; Kafka spreads the partitions among them."""
+    from pipeline import cli
+    from pipeline.app import run_worker
+    from pipeline.settings import load_settings
+
+    cli.setup_logging(loglevel)
+    settings = load_settings(config)
+    typer.echo(f"lingting worker: kafka={settings.kafka.bootstrap} es={settings.elasticsearch.url} "
+               f"brands={len(settings.brands)} group={settings.worker.app_id}", err=True)
+    run_worker(settings, loglevel=loglevel)
+
+
+def demo(config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                               help="Demo config (default: deploy/demo/lingting.yaml)."),
+         timeout: float = typer.Option(170.0, help="Seconds to wait for the alert before giving up.")) -> None:
+    """Bring the local stack up (unless LINGTING_KAFKA/LINGTING_ES point elsewhere), start a worker, replay a
+    bundled synthetic stream with one crisis, and print the alert(s) and how to query them."""
+    from pipeline import cli
+    from pipeline.demo import run_demo
+
+    cli.setup_logging("WARNING")
+    raise typer.Exit(run_demo(config, timeout=timeout))
+
+
+@config_app.command("check")
+def config_check(config: Path = typer.Argument(..., help="The YAML file to validate.")) -> None:
+    """Validate a config file: every error names its key; exit 2 when invalid."""
+    from pipeline.settings import load_settings
+
+    settings = load_settings(config)
+    from processors.brands import BrandMatcher
+
+    BrandMatcher(settings.brands)  # compiles queries: reports rule errors with brand and position
+    typer.echo(f"ok: {len(settings.brands)} brands, kafka {settings.kafka.bootstrap}, "
+               f"elasticsearch {settings.elasticsearch.url}")
+
+
+def schemas(out: Optional[Path] = typer.Option(None, help="Directory (default: schemas/json in the package)."))\
+        -> None:
+    """Write the JSON Schema files of every wire message (RawPost, EnrichedPost, Alert, DeadLetter)."""
+    from schemas.export import SCHEMA_DIR, export
+
+    for path in export(out or SCHEMA_DIR):
+        typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.command("demo")(demo)
+    app.command("schemas")(schemas)
+    app.add_typer(config_app, name="config")

@@ -1,0 +1,54 @@
+"""``lingting stack up|down|status``: the local Kafka + Elasticsearch started from Maven Central jars."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+stack_app = typer.Typer(help="Run a local Kafka 4 + Elasticsearch 8 on 127.0.0.1 (jars from Maven Central).",
+                        no_args_is_help=True)
+
+KafkaPort = typer.Option(None, "--kafka-port", help="Kafka port (default 9092 or $LINGTING_STACK_KAFKA_PORT).")
+EsPort = typer.Option(None, "--es-port", help="Elasticsearch port (default 9200 or $LINGTING_STACK_ES_PORT).")
+DataDir = typer.Option(None, "--data-dir", help="Where jars' data and logs go (default .stack/ or $LINGTING_STACK_DIR).")
+
+
+def _show(status) -> None:
+    for name, svc in status.items() if isinstance(status, dict) else []:
+        typer.echo(f"{name:14} {svc}")
+
+
+@stack_app.command("up")
+def up(kafka_port: Optional[int] = KafkaPort, es_port: Optional[int] = EsPort,
+       data_dir: Optional[Path] = DataDir) -> None:
+    """Build (first time: Maven downloads the jars) and start the stack; wait until both are healthy."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    _show(stack.up(kafka_port=kafka_port, es_port=es_port, data_dir=data_dir))
+
+
+@stack_app.command("down")
+def down(data_dir: Optional[Path] = DataDir) -> None:
+    """Stop Kafka and Elasticsearch cleanly (SIGTERM, then SIGKILL after a grace period)."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    _show(stack.down(data_dir=data_dir))
+
+
+@stack_app.command("status")
+def status(data_dir: Optional[Path] = DataDir) -> None:
+    """Show whether Kafka and Elasticsearch are running and healthy. Exit 1 when not."""
+    from pipeline import stack
+
+    result = stack.status(data_dir=data_dir)
+    _show(result)
+    healthy = all(getattr(s, "healthy", False) or (isinstance(s, dict) and s.get("healthy"))
+                  for s in result.values())
+    raise typer.Exit(0 if healthy else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(stack_app, name="stack")
