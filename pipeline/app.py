@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import faust
@@ -26,8 +26,10 @@ from schemas import Alert, DeadLetter, EnrichedPost, RawPost, utc_now
 
 log = logging.getLogger("lingting.worker")
 
-#: Records on the enriched topic that are not posts: a wall-clock watermark for one brand, sent by the
-#: leader's timer in live mode so quiet brands still close their windows (in partition order with posts).
+#: Records on the enriched topic that are not posts: a watermark for one brand, sent by the worker that owns
+#: the brand in live mode, so a brand that went quiet still closes its windows (in partition order with posts).
+#: The watermark is the brand's last event time advanced by the wall-clock time since that post: a live brand
+#: idle for 5 minutes moves 5 minutes on, while a fast replay of history is never overtaken by the clock.
 WATERMARK_KIND = "watermark"
 UNMATCHED_KEY = b"-"
 #: A brand's monitor state goes to the changelog at least this often (events, seconds).
@@ -44,6 +46,8 @@ class _BrandSlot:
     partition: int = -1
     pending: list = field(default_factory=list)
     dirty_since: float = 0.0
+    last_event: datetime | None = None  # newest event time seen for the brand
+    last_seen: float = 0.0              # monotonic clock when a post of the brand was last processed
 
 
 def faust_brokers(bootstrap: str) -> list[str]:
@@ -190,8 +194,11 @@ def create_app(settings: Settings) -> faust.App:
                 event.ack()  # already counted before a restart
                 continue
             else:
-                alerts = slot.monitor.add(EnrichedPost.model_validate(data))
+                post = EnrichedPost.model_validate(data)
+                alerts = slot.monitor.add(post)
                 slot.offset = event.message.offset
+                slot.last_event = max(slot.last_event or post.created_at, post.created_at)
+                slot.last_seen = time.monotonic()
                 slot.pending.append(event)
             slot.partition = event.message.partition
             now = time.monotonic()
@@ -221,13 +228,16 @@ def create_app(settings: Settings) -> faust.App:
             await (await notifier()).deliver(alert)
 
     if w.live:
-        @app.timer(w.tick_seconds, on_leader=True)
+        @app.timer(w.tick_seconds)
         async def watermarks():
-            now = datetime.now(timezone.utc).isoformat()
-            for brand in brand_names:
-                await enriched_topic.send(key=brand.encode(),
-                                          value=json.dumps({"kind": WATERMARK_KIND, "brand": brand,
-                                                            "at": now}).encode())
+            now = time.monotonic()
+            for brand, slot in list(slots.items()):  # the brands whose partitions this worker owns
+                idle = now - slot.last_seen
+                if slot.last_event is None or idle < w.tick_seconds:
+                    continue
+                at = (slot.last_event + timedelta(seconds=idle)).isoformat()
+                await enriched_topic.send(key=brand.encode(), value=json.dumps(
+                    {"kind": WATERMARK_KIND, "brand": brand, "at": at}).encode())
 
     @app.on_partitions_revoked.connect
     async def _forget_moved_brands(app, revoked, **kwargs) -> None:  # noqa: ANN001

@@ -49,11 +49,10 @@ def unique_prefix() -> str:
 
 
 @pytest.fixture
-def make_settings(stack: dict[str, str], unique_prefix: str, tmp_path) -> Callable[..., Any]:
-    """Build validated Settings pointing at the test stack with isolated topics and indices."""
-    from pipeline.settings import Settings
+def make_config(stack: dict[str, str], unique_prefix: str, tmp_path) -> Callable[..., dict[str, Any]]:
+    """Build a config dict (as in lingting.yaml) pointing at the test stack with isolated topics and indices."""
 
-    def build(**overrides: Any):
+    def build(**overrides: Any) -> dict[str, Any]:
         data: dict[str, Any] = {
             "kafka": {"bootstrap": stack["kafka"], "topic_prefix": unique_prefix, "partitions": 2},
             "elasticsearch": {"url": stack["es"], "index_prefix": unique_prefix, "flush_seconds": 0.2},
@@ -65,6 +64,14 @@ def make_settings(stack: dict[str, str], unique_prefix: str, tmp_path) -> Callab
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-        return Settings.model_validate(data)
+        return data
 
     return build
+
+
+@pytest.fixture
+def make_settings(make_config) -> Callable[..., Any]:
+    """Validated Settings for ``make_config(**overrides)``."""
+    from pipeline.settings import Settings
+
+    return lambda **overrides: Settings.model_validate(make_config(**overrides))
