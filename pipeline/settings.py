@@ -13,9 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.config import ConnectorsConfig
-from processors.brands import BrandRule
+from processors.brands import BrandRule, validate_rules
 from processors.detection.settings import DetectionSettings
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, RuleError
 from sinks.notify.config import NotifyConfig
 
 
@@ -105,12 +105,11 @@ class Settings(BaseModel):
 
     @field_validator("brands")
     @classmethod
-    def _unique_brand_names(cls, brands: list[BrandRule]) -> list[BrandRule]:
-        seen: set[str] = set()
-        for b in brands:
-            if b.name in seen:
-                raise ValueError(f"brand {b.name!r} is configured twice")
-            seen.add(b.name)
+    def _rules_consistent(cls, brands: list[BrandRule]) -> list[BrandRule]:
+        try:
+            validate_rules(brands)  # unique names, competitors exist, queries compile
+        except RuleError as err:
+            raise ValueError(str(err)) from None
         return brands
 
     @model_validator(mode="after")
