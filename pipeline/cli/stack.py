@@ -15,8 +15,8 @@ DataDir = typer.Option(None, "--data-dir", help="Where jars' data and logs go (d
 
 
 def _show(status) -> None:
-    for name, svc in status.items() if isinstance(status, dict) else []:
-        typer.echo(f"{name:14} {svc}")
+    for svc in status.values():
+        typer.echo(str(svc))
 
 
 @stack_app.command("up")
@@ -26,7 +26,9 @@ def up(kafka_port: Optional[int] = KafkaPort, es_port: Optional[int] = EsPort,
     from pipeline import cli, stack
 
     cli.setup_logging()
-    _show(stack.up(kafka_port=kafka_port, es_port=es_port, data_dir=data_dir))
+    result = stack.up(kafka_port=kafka_port, es_port=es_port, data_dir=data_dir)
+    _show(result)
+    typer.echo(result.summary())
 
 
 @stack_app.command("down")
@@ -45,9 +47,7 @@ def status(data_dir: Optional[Path] = DataDir) -> None:
 
     result = stack.status(data_dir=data_dir)
     _show(result)
-    healthy = all(getattr(s, "healthy", False) or (isinstance(s, dict) and s.get("healthy"))
-                  for s in result.values())
-    raise typer.Exit(0 if healthy else 1)
+    raise typer.Exit(0 if result.healthy else 1)
 
 
 def register(app: typer.Typer) -> None:

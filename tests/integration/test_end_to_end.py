@@ -93,6 +93,13 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
     settings, config_path, receiver, worker, tmp_path = pipeline_run
     posts = history_ending_now()
     jsonl = write_jsonl(posts, tmp_path / "posts.jsonl")
+    # one post from a non-Python client (the Java producer of the Kafka jars), in traditional Chinese
+    line = json.dumps({"platform": "weibo", "id": "java1", "text": "測試一下 海底撈 的外送，等了兩小時😡 [怒]",
+                       "created_at": posts[0]["created_at"], "vendor_field": "kept"}, ensure_ascii=False)
+    subprocess.run(["java", "-cp", str(ROOT / "deploy/local/target/kafka-lib/*"),
+                    str(ROOT / "tests/integration/java/JsonLineProducer.java"), settings.kafka.bootstrap,
+                    settings.kafka.raw_topic, "weibo:java1"], input=line + "\n", text=True, check=True,
+                   timeout=120, capture_output=True)
     env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
     subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "file", str(jsonl)], env=env, check=True,
                    cwd=ROOT, timeout=120)
@@ -109,9 +116,13 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
     producer.close()
 
     alias = settings.elasticsearch.posts_alias
-    wait_for(lambda: es_count(es, alias) >= len(posts), 180, f"{len(posts)} documents in {alias}")
+    wait_for(lambda: es_count(es, alias) >= len(posts) + 1, 180, f"{len(posts) + 1} documents in {alias}")
     time.sleep(3)  # anything extra (a duplicate) would arrive now
-    assert es_count(es, alias) == len(posts)
+    assert es_count(es, alias) == len(posts) + 1
+
+    java_doc = es.search(index=alias, query={"term": {"key": "weibo:java1"}})["hits"]["hits"][0]["_source"]
+    assert java_doc["brands"] == ["海底捞"] and java_doc["vendor_field"] == "kept"
+    assert java_doc["sentiment"]["label"] == "negative"
 
     doc = es.search(index=alias, query={"term": {"key": f"weibo:{posts[0]['id']}"}})["hits"]["hits"][0]
     source = doc["_source"]
