@@ -1,0 +1,61 @@
+"""DingTalk (钉钉) group robot: markdown, or actionCard with 确认/认领/解除 buttons (signed API links).
+
+加签: ``&timestamp=<ms>&sign=<urlencoded base64 HMAC-SHA256>`` appended to the robot URL. DingTalk answers
+HTTP 200 with ``errcode``; 0 is success, 130101/410100 mean "too fast" (the robot takes ~20 messages/min and
+is throttled for 10 minutes beyond that), 310000 is a bad signature/keyword/IP: not retryable.
+"""
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from sinks.notify.channels.base import BUTTON_LABELS, DeliveryError, HttpChannel, Prepared, response_json
+from sinks.notify.render import MessageContext, markdown_with_links
+from sinks.notify.signing import dingtalk_sign
+
+RATE_LIMITED = {130101, 410100}
+
+
+class DingTalkChannel(HttpChannel):
+    type = "dingtalk"
+    default_rate = (20, 60.0)
+
+    def payload(self, ctx: MessageContext) -> Prepared:
+        buttons = self.config.style == "action_card" and "acknowledge" in ctx.links
+        title = self.renderer.render("title.txt.j2", ctx)
+        at_mobiles = self.config.at_mobiles if ctx.alert.severity == "critical" else []
+        mentions = " ".join(f"@{m}" for m in at_mobiles)  # DingTalk needs the @ in the text too
+        text = markdown_with_links(self.renderer, ctx, flavor="dingtalk", max_bytes=self.config.max_bytes,
+                                   links=not buttons, suffix=mentions)
+        at = {"atMobiles": at_mobiles, "isAtAll": self.config.at_all and ctx.alert.severity == "critical"}
+        if buttons:
+            labels = BUTTON_LABELS[ctx.language]
+            btns = [{"title": labels[a], "actionURL": ctx.links[a]}
+                    for a in ("acknowledge", "assign", "resolve", "posts") if a in ctx.links]
+            body = {"msgtype": "actionCard",
+                    "actionCard": {"title": title, "text": text, "btnOrientation": "1", "btns": btns},
+                    "at": at}
+        else:
+            body = {"msgtype": "markdown", "markdown": {"title": title, "text": text}, "at": at}
+        return Prepared(body)
+
+    def request_url(self) -> str:
+        url = self.config.url.get_secret_value()
+        if self.config.secret is None:
+            return url
+        ts = int(time.time() * 1000)
+        sign = dingtalk_sign(self.config.secret.get_secret_value(), ts)
+        return f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}"
+
+    def check_body(self, response: httpx.Response) -> None:
+        data = response_json(response)
+        code = data.get("errcode", 0)
+        if code == 0:
+            return
+        msg = self.redact(str(data.get("errmsg", "")))[:200]
+        if code in RATE_LIMITED:
+            raise DeliveryError(f"dingtalk {self.name}: sending too fast (errcode {code}: {msg})",
+                                retry_after=60.0, status=429)
+        raise DeliveryError(f"dingtalk {self.name}: rejected (errcode {code}: {msg}); check the robot's "
+                            "secret (加签), keywords and IP allow-list", retryable=False, status=response.status_code)

@@ -1,0 +1,105 @@
+"""Email over SMTP (stdlib smtplib in a worker thread): STARTTLS or implicit TLS, LOGIN/PLAIN auth,
+multipart/alternative with a plain-text and an HTML part. 4xx SMTP replies and connection problems are
+retried; 5xx (bad login, refused recipients) are not."""
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid, parseaddr
+
+from sinks.notify.channels.base import Channel, DeliveryError, Prepared
+from sinks.notify.render import MessageContext, fit_chars
+
+
+def _format_addr(value: str) -> str:
+    name, addr = parseaddr(value)
+    return formataddr((name, addr)) if name else addr
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """smtplib encodes credentials as ASCII; a Chinese password goes as UTF-8 AUTH PLAIN (RFC 4616)."""
+    if (username + password).isascii():
+        smtp.login(username, password)
+        return
+    import base64
+
+    token = base64.b64encode(f"\0{username}\0{password}".encode("utf-8")).decode()
+    code, resp = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, resp)
+
+
+class EmailChannel(Channel):
+    type = "email"
+
+    def payload(self, ctx: MessageContext) -> Prepared:
+        title = self.renderer.render("title.txt.j2", ctx)
+        subject = fit_chars(f"{self.config.subject_prefix} {title}".strip(), 200)
+        msg = EmailMessage()
+        msg["Subject"] = subject
+        msg["From"] = _format_addr(self.config.sender)
+        msg["To"] = ", ".join(_format_addr(a) for a in self.config.to)
+        if self.config.cc:
+            msg["Cc"] = ", ".join(_format_addr(a) for a in self.config.cc)
+        domain = parseaddr(self.config.sender)[1].partition("@")[2] or "lingting.local"
+        msg["Message-ID"] = make_msgid(domain=domain)
+        msg["X-Lingting-Delivery"] = ctx.alert.delivery_key
+        msg["X-Lingting-Alert"] = ctx.alert.id
+        msg.set_content(self.renderer.render("email.txt.j2", ctx), charset="utf-8")
+        msg.add_alternative(self.renderer.render("email.html.j2", ctx, title=title), subtype="html",
+                            charset="utf-8")
+        return Prepared(msg)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.config.ca_file)
+        if not self.config.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _send_sync(self, msg: EmailMessage, timeout: float) -> None:
+        c = self.config
+        host, port = c.host, c.effective_port
+        if c.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls_context())
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        try:
+            smtp.ehlo()
+            if c.security == "starttls":
+                smtp.starttls(context=self._tls_context())
+                smtp.ehlo()
+            if c.username:
+                _login(smtp, c.username, c.password.get_secret_value() if c.password else "")
+            smtp.send_message(msg, to_addrs=[parseaddr(a)[1] for a in [*c.to, *c.cc]])
+        finally:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> None:
+        where = f"email {self.name} ({self.config.host}:{self.config.effective_port})"
+        try:
+            await asyncio.to_thread(self._send_sync, prepared.body, timeout)
+        except smtplib.SMTPAuthenticationError as err:
+            raise DeliveryError(f"{where}: login refused ({err.smtp_code}); check username/password",
+                                retryable=False, status=err.smtp_code) from None
+        except smtplib.SMTPNotSupportedError as err:
+            raise DeliveryError(f"{where}: {err} (check security: starttls|ssl and whether the server wants a "
+                                "login)", retryable=False) from None
+        except smtplib.SMTPRecipientsRefused as err:
+            raise DeliveryError(f"{where}: recipients refused: {', '.join(err.recipients)}",
+                                retryable=False) from None
+        except smtplib.SMTPResponseException as err:
+            text = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else err.smtp_error
+            raise DeliveryError(f"{where}: server said {err.smtp_code} {text[:200]}",
+                                retryable=400 <= err.smtp_code < 500, status=err.smtp_code) from None
+        except ssl.SSLCertVerificationError as err:
+            raise DeliveryError(f"{where}: TLS certificate not trusted ({err.verify_message}); set ca_file",
+                                retryable=False) from None
+        except (smtplib.SMTPException, OSError, socket.timeout) as err:
+            raise DeliveryError(self.redact(f"{where}: {type(err).__name__}: {err}")) from None

@@ -1,0 +1,101 @@
+"""The delivery log in Elasticsearch: one document per (alert state, channel) — and one per armed
+escalation — updated after every attempt. It makes delivery idempotent (a replayed alert finds its ``sent``
+document) and durable (``pending`` documents are picked up again when a notifier starts).
+
+Index ``<prefix>-deliveries-v1`` behind the alias ``<prefix>-deliveries`` (settings.elasticsearch.deliveries_alias).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("lingting.notify")
+
+#: Statuses after which a delivery is never attempted again.
+FINAL = frozenset({"sent", "failed", "suppressed", "cancelled", "escalated"})
+
+
+def delivery_id(delivery_key: str, channel: str, kind: str = "alert") -> str:
+    return f"{delivery_key}|{channel}" if kind == "alert" else f"{delivery_key}|{channel}|{kind}"
+
+
+def escalation_id(alert_id: str, route: str) -> str:
+    return f"escalation|{alert_id}|{route}"
+
+
+def deliveries_template(prefix: str) -> dict[str, Any]:
+    keyword = {"type": "keyword"}
+    return {
+        "index_patterns": [f"{prefix}-deliveries-*"],
+        "priority": 200,
+        "template": {
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "aliases": {f"{prefix}-deliveries": {}},
+            "mappings": {
+                "dynamic": False,
+                "properties": {
+                    "kind": keyword, "status": keyword, "delivery_key": keyword, "alert_id": keyword,
+                    "brand": keyword, "severity": keyword, "alert_status": keyword,
+                    "sequence": {"type": "integer"}, "channel": keyword, "channel_type": keyword,
+                    "route": keyword, "channels": keyword, "attempts": {"type": "integer"},
+                    "error": {"type": "text"}, "http_status": {"type": "integer"},
+                    "created_at": {"type": "date"}, "updated_at": {"type": "date"}, "sent_at": {"type": "date"},
+                    "not_before": {"type": "date"}, "next_attempt_at": {"type": "date"},
+                    "due_at": {"type": "date"}, "reason": {"type": "text"},
+                    "attempt_log": {"type": "object", "enabled": False},
+                    "alert": {"type": "object", "enabled": False},
+                },
+            },
+        },
+    }
+
+
+async def ensure_delivery_log(es, settings_or_prefix: Any) -> str:
+    """Create the template and the first index (idempotent). Returns the concrete index name."""
+    prefix = settings_or_prefix if isinstance(settings_or_prefix, str) \
+        else settings_or_prefix.elasticsearch.index_prefix
+    await es.indices.put_index_template(name=f"{prefix}-deliveries", body=deliveries_template(prefix))
+    index = f"{prefix}-deliveries-v1"
+    if not await es.indices.exists(index=index):
+        try:
+            await es.indices.create(index=index)
+        except Exception as err:  # created concurrently by another worker
+            if "resource_already_exists" not in str(err):
+                raise
+    return index
+
+
+class DeliveryLog:
+    def __init__(self, es, prefix: str, *, request_timeout: float = 5.0) -> None:
+        self.es = es.options(request_timeout=request_timeout)
+        self.index = f"{prefix}-deliveries-v1"
+        self.alias = f"{prefix}-deliveries"
+
+    async def get_many(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        resp = await self.es.mget(index=self.index, ids=ids)
+        return {d["_id"]: d["_source"] for d in resp["docs"] if d.get("found")}
+
+    async def get(self, doc_id: str) -> dict[str, Any] | None:
+        return (await self.get_many([doc_id])).get(doc_id)
+
+    async def write(self, doc_id: str, doc: dict[str, Any]) -> None:
+        await self.es.index(index=self.index, id=doc_id, document=doc)
+
+    async def create(self, doc_id: str, doc: dict[str, Any]) -> bool:
+        """Create unless present; False when the document already exists."""
+        from elasticsearch import ConflictError
+
+        try:
+            await self.es.create(index=self.index, id=doc_id, document=doc)
+            return True
+        except ConflictError:
+            return False
+
+    async def unfinished(self, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Pending deliveries and armed escalations (what a restarted notifier must take over)."""
+        await self.es.indices.refresh(index=self.alias)
+        resp = await self.es.search(index=self.alias, size=limit, sort=[{"created_at": "asc"}],
+                                    query={"terms": {"status": ["pending", "scheduled"]}})
+        return [{**h["_source"], "_id": h["_id"]} for h in resp["hits"]["hits"]]
