@@ -22,6 +22,7 @@ import faust
 from pydantic import ValidationError
 
 from pipeline.settings import Settings
+from pipeline.topics import ensure_topics
 from schemas import Alert, DeadLetter, EnrichedPost, RawPost, utc_now
 
 log = logging.getLogger("lingting.worker")
@@ -84,7 +85,7 @@ def create_app(settings: Settings) -> faust.App:
     alerts_topic = app.topic(k.alerts_topic, partitions=k.partitions)
     dead_topic = app.topic(k.deadletter_topic, partitions=k.partitions)
     # brand -> {"offset": last applied enriched offset, "monitor": BrandMonitor state}
-    monitors = app.Table("brand-monitors", default=None, partitions=k.partitions, value_serializer="json")
+    monitors = app.Table("brand-monitors", default=None, partitions=k.partitions)  # values: JSON bytes
 
     enricher = Enricher(settings.brands)
     brand_names = [b.name for b in settings.brands]
@@ -161,7 +162,7 @@ def create_app(settings: Settings) -> faust.App:
     def slot_for(brand: str) -> _BrandSlot:
         slot = slots.get(brand)
         if slot is None:
-            saved = monitors.get(brand) or {}
+            saved = json.loads(monitors.get(brand) or b"{}")
             slot = _BrandSlot(BrandMonitor(brand, settings.detection_for(brand), state=saved.get("monitor")),
                               offset=int(saved.get("offset", -1)))
             slots[brand] = slot
@@ -169,7 +170,8 @@ def create_app(settings: Settings) -> faust.App:
 
     def persist(brand: str, slot: _BrandSlot) -> None:
         """Write the brand's state to the changelog table, then ack the events it includes."""
-        monitors[brand] = {"offset": slot.offset, "monitor": slot.monitor.to_state()}
+        monitors[brand] = json.dumps({"offset": slot.offset, "monitor": slot.monitor.to_state()},
+                                     ensure_ascii=False).encode()
         for ev in slot.pending:
             ev.ack()
         slot.pending.clear()
@@ -261,14 +263,6 @@ def _validation_message(err: ValidationError) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(message)"
         parts.append(f"{loc}: {e['msg']}")
     return "invalid RawPost: " + "; ".join(parts)
-
-
-def ensure_topics(settings: Settings) -> None:
-    """Create the pipeline's topics with the configured partitions (idempotent)."""
-    from connectors.base import ensure_topics as create
-
-    k = settings.kafka
-    create(settings, [k.raw_topic, k.enriched_topic, k.alerts_topic, k.deadletter_topic])
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

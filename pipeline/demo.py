@@ -127,7 +127,7 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
         env = {**os.environ, "LINGTING_CONFIG": str(merged),
                "LINGTING_KAFKA": settings.kafka.bootstrap, "LINGTING_ES": settings.elasticsearch.url}
         worker_log = workdir / "worker.log"
-        from pipeline.app import ensure_topics
+        from pipeline.topics import ensure_topics
 
         ensure_topics(settings)
         print(f"启动 worker / starting a worker (log: {worker_log})", flush=True)

@@ -1,8 +1,167 @@
-"""Commands of this area (placeholder until its owner fills it in)."""
+"""``lingting backtest``: run the production crisis detector over a history of counts (CSV in, CSV out)."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from schemas.errors import LingtingError
+
+
+class BacktestInputError(LingtingError):
+    """The backtest CSV is malformed; the message names the line and column."""
+
+
+def parse_timestamp(text: str):
+    """ISO 8601 (``2015-02-26 21:42:53``, ``2024-05-01T08:00:00+08:00``) or Unix epoch seconds/milliseconds.
+    Timestamps without an offset are taken as UTC."""
+    from datetime import datetime, timezone
+
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None:
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=timezone.utc)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def read_series(path: Path, need_label: bool = False):
+    """Points of a ``timestamp,value[,negative][,label]`` CSV, sorted by time, with the raw timestamp strings."""
+    import csv
+
+    from processors.detection.backtest import Point
+
+    try:
+        handle = open(path, encoding="utf-8-sig", newline="")
+    except OSError as err:
+        raise BacktestInputError(f"cannot read {path}: {err.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        for required in ("timestamp", "value") + (("label",) if need_label else ()):
+            if required not in header:
+                what = "--report needs a 0/1 'label' column" if required == "label" else "expected columns"
+                raise BacktestInputError(f"{path}: line 1: missing column '{required}' ({what}: "
+                                         f"timestamp,value[,negative][,label]; found: {','.join(header) or 'nothing'})")
+        has_negative = "negative" in header
+        has_label = "label" in header
+        points, raw = [], []
+        for row in reader:
+            line = reader.line_num
+
+            def bad(column: str, why: str) -> BacktestInputError:
+                return BacktestInputError(f"{path}: line {line}, column '{column}': {why} "
+                                          f"(got {row.get(column)!r})")
+
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue  # blank line
+            try:
+                ts = parse_timestamp(row.get("timestamp") or "")
+            except (ValueError, OverflowError, OSError):
+                raise bad("timestamp", "not a timestamp (ISO 8601 like 2024-05-01 08:00:00, or epoch seconds)")
+            value = _number(row, "value", bad)
+            negative = _number(row, "negative", bad) if has_negative and (row.get("negative") or "").strip() \
+                else None
+            if negative is not None and negative > value:
+                raise bad("negative", f"more negative mentions than the total ({value:g})")
+            label = None
+            if has_label:
+                text = (row.get("label") or "").strip()
+                if text not in ("0", "1", "0.0", "1.0", "true", "false", "True", "False"):
+                    raise bad("label", "must be 0 or 1")
+                label = 1 if text in ("1", "1.0", "true", "True") else 0
+            points.append(Point(ts, value, negative, label))
+            raw.append((ts, row.get("timestamp", "").strip(), line))
+    if len(points) < 2:
+        raise BacktestInputError(f"{path}: need at least two rows of data, found {len(points)}")
+    order = sorted(range(len(points)), key=lambda i: points[i].timestamp)
+    for a, b in zip(order, order[1:]):
+        if points[a].timestamp == points[b].timestamp:
+            raise BacktestInputError(f"{path}: line {raw[b][2]}: timestamp {raw[b][1]} repeats line {raw[a][2]}")
+    if has_negative and any(p.negative is None for p in points):
+        missing = next(raw[i][2] for i, p in enumerate(points) if p.negative is None)
+        raise BacktestInputError(f"{path}: line {missing}, column 'negative': empty (fill it or drop the column)")
+    return [points[i] for i in order], [raw[i][1] for i in order]
+
+
+def _number(row: dict, column: str, bad) -> float:
+    import math
+
+    text = (row.get(column) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise bad(column, "not a number") from None
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        raise bad(column, "must be a finite count ≥ 0")
+    return value
+
+
+def format_report(result: dict) -> str:
+    def fmt(v) -> str:
+        return "n/a" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+    rows = [("labelled crises", result["crises"]), ("detected", result["detected"]),
+            ("recall", result["recall"]), ("alerts opened", result["alerts_opened"]),
+            ("false alerts", result["false_alerts"]), ("precision", result["precision"]),
+            ("series length (weeks)", result["weeks"]),
+            ("false alerts per brand-week", result["false_alerts_per_week"]),
+            ("median detection delay (windows)", result["median_delay_windows"]),
+            ("interval (seconds)", result["interval_seconds"])]
+    return "\n".join(f"{name:<34}{fmt(value)}" for name, value in rows)
+
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the main app."""
+    """Attach ``lingting backtest``."""
+
+    @app.command("backtest")
+    def backtest(
+        input_csv: Path = typer.Argument(..., metavar="IN.csv",
+                                         help="CSV with columns timestamp,value[,negative][,label]: a brand's "
+                                              "mention count per interval (interval inferred)."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="OUT.csv",
+                                              help="Write timestamp,value,anomaly_score,alert here "
+                                                   "(default: standard output, unless --report)."),
+        report: bool = typer.Option(False, "--report",
+                                    help="Print recall, precision, false alerts per week and detection delay "
+                                         "against the 'label' column (1 = crisis)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                              help="Take the detection settings from this lingting config."),
+        brand: Optional[str] = typer.Option(None, "--brand", help="Apply this brand's detection overrides."),
+        interval: Optional[int] = typer.Option(None, "--interval", min=1,
+                                               help="Interval in seconds (default: inferred from the data)."),
+    ) -> None:
+        """Replay a count history through the production detector: anomaly_score in [0,1], alert=1 where an
+        alert would be opened or updated."""
+        import csv
+
+        from processors.detection.backtest import report as make_report, run
+        from processors.detection.settings import DetectionSettings
+
+        settings = DetectionSettings()
+        if config is not None or brand is not None:
+            from pipeline.settings import load_settings
+
+            cfg = load_settings(config)
+            settings = cfg.detection_for(brand) if brand else cfg.detection
+        points, stamps = read_series(input_csv, need_label=report)
+        verdicts, used = run(points, settings, interval)
+        if output is not None or not report:
+            out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+            try:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(["timestamp", "value", "anomaly_score", "alert"])
+                for stamp, p, v in zip(stamps, points, verdicts):
+                    writer.writerow([stamp, f"{p.value:g}", f"{v.score:.4f}", int(v.alerted)])
+            finally:
+                if output:
+                    out.close()
+        if report:
+            result = make_report(points, verdicts, used)
+            typer.echo(format_report(result))

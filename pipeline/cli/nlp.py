@@ -1,8 +1,90 @@
-"""Commands of this area (placeholder until its owner fills it in)."""
+"""NLP commands: ``enrich`` (run the worker's enrichment chain on stdin) and ``train-sentiment``."""
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "processors" / "resources"
+
+
+def enrich(
+    text: bool = typer.Option(False, "--text", help="Each stdin line is plain text (default: a RawPost JSON object)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
+                                          help="YAML config whose brands are matched. Default: $LINGTING_CONFIG."),
+    sentiment_model: str = typer.Option("lingting", "--sentiment-model",
+                                        help="lingting (shipped model) | snownlp (snownlp's default, slow)."),
+) -> None:
+    """Enrich posts from stdin with exactly the worker's chain (normalise → brand match → jieba → keywords →
+    sentiment); one EnrichedPost JSON line per input line on stdout. A bad input line gets one JSON error line
+    on stderr (with its line number) and is skipped; the exit code is then 1."""
+    from pydantic import ValidationError
+
+    from pipeline.settings import load_settings
+    from processors.enrich import SENTIMENT_MODELS, Enricher
+    from schemas.errors import ConfigError
+    from schemas.posts import RawPost
+
+    if sentiment_model not in SENTIMENT_MODELS:
+        raise ConfigError(f"--sentiment-model must be one of {', '.join(SENTIMENT_MODELS)}, got {sentiment_model!r}")
+    settings = load_settings(config)
+    enricher = Enricher(settings.brands, sentiment_model=sentiment_model)
+    failures = 0
+    out = sys.stdout
+    for number, raw_line in enumerate(sys.stdin.buffer, start=1):
+        line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not line.strip():
+            continue
+        try:
+            if text:
+                enriched = enricher.enrich_text(line)
+            else:
+                enriched = enricher.enrich(RawPost.model_validate_json(line))
+        except ValidationError as err:
+            failures += 1
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "line"
+            _error(number, f"not a valid RawPost: {where}: {first.get('msg')}")
+            continue
+        except ValueError as err:
+            failures += 1
+            _error(number, f"not a valid RawPost: {err}")
+            continue
+        out.write(enriched.model_dump_json() + "\n")
+    out.flush()
+    if failures:
+        raise typer.Exit(1)
+
+
+def _error(line: int, message: str) -> None:
+    sys.stderr.write(json.dumps({"line": line, "error": message}, ensure_ascii=False) + "\n")
+
+
+def train_sentiment(
+    data: List[Path] = typer.Argument(..., help="Labelled CSV files (label,review; 1 positive, 0 negative), "
+                                                "e.g. /work/shared/data/sentiment/*.csv. One domain per file."),
+    seed: int = typer.Option(13, help="Seed for class balancing and the calibration folds."),
+    out: Path = typer.Option(DEFAULT_MODEL_DIR, help="Directory for the model, its calibration and the IDF table."),
+    hmm: bool = typer.Option(False, help="jieba HMM new-word discovery while tokenising (worker default: off)."),
+    refine_epochs: int = typer.Option(0, min=0, help="Discriminative refinement passes (0 = plain naive Bayes, "
+                                                     "as shipped; see bench/nlp.py for the trade-off)."),
+) -> None:
+    """Train the lingting sentiment model (snownlp Bayes) and the keyword IDF table, reproducibly."""
+    from processors.train_sentiment import Refinement, train_and_save
+    from schemas.errors import ConfigError
+
+    for path in data:
+        if not path.is_file():
+            raise ConfigError(f"training data file not found: {path}")
+    summary = train_and_save(data, out, seed=seed, hmm=hmm,
+                             how=Refinement(epochs=refine_epochs) if refine_epochs else None)
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the main app."""
+    app.command("enrich")(enrich)
+    app.command("train-sentiment")(train_sentiment)

@@ -15,8 +15,8 @@ DataDir = typer.Option(None, "--data-dir", help="Where jars' data and logs go (d
 
 
 def _show(status) -> None:
-    for svc in status.values():
-        typer.echo(str(svc))
+    for name, svc in status.items():
+        typer.echo(f"{name:14} {svc}")
 
 
 @stack_app.command("up")
