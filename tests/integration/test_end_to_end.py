@@ -76,7 +76,7 @@ def pipeline_run(make_config, tmp_path):
         data = make_config(brands=CONFIG_BRANDS, notify={"webhooks": [{"url": receiver.url}]})
         config_path = tmp_path / "lingting.yaml"
         config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        from pipeline.app import ensure_topics
+        from pipeline.topics import ensure_topics
         from pipeline.settings import load_settings
 
         settings = load_settings(config_path)
@@ -141,7 +141,8 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
     assert len({a["id"] for a in alerts}) == 1
     es.indices.refresh(index=settings.elasticsearch.alerts_alias)
     stored = es.get(index=settings.elasticsearch.alerts_alias, id=opens[0]["id"])["_source"]
-    assert stored["brand"] == "海底捞" and stored["top_terms"]
+    assert stored["brand"] == "海底捞" and stored["sequence"] == max(a["sequence"] for a in alerts)
+    assert "老鼠" in [t["term"] for t in opens[0]["top_terms"]]  # the alert says what the crisis is about
 
     letters = read_topic(settings.kafka.bootstrap, settings.kafka.deadletter_topic, expect=len(bad))
     assert len(letters) == len(bad)
