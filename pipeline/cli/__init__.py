@@ -31,6 +31,9 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # client libraries narrate every connection at INFO; an operator needs their warnings only
+    for noisy in ("kafka", "aiokafka", "elastic_transport", "faust.transport", "mode"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def main() -> None:

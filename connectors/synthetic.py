@@ -1,0 +1,194 @@
+"""A realistic synthetic stream (``lingting connect synthetic``) for demos, tests and benchmarks.
+
+Chinese posts built from real review sentences (shipped in ``connectors/resources/reviews.tsv``) plus brand
+names, Weibo habits (hashtags, emoticon codes, repost chains ``//@user:``), authors with heavy-tailed follower
+counts, a daily rhythm, and a scenario file that injects crises, campaigns and outages at given minutes.
+Everything is generated in event time, so a day of history takes seconds; ``--seed`` makes it reproducible.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.base import ConnectorError, Source, register
+from schemas import RawPost
+
+EMOTICONS_POS = ["[赞]", "[哈哈]", "[爱你]", "😋", "👍", "[鼓掌]"]
+EMOTICONS_NEG = ["[怒]", "[泪]", "[失望]", "😡", "[吐]", "[抓狂]"]
+FRAMES = ["{b}{s}", "在{b}，{s}", "#{b}# {s}", "{s} 说的就是{b}", "今天的{b}：{s}", "{b}，{s}"]
+
+
+class BrandLoad(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    per_minute: float = Field(default=10.0, ge=0, description="Average mentions per minute (daily mean).")
+    negative_share: float = Field(default=0.15, ge=0, le=1)
+
+
+class ScenarioEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["crisis", "campaign", "outage"]
+    brand: str | None = None
+    start_minute: int = Field(ge=0)
+    duration_minutes: int = Field(ge=1)
+    peak_per_minute: float = Field(default=30.0, ge=0, description="Extra mentions per minute at the peak.")
+    shape: Literal["sudden", "slow", "viral"] = "sudden"
+    texts: list[str] = Field(default_factory=list, description="Topic sentences; {b} is the brand.")
+    hashtag: str | None = None
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: int = Field(default=240, ge=1, description="Length of the history in minutes.")
+    platform: str = "weibo"
+    authors: int = Field(default=3000, ge=10)
+    repost_share: float = Field(default=0.1, ge=0, le=1)
+    brands: list[BrandLoad]
+    events: list[ScenarioEvent] = Field(default_factory=list)
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return Scenario.model_validate(data)
+    except OSError as err:
+        raise ConnectorError(f"cannot read scenario {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConnectorError(f"scenario {path} is not valid YAML: {err}") from None
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ConnectorError(f"invalid scenario {path}: {problems}") from None
+
+
+def load_sentences() -> dict[str, list[str]]:
+    pools: dict[str, list[str]] = {"pos": [], "neg": []}
+    text = resources.files("connectors.resources").joinpath("reviews.tsv").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        label, _, sentence = line.partition("\t")
+        if sentence:
+            pools[label].append(sentence)
+    return pools
+
+
+def daily_rhythm(when: datetime) -> float:
+    """Relative activity by hour of day in China (UTC+8): quiet at 4 a.m., busy in the evening."""
+    hour = (when.astimezone(timezone(timedelta(hours=8))).hour + when.minute / 60.0)
+    return 1.0 + 0.6 * math.sin((hour - 10.0) / 24.0 * 2 * math.pi)
+
+
+def _poisson(rnd: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 50:
+        return max(0, int(rnd.gauss(lam, math.sqrt(lam)) + 0.5))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rnd.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _intensity(event: ScenarioEvent, minute: int) -> float:
+    """0..1: how far into its peak the event is at ``minute``."""
+    t = (minute - event.start_minute) / event.duration_minutes
+    if not 0 <= t < 1:
+        return 0.0
+    if event.shape == "sudden":
+        return 1.0 if t < 0.7 else (1 - t) / 0.3
+    if event.shape == "slow":
+        return min(1.0, t / 0.6)
+    return min(1.0, 2 ** (10 * t - 7))  # viral: doubles every tenth of the event
+
+
+@dataclass
+class _Author:
+    id: str
+    name: str
+    followers: int
+    verified: bool
+
+
+@register
+class SyntheticSource(Source):
+    name = "synthetic"
+
+    def __init__(self, scenario: Scenario, *, seed: int = 7, start: datetime | None = None) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.start = start or (datetime.now(timezone.utc).replace(second=0, microsecond=0)
+                               - timedelta(minutes=scenario.minutes))
+        self.sentences = load_sentences()
+
+    def items(self, resume: Any) -> Iterable[tuple[RawPost, Any]]:
+        # A restart continues the same stream: same start, same seed, skipping what was published.
+        start = datetime.fromisoformat(resume["start"]) if resume else self.start
+        done = int(resume["n"]) if resume else 0
+        for n, post in enumerate(self.generate(start), start=1):
+            if n > done:
+                yield RawPost.model_validate(post), {"start": start.isoformat(), "n": n}
+
+    def generate(self, start: datetime) -> Iterator[dict[str, Any]]:
+        """Posts in event-time order (within each minute), deterministic for (scenario, seed, start)."""
+        sc, rnd = self.scenario, random.Random(self.seed)
+        authors = [_Author(f"u{i}", f"用户{i:04d}", int(min(5e7, rnd.paretovariate(1.1) * 80)), rnd.random() < 0.03)
+                   for i in range(sc.authors)]
+        influencers = sorted(authors, key=lambda a: -a.followers)[:20]
+        recent: list[dict[str, Any]] = []
+        seq = 0
+        for minute in range(sc.minutes):
+            at = start + timedelta(minutes=minute)
+            if any(e.type == "outage" and _intensity(e, minute) > 0 for e in sc.events):
+                continue
+            batch: list[dict[str, Any]] = []
+            for load in sc.brands:
+                for _ in range(_poisson(rnd, load.per_minute * daily_rhythm(at))):
+                    batch.append(self._post(rnd, load.name, rnd.random() < load.negative_share, at, authors))
+            for event in sc.events:
+                level = _intensity(event, minute)
+                if event.type == "outage" or not level or not event.brand:
+                    continue
+                for _ in range(_poisson(rnd, event.peak_per_minute * level)):
+                    author = rnd.choice(influencers) if rnd.random() < 0.05 else rnd.choice(authors)
+                    post = self._post(rnd, event.brand, event.type == "crisis", at, authors, event=event,
+                                      author=author)
+                    batch.append(post)
+            batch.sort(key=lambda p: p["created_at"])
+            for post in batch:
+                seq += 1
+                post["id"] = f"syn{self.seed}-{seq}"
+                post["url"] = f"https://weibo.com/{post['author']['id']}/{post['id']}"
+                if recent and rnd.random() < sc.repost_share:
+                    original = rnd.choice(recent)
+                    post["repost_of"] = f"{original['platform']}:{original['id']}"
+                    post["text"] = (rnd.choice(["转发", "太真实了", "关注一下", "这个要看看", ""])
+                                    + f"//@{original['author']['name']}:{original['text']}")[:2000]
+                    original["metrics"]["reposts"] += 1
+                recent.append(post)
+                if len(recent) > 200:
+                    recent.pop(0)
+                yield post
+
+    def _post(self, rnd: random.Random, brand: str, negative: bool, at: datetime, authors: list[_Author],
+              event: ScenarioEvent | None = None, author: _Author | None = None) -> dict[str, Any]:
+        sentence = rnd.choice(self.sentences["neg" if negative else "pos"])
+        if event and event.texts and rnd.random() < 0.6:
+            sentence = rnd.choice(event.texts)
+        text = rnd.choice(FRAMES).format(b=brand, s=sentence.replace("{b}", brand))
+        if event and event.hashtag and rnd.random() < 0.5:
+            text = f"#{event.hashtag}# {text}"
+        if rnd.random() < 0.4:
+            text += rnd.choice(EMOTICONS_NEG if negative else EMOTICONS_POS)
+        a = author or rnd.choice(authors)
+        created = at + timedelta(seconds=rnd.randint(0, 59), milliseconds=rnd.randint(0, 999))
+        return {"platform": self.scenario.platform, "id": "", "text": text, "created_at": created.isoformat(),
+                "author": {"id": a.id, "name": a.name, "followers": a.followers, "verified": a.verified},
+                "metrics": {"reposts": 0, "comments": rnd.randint(0, 30), "likes": rnd.randint(0, 200)}}
