@@ -74,6 +74,9 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # a crashed worker's partitions move to the others after 15 s instead of a minute
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         web_enabled=w.web_port != 0,
         web_port=w.web_port or 6066,
         web_bind="127.0.0.1",
@@ -162,7 +165,9 @@ def create_app(settings: Settings) -> faust.App:
     def slot_for(brand: str) -> _BrandSlot:
         slot = slots.get(brand)
         if slot is None:
-            saved = json.loads(monitors.get(brand) or b"{}")
+            saved = monitors.get(brand) or {}
+            if isinstance(saved, (bytes, str)):  # as written; recovery from the changelog gives the decoded dict
+                saved = json.loads(saved)
             slot = _BrandSlot(BrandMonitor(brand, settings.detection_for(brand), state=saved.get("monitor")),
                               offset=int(saved.get("offset", -1)))
             slots[brand] = slot
@@ -187,21 +192,27 @@ def create_app(settings: Settings) -> faust.App:
                 event.ack()
                 continue
             slot = slot_for(brand)
-            data = json.loads(event.value)
             alerts: list[Alert] = []
-            if data.get("kind") == WATERMARK_KIND:
-                alerts = slot.monitor.advance(datetime.fromisoformat(data["at"]))
-                slot.pending.append(event)
-            elif event.message.offset <= slot.offset:
-                event.ack()  # already counted before a restart
+            try:
+                data = json.loads(event.value)
+                if data.get("kind") == WATERMARK_KIND:
+                    alerts = slot.monitor.advance(datetime.fromisoformat(data["at"]))
+                    slot.pending.append(event)
+                elif event.message.offset <= slot.offset:
+                    event.ack()  # already counted before a restart
+                    continue
+                else:
+                    post = EnrichedPost.model_validate(data)
+                    alerts = slot.monitor.add(post)
+                    slot.offset = event.message.offset
+                    slot.last_event = max(slot.last_event or post.created_at, post.created_at)
+                    slot.last_seen = time.monotonic()
+                    slot.pending.append(event)
+            except Exception as err:  # a detector bug must not stop detection for every other post
+                log.exception("detect failed for brand %s at offset %s", brand, event.message.offset)
+                await dead_letter(event, "detect", f"{type(err).__name__}: {err}")
+                event.ack()
                 continue
-            else:
-                post = EnrichedPost.model_validate(data)
-                alerts = slot.monitor.add(post)
-                slot.offset = event.message.offset
-                slot.last_event = max(slot.last_event or post.created_at, post.created_at)
-                slot.last_seen = time.monotonic()
-                slot.pending.append(event)
             slot.partition = event.message.partition
             now = time.monotonic()
             if not slot.dirty_since:

@@ -152,3 +152,39 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
     assert originals == set(bad)
     assert all(json.loads(m.value)["stage"] == "enrich.validate" for m in letters)
     assert worker.poll() is None, "the worker must survive malformed input"
+
+
+def test_worker_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(pipeline_run, es):
+    """kill -9 while posts are in flight: the restarted worker recovers each brand's state from the changelog,
+    skips what it had already counted, and the crisis still opens exactly once."""
+    import signal
+
+    settings, config_path, receiver, worker, tmp_path = pipeline_run
+    posts = history_ending_now()
+    half = len(posts) // 2
+    env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
+    first = write_jsonl(posts[:half], tmp_path / "first.jsonl")
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "file", str(first)], env=env, check=True,
+                   cwd=ROOT, timeout=120)
+    alias = settings.elasticsearch.posts_alias
+    wait_for(lambda: es_count(es, alias) >= half // 4, 120, "the worker to be busy with the first half",
+             interval=0.2)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert es_count(es, alias) < len(posts)
+
+    restarted = start_worker(config_path, tmp_path / "worker.log")
+    try:
+        second = write_jsonl(posts[half:], tmp_path / "second.jsonl")
+        subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "file", str(second)], env=env,
+                       check=True, cwd=ROOT, timeout=120)
+        wait_for(lambda: es_count(es, alias) >= len(posts), 180, f"{len(posts)} documents")
+        wait_for(lambda: any(a["status"] == "open" for a in list(receiver.alerts.queue)), 90, "the open alert")
+        time.sleep(8)
+        assert es_count(es, alias) == len(posts)
+        alerts = list(receiver.alerts.queue)
+        assert {a["brand"] for a in alerts} == {"海底捞"}
+        assert [a["status"] for a in alerts].count("open") == 1
+        assert len({(a["id"], a["sequence"]) for a in alerts}) == len(alerts), "no state delivered twice"
+    finally:
+        stop(restarted)
