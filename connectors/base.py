@@ -103,12 +103,13 @@ class Publisher:
         self.sent = 0
         self._errors: list[BaseException] = []
 
-    def publish(self, post: RawPost) -> None:
-        """Send asynchronously; failures surface at the next ``flush``."""
+    def publish(self, post: RawPost):
+        """Send asynchronously and return the send future; failures also surface at the next ``flush``."""
         future = self._producer.send(self.topic, key=post.key.encode(),
                                      value=post.model_dump_json(exclude_unset=True).encode())
         future.add_errback(self._errors.append)
         self.sent += 1
+        return future
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every sent post is acknowledged by all in-sync replicas, or raise."""

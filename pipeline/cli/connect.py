@@ -115,6 +115,38 @@ def synthetic(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scena
     typer.echo(f"published {sent} synthetic posts to {settings.kafka.raw_topic}", err=True)
 
 
+@connect_app.command("http")
+def http(config: Optional[Path] = ConfigOpt,
+         host: Optional[str] = typer.Option(None, help="Bind address (default connectors.http.host)."),
+         port: Optional[int] = typer.Option(None, help="Port (default connectors.http.port, 8090)."),
+         token: Optional[str] = typer.Option(None, envvar="LINGTING_HTTP_TOKEN",
+                                             help="Bearer token clients must send (or connectors.http.token)."),
+         ) -> None:
+    """Serve POST /v1/posts for data vendors (JSON object, array or NDJSON; bearer token; per-item errors;
+    429 when Kafka is behind), plus /healthz, /metrics and /openapi.json."""
+    from aiohttp import web
+
+    from connectors.base import Publisher
+    from connectors.http_push import create_push_app
+    from pipeline import cli
+    from pipeline.settings import load_settings
+    from pipeline.topics import ensure_topics
+
+    cli.setup_logging()
+    settings = load_settings(config)
+    cfg = settings.connectors.http.model_copy(update={k: v for k, v in
+                                                      {"host": host, "port": port, "token": token}.items() if v})
+    if not cfg.token:
+        typer.secho("warning: no bearer token set (LINGTING_HTTP_TOKEN): anyone who reaches the port can push",
+                    fg=typer.colors.YELLOW, err=True)
+    ensure_topics(settings)
+    publisher = Publisher(settings, client_id="lingting-connect-http")
+    try:
+        web.run_app(create_push_app(publisher, cfg), host=cfg.host, port=cfg.port, print=None)
+    finally:
+        publisher.close()
+
+
 class _Paced:
     """Wrap a source so event time advances ``factor`` times faster than the wall clock."""
 
