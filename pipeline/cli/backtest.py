@@ -149,6 +149,9 @@ def register(app: typer.Typer) -> None:
             from pipeline.settings import load_settings
 
             cfg = load_settings(config)
+            if brand and cfg.brand(brand) is None:
+                known = ", ".join(b.name for b in cfg.brands) or "none"
+                raise BacktestInputError(f"--brand {brand}: no such brand in the configuration (brands: {known})")
             settings = cfg.detection_for(brand) if brand else cfg.detection
         points, stamps = read_series(input_csv, need_label=report)
         verdicts, used = run(points, settings, interval)

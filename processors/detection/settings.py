@@ -1,11 +1,105 @@
-"""Detection settings (placeholder: owned by the detection engineer)."""
+"""Detection settings: the ``detection:`` section of the config (and a brand's ``detection:`` overrides).
+
+Every field has a default that works for 1-minute windows of a brand with a few to a few hundred mentions per
+minute, and for the backtest of hourly / 5-minute / daily series. docs/detection.md explains how to tune them.
+Counts ("windows") are in detector windows; durations in seconds are converted with the window length.
+"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SEVERITIES = ("low", "medium", "high", "critical")
 
 
 class DetectionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    window_seconds: int = Field(default=60, ge=1)
-    allowed_lateness_seconds: int = Field(default=300, ge=0)
+    # --- event-time windows -------------------------------------------------------------------------------
+    window_seconds: int = Field(default=60, ge=1, description="Length of a counting window.")
+    allowed_lateness_seconds: int = Field(
+        default=120, ge=0, description="A window closes once the brand's event-time watermark passes its end by "
+                                       "this much; later posts for it are dropped (and counted as late).")
+    max_future_seconds: int = Field(
+        default=300, ge=0, description="Posts dated further than this after their processing time are treated "
+                                       "as published at processing time (clock skew must not close windows).")
+
+    # --- baseline ------------------------------------------------------------------------------------------
+    warmup_windows: int = Field(default=20, ge=1, description="No alert before this many windows were seen.")
+    level_halflife_seconds: int = Field(default=3600, ge=1, description="Memory of the brand's normal level.")
+    level_halflife_min_windows: int = Field(default=12, ge=1, description="... but at least this many windows.")
+    dispersion_halflife_windows: int = Field(default=300, ge=2, description="Memory of the noise estimate.")
+    prior_dispersion: float = Field(
+        default=2.0, ge=1.0, description="Noise (× Poisson) assumed before data: conservative during warm-up.")
+    share_halflife_seconds: int = Field(default=21600, ge=1, description="Memory of the usual negative share.")
+    prior_negative_share: float = Field(default=0.15, gt=0.0, lt=1.0)
+    daily_seasonality: bool = Field(default=True, description="Learn the hour-of-day rhythm (sub-daily windows).")
+    weekly_seasonality: bool = Field(default=True, description="Learn the day-of-week rhythm (windows ≤ 1 day).")
+    season_halflife_cycles: float = Field(default=7.0, gt=0, description="Memory of the rhythm, in days/weeks.")
+    clip_sigma: float = Field(default=3.0, gt=0, description="Observations are clipped to expected ± this many "
+                                                             "sigmas before the baseline learns from them.")
+    outage_min_expected: float = Field(
+        default=4.0, gt=0, description="A zero window where at least this many mentions were expected is a "
+                                       "source outage: it neither alerts nor teaches the baseline.")
+
+    # --- score, severity, minimum volumes -----------------------------------------------------------------
+    threshold_low: float = Field(default=4.0, gt=0, description="Score (robust z) that opens a crisis.")
+    threshold_medium: float = Field(default=6.0, gt=0)
+    threshold_high: float = Field(default=9.0, gt=0)
+    threshold_critical: float = Field(default=14.0, gt=0)
+    scale_thresholds: bool = Field(
+        default=True, description="The thresholds are for windows of up to 5 minutes; longer windows give fewer "
+                                  "chances per week to cry wolf, so they are lowered (0.89× at 15 minutes, "
+                                  "0.75× at an hour and beyond), keeping false alerts per brand-week level.")
+    min_negative: int = Field(default=5, ge=0, description="Fewest negative stories in a window to alert.")
+    min_total: int = Field(default=10, ge=0, description="Fewest mentions in a window to alert (volume-only "
+                                                         "mode, i.e. a backtest series without negatives).")
+    min_ratio: float = Field(default=1.5, ge=1.0, description="Observed must be at least this × expected.")
+    min_share_lift: float = Field(default=1.3, ge=1.0,
+                                  description="Negative share must be at least this × the usual share.")
+
+    # --- crisis life cycle (hysteresis) -------------------------------------------------------------------
+    open_windows: int = Field(default=1, ge=1, description="Consecutive anomalous windows that open a crisis.")
+    update_growth: float = Field(default=1.5, gt=1.0, description="An update is sent when negatives reach "
+                                                                  "this × the last alerted level, ...")
+    update_min_windows: int = Field(default=3, ge=1, description="... or severity rises, at most this often.")
+    resolve_threshold: float = Field(default=2.0, ge=0, description="A window scoring below this is calm.")
+    resolve_windows: int = Field(default=5, ge=1, description="Consecutive calm windows that resolve a crisis.")
+    cooldown_seconds: int = Field(default=1800, ge=0, description="After a crisis resolves, a new one opens "
+                                                                  "only if more severe than its peak.")
+
+    # --- stories (reposts, near duplicates) ---------------------------------------------------------------
+    near_duplicate_bits: int = Field(default=10, ge=0, le=24,
+                                     description="SimHash distance (of 64 bits) within which texts are one story.")
+    story_memory: int = Field(default=1000, ge=10, description="Stories kept in memory per brand.")
+    story_state: int = Field(default=300, ge=0, description="Most recent stories kept in the saved state.")
+    story_ttl_seconds: int = Field(default=21600, ge=60, description="A story nobody touched for this long ends.")
+
+    # --- coordinated posting (水军) ------------------------------------------------------------------------
+    coordination_min_posts: int = Field(default=10, ge=2, description="Near-identical posts in a window ...")
+    coordination_min_accounts: int = Field(default=5, ge=2, description="... from at least this many accounts")
+    coordination_young_days: int = Field(default=30, ge=0, description="... mostly younger than this ...")
+    coordination_low_followers: int = Field(default=100, ge=0, description="... with fewer followers than this")
+    coordination_min_share: float = Field(default=0.6, gt=0, le=1, description="... (share of those posts).")
+
+    # --- explanations -------------------------------------------------------------------------------------
+    top_terms: int = Field(default=8, ge=0)
+    top_authors: int = Field(default=5, ge=0)
+    sample_posts: int = Field(default=3, ge=0)
+    vocabulary_size: int = Field(default=500, ge=10, description="Terms of the brand's baseline vocabulary kept.")
+    vocabulary_halflife_windows: int = Field(default=1440, ge=1)
+    max_terms_per_window: int = Field(default=1500, ge=10)
+    max_authors_per_window: int = Field(default=300, ge=10)
+
+    @model_validator(mode="after")
+    def _thresholds_increase(self) -> "DetectionSettings":
+        values = [self.threshold_low, self.threshold_medium, self.threshold_high, self.threshold_critical]
+        if values != sorted(values):
+            raise ValueError("threshold_low ≤ threshold_medium ≤ threshold_high ≤ threshold_critical must hold")
+        if self.resolve_threshold > self.threshold_low:
+            raise ValueError("resolve_threshold must not exceed threshold_low")
+        return self
+
+    def thresholds(self) -> list[tuple[str, float]]:
+        """(severity, threshold) from the highest down."""
+        return [("critical", self.threshold_critical), ("high", self.threshold_high),
+                ("medium", self.threshold_medium), ("low", self.threshold_low)]

@@ -1,0 +1,273 @@
+"""NLP benchmark: throughput, memory and sentiment accuracy of the enrichment chain, side by side with snownlp.
+
+    .venv/bin/python bench/nlp.py            # full run (~5-10 minutes on one core)
+    .venv/bin/python bench/nlp.py --quick    # subsampled run (~1-2 minutes)
+
+Measures, on one core (this process is single-threaded; rates are per CPU second, so that other load on a
+shared machine does not distort them; wall-clock rates are in the JSON too):
+- throughput of the whole chain ``Enricher.enrich`` (normalise → brand match → jieba → keywords → sentiment,
+  pydantic EnrichedPost included) in texts/s per data set: one pass over every row (3,000 random rows with
+  --quick), each text once, best of 3 runs with a fresh Enricher; and peak RSS after it (the worker's NLP memory: snownlp is not imported until the
+  accuracy part);
+- accuracy and macro-F1 (P(positive) ≥ 0.5 = positive; the neutral band is not used for accuracy, its share
+  and the accuracy outside it are reported separately):
+  * cross-domain: train on one data set (all rows), test on all rows of the other, both directions;
+  * 5-fold cross-validation within each data set, and 5-fold with the other data set added to training
+    (how the shipped model, trained on both, meets new reviews of a known kind);
+  * snownlp's default model (``SnowNLP(text).sentiments``, slow) on a fixed random sample per data set
+    (seeded, 1,000 texts; 200 with --quick), with lingting's numbers on the SAME sample next to it.
+  Note: snownlp's own training corpus overlaps ~2,300 hotel reviews, which flatters snownlp on the hotel set.
+- a feature ablation (cross-domain, both directions) so each feature's effect is measured, not assumed.
+Prints a table and writes bench/results/nlp.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA_DIR = Path("/work/shared/data/sentiment")
+SETS = {"waimai": "waimai_10k.csv", "hotel": "ChnSentiCorp_htl_all.csv"}
+RESULTS = ROOT / "bench" / "results" / "nlp.json"
+
+
+def read_csv(path: Path) -> list[tuple[int, str]]:
+    """(label, review) rows; the same parsing as processors.train_sentiment.read_labelled_csv, without importing
+    it (it imports snownlp, which would spoil the memory figure of the worker chain)."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [(int(r["label"]), r["review"].strip()) for r in csv.DictReader(fh)
+                if r.get("label") in ("0", "1") and (r.get("review") or "").strip()]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def metrics(pred: list[bool], gold: list[int]) -> dict:
+    """Accuracy and macro-F1 of binary predictions."""
+    n = len(gold)
+    tp = sum(1 for p, g in zip(pred, gold) if p and g)
+    tn = sum(1 for p, g in zip(pred, gold) if not p and not g)
+    fp = sum(1 for p, g in zip(pred, gold) if p and not g)
+    fn = n - tp - tn - fp
+
+    def f1(t: int, f_pos: int, f_neg: int) -> float:
+        return 2 * t / (2 * t + f_pos + f_neg) if t else 0.0
+
+    return {"n": n, "accuracy": round((tp + tn) / n, 4) if n else 0.0,
+            "macro_f1": round((f1(tp, fp, fn) + f1(tn, fn, fp)) / 2, 4)}
+
+
+def evaluate(model, examples, indices=None) -> dict:
+    idx = range(len(examples)) if indices is None else indices
+    scores = [model.score_tokens(examples[i][0]) for i in idx]
+    gold = [examples[i][1] for i in idx]
+    out = metrics([s.score >= 0.5 for s in scores], gold)
+    decided = [(s.label == "positive", g) for s, g in zip(scores, gold) if s.label != "neutral"]
+    out["neutral_share"] = round(1 - len(decided) / max(1, len(gold)), 4)
+    out["accuracy_outside_neutral"] = metrics([p for p, _ in decided], [g for _, g in decided])["accuracy"] \
+        if decided else 0.0
+    return out
+
+
+def throughput(texts: list[str]) -> tuple[float, float, float]:
+    """(texts per CPU second, texts per wall second, Enricher init seconds). The CPU figure is the one-core
+    throughput; on a shared machine the wall-clock figure also counts time other processes took."""
+    from processors.brands import BrandRule
+    from processors.enrich import Enricher
+    from schemas.posts import RawPost
+
+    t0 = time.perf_counter()
+    enricher = Enricher([BrandRule(name="海底捞", keywords=["捞王"]), BrandRule(name="蒙牛", keywords=["特仑苏"]),
+                         BrandRule(name="美团", keywords=["美团外卖"]), BrandRule(name="如家", keywords=["如家酒店"])])
+    init_s = time.perf_counter() - t0
+    at = datetime.now(timezone.utc)
+    posts = [RawPost(platform="bench", id=str(i), text=t, created_at=at) for i, t in enumerate(texts)]
+    # One pass, every text once (the segmenter's block cache only helps with clauses that really repeat).
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for post in posts:
+        enricher.enrich(post, at)
+    cpu = time.process_time() - cpu_start
+    return len(posts) / cpu, len(posts) / (time.perf_counter() - start), init_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="subsample: a couple of minutes")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--no-ablation", action="store_true")
+    args = parser.parse_args()
+
+    rows = {name: read_csv(args.data_dir / f) for name, f in SETS.items()}
+    rng = random.Random(args.seed)
+    if args.quick:
+        rows = {name: rng.sample(r, min(len(r), 3000)) for name, r in rows.items()}
+    result: dict = {"quick": args.quick, "seed": args.seed, "rows": {n: len(r) for n, r in rows.items()}}
+
+    # 1. Throughput + memory of the worker chain (before snownlp is imported).
+    result["throughput"] = {}
+    for name, r in rows.items():
+        texts = [t for _, t in r]
+        random.Random(args.seed).shuffle(texts)
+        # Best of 3 fresh Enrichers (fresh caches each time): other load on a shared machine only slows a run.
+        runs = [throughput(texts) for _ in range(3)]
+        rate, wall_rate, init_s = max(runs)
+        avg_len = sum(map(len, texts)) / len(texts)
+        result["throughput"][name] = {"texts_per_cpu_s": round(rate), "texts_per_wall_s": round(wall_rate),
+                                      "runs_texts_per_cpu_s": [round(r[0]) for r in runs],
+                                      "texts": len(texts), "avg_chars": round(avg_len, 1)}
+        result["enricher_init_s"] = round(init_s, 2)
+    result["peak_rss_mb_worker_chain"] = round(peak_rss_mb(), 1)
+
+    # Training imports snownlp (its package import alone loads ~450 MB of its models): only from here on.
+    from processors.train_sentiment import (SHIPPED_FEATURES, SHIPPED_REFINEMENT, feature_rows, folds,
+                                            tokenize_rows, train_model)
+
+    result["features"] = asdict(SHIPPED_FEATURES)
+    result["refinement"] = asdict(SHIPPED_REFINEMENT) if SHIPPED_REFINEMENT else None
+    how = SHIPPED_REFINEMENT
+
+    # 2. Tokenise once (same normalisation and segmentation as the worker).
+    from processors.segment import Segmenter
+
+    segmenter = Segmenter()
+    tokens = {name: tokenize_rows(r, segmenter) for name, r in rows.items()}
+
+    def feats(config):
+        return {name: feature_rows(ex, config) for name, ex in tokens.items()}
+
+    k = 5
+    sample_n = 200 if args.quick else 1000
+    samples = {name: sorted(random.Random(args.seed + 1).sample(range(len(r)), min(sample_n, len(r))))
+               for name, r in rows.items()}
+    F = feats(SHIPPED_FEATURES)
+    names = list(SETS)
+
+    # 3. Cross-domain.
+    result["cross_domain"] = {}
+    for src in names:
+        for dst in names:
+            if src == dst:
+                continue
+            model = train_model({src: F[src]}, seed=args.seed, config=SHIPPED_FEATURES, k=3, how=how)
+            result["cross_domain"][f"{src}->{dst}"] = {
+                "all": evaluate(model, tokens[dst]), "snownlp_sample": evaluate(model, tokens[dst], samples[dst])}
+
+    # 4. k-fold CV, within the set, and with the other set added to training.
+    result["cv5"] = {}
+    for name in names:
+        other = [o for o in names if o != name]
+        split = folds(len(F[name]), k, args.seed)
+        for mode in ("within", "plus_other"):
+            scores_by_index: dict[int, object] = {}
+            for f in range(k):
+                train = {name: [F[name][i] for j, part in enumerate(split) if j != f for i in part]}
+                if mode == "plus_other":
+                    train.update({o: F[o] for o in other})
+                model = train_model(train, seed=args.seed, config=SHIPPED_FEATURES, k=3, how=how)
+                for i in split[f]:
+                    scores_by_index[i] = model.score_tokens(tokens[name][i][0])
+            gold = [tokens[name][i][1] for i in range(len(F[name]))]
+            preds = [scores_by_index[i].score >= 0.5 for i in range(len(gold))]
+            entry = metrics(preds, gold)
+            sample = samples[name]
+            entry["snownlp_sample"] = metrics([preds[i] for i in sample], [gold[i] for i in sample])
+            result["cv5"][f"{name}:{mode}"] = entry
+
+    # 5. snownlp's default model on the fixed sample (slow).
+    from processors.normalize import normalize
+    from processors.sentiment import SnowNLPSentiment
+
+    snow = SnowNLPSentiment()
+    result["snownlp_default"] = {}
+    for name, r in rows.items():
+        texts = [normalize(r[i][1]).text for i in samples[name]]
+        t0 = time.process_time()
+        scores = [snow.score_text(t).score for t in texts]
+        rate = len(texts) / (time.process_time() - t0)
+        entry = metrics([s > 0.5 for s in scores], [r[i][0] for i in samples[name]])
+        entry["texts_per_cpu_s"] = round(rate, 1)
+        result["snownlp_default"][name] = entry
+
+    # 6. Feature ablation, cross-domain.
+    if not args.no_ablation:
+        from processors.sentiment import FeatureConfig
+        from processors.train_sentiment import Refinement
+
+        variants = {
+            "unigrams (counts)": (FeatureConfig(negation=False, bigrams=False, binary=False), None),
+            "+binary": (FeatureConfig(negation=False, bigrams=False), None),
+            "+negation": (FeatureConfig(bigrams=False), None),
+            "+bigrams": (FeatureConfig(), None),
+            "+lexicon": (FeatureConfig(lexicon=True), None),
+            "+lexicon+contrast": (FeatureConfig(lexicon=True, contrast=True), None),
+            "+lexicon+char bigrams": (FeatureConfig(lexicon=True, char_bigrams=True), None),
+            "+lexicon+DMNB(4 epochs)": (FeatureConfig(lexicon=True), Refinement()),
+            "shipped": (SHIPPED_FEATURES, how),
+        }
+        result["ablation"] = {}
+        for label, (config, refinement) in variants.items():
+            Fv = feats(config)
+            entry = {}
+            for src, dst in (("hotel", "waimai"), ("waimai", "hotel")):
+                model = train_model({src: Fv[src]}, seed=args.seed, config=config, k=3, how=refinement)
+                entry[f"{src}->{dst}"] = evaluate(model, tokens[dst])["accuracy"]
+            # one 5-fold split's first fold, with the other set in training: the in-domain effect
+            for name in names:
+                split = folds(len(Fv[name]), 5, args.seed)
+                train = {name: [Fv[name][i] for j, part in enumerate(split) if j != 0 for i in part]}
+                train.update({o: Fv[o] for o in names if o != name})
+                model = train_model(train, seed=args.seed, config=config, k=3, how=refinement)
+                entry[f"fold1 {name}+other"] = evaluate(model, tokens[name], split[0])["accuracy"]
+            result["ablation"][label] = entry
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print_table(result)
+    print(f"\nwritten: {RESULTS}")
+
+
+def print_table(r: dict) -> None:
+    print(f"lingting NLP benchmark ({'quick' if r['quick'] else 'full'}; rows {r['rows']})")
+    print(f"\nEnricher init {r['enricher_init_s']} s; peak RSS after the worker chain "
+          f"{r['peak_rss_mb_worker_chain']} MB")
+    for name, t in r["throughput"].items():
+        print(f"  throughput {name:7s} (avg {t['avg_chars']:5.1f} chars): {t['texts_per_cpu_s']:6d} texts/CPU-s "
+              f"({t['texts_per_wall_s']} per wall-s); snownlp default: "
+              f"{r['snownlp_default'][name]['texts_per_cpu_s']} texts/CPU-s")
+    print(f"\n{'protocol':32s} {'lingting acc':>12s} {'macro-F1':>9s} | {'on snownlp sample':>17s} "
+          f"{'snownlp acc':>11s} {'F1':>6s}")
+    for key, e in r["cross_domain"].items():
+        dst = key.split("->")[1]
+        s = r["snownlp_default"][dst]
+        print(f"{'cross-domain ' + key:32s} {e['all']['accuracy']:12.4f} {e['all']['macro_f1']:9.4f} | "
+              f"{e['snownlp_sample']['accuracy']:17.4f} {s['accuracy']:11.4f} {s['macro_f1']:6.4f}")
+    for key, e in r["cv5"].items():
+        name = key.split(":")[0]
+        s = r["snownlp_default"][name]
+        print(f"{'5-fold ' + key:32s} {e['accuracy']:12.4f} {e['macro_f1']:9.4f} | "
+              f"{e['snownlp_sample']['accuracy']:17.4f} {s['accuracy']:11.4f} {s['macro_f1']:6.4f}")
+    for key, e in r["cross_domain"].items():
+        a = e["all"]
+        print(f"  {key}: neutral share {a['neutral_share']:.3f}, accuracy outside neutral "
+              f"{a['accuracy_outside_neutral']:.4f}")
+    if "ablation" in r:
+        print("\nablation (accuracy; cross-domain, and fold 1 of 5 with the other set in training):")
+        for label, e in r["ablation"].items():
+            print(f"  {label:24s} " + "  ".join(f"{k} {v:.4f}" for k, v in e.items()))
+
+
+if __name__ == "__main__":
+    main()

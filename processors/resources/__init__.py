@@ -1,0 +1,1 @@
+"""Shipped NLP resources (package data): slang dictionary, stop words, IDF table, sentiment model."""

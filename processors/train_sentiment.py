@@ -1,0 +1,268 @@
+"""Reproducible training of the lingting sentiment model (a build tool: it reads the labelled CSV files).
+
+    lingting train-sentiment /work/shared/data/sentiment/waimai_10k.csv \
+        /work/shared/data/sentiment/ChnSentiCorp_htl_all.csv --seed 13 --out processors/resources/
+
+Steps (all deterministic for a given seed):
+1. every review → normalize → jieba tokens (the same Segmenter the worker uses, without brand terms) → features;
+2. domain balancing: within each data set the minority class is oversampled to the size of the majority class
+   (whole copies, then a seeded sample for the remainder), so that neither a domain's vocabulary (酒店, 外卖)
+   nor its class skew becomes a sentiment signal;
+3. optional (off in the shipped model) discriminative refinement of the Bayes counts (DMNB, Su et al. 2008):
+   seeded passes over the training texts move each text's feature counts towards its true class by
+   ``rate * (1 - P(true class))``. The result is still a snownlp ``Bayes`` (fractional counts;
+   ``classify``/``save``/``load`` unchanged). It gains in-domain and loses cross-domain (bench/nlp.py);
+4. Platt calibration (a, b) fitted on out-of-fold log-likelihood ratios of a seeded k-fold split;
+5. the final snownlp ``Bayes`` is trained on all rows and written with ``Bayes.save`` (gzip+marshal),
+   the calibration and feature settings to ``<model>.json``; the keyword IDF table to ``idf.txt.gz``.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+import os
+import random
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from snownlp.classification.bayes import Bayes
+
+from processors.normalize import normalize
+from processors.segment import Segmenter
+from processors.sentiment import (DEFAULT_MODEL, BayesSentiment, Calibration, FeatureConfig, Lexicon, features)
+
+Example = tuple[list[str], int]  # (raw tokens or features, label 1 positive / 0 negative)
+
+
+def read_labelled_csv(path: str | Path) -> list[tuple[int, str]]:
+    """Rows (label, text) of a ``label,review`` CSV with a header (ChineseNlpCorpus format)."""
+    rows = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = (row.get("review") or "").strip()
+            if text and row.get("label") in ("0", "1"):
+                rows.append((int(row["label"]), text))
+    return rows
+
+
+def tokenize_rows(rows: Iterable[tuple[int, str]], segmenter: Segmenter) -> list[Example]:
+    """(raw tokens, label) of each row, through the same normalisation and segmentation as the worker."""
+    return [(segmenter.cut(normalize(text).text), label) for label, text in rows]
+
+
+def feature_rows(examples: Iterable[Example], config: FeatureConfig) -> list[Example]:
+    """(raw tokens, label) → (features, label)."""
+    lexicon = Lexicon.shipped() if config.lexicon else None
+    return [(features(tokens, config, lexicon), label) for tokens, label in examples]
+
+
+def balance(examples: Sequence[Example], rng: random.Random) -> list[Example]:
+    """Oversample the minority class of one domain to the majority's size."""
+    pos = [e for e in examples if e[1] == 1]
+    neg = [e for e in examples if e[1] == 0]
+    small, big = (pos, neg) if len(pos) < len(neg) else (neg, pos)
+    if not small:
+        return list(examples)
+    copies, rest = divmod(len(big), len(small))
+    return big + small * copies + rng.sample(small, rest)
+
+
+@dataclass(frozen=True)
+class Refinement:
+    epochs: int = 4
+    rate: float = 0.5
+    floor: float = 0.05  # smallest count a feature may fall to (snownlp's unseen count is 1)
+
+
+def refine(bayes: Bayes, domains: Sequence[Sequence[Example]], seed: int, how: Refinement) -> Bayes:
+    """Discriminative refinement of a two-class snownlp ``Bayes`` in place (see the module doc)."""
+    pos, neg = bayes.d["pos"], bayes.d["neg"]
+    pc, nc = pos.d, neg.d
+    rng = random.Random(seed)
+    data = [e for examples in domains for e in balance(examples, random.Random(seed))]
+    log, exp = math.log, math.exp
+    for _ in range(how.epochs):
+        rng.shuffle(data)
+        for feats, label in data:
+            tp, tn = pos.total, neg.total
+            z = 0.0
+            for f in feats:
+                a, b = pc.get(f), nc.get(f)
+                if a is None and b is None:
+                    continue
+                z += log((a or 1.0) / tp) - log((b or 1.0) / tn)
+            p = 1.0 / (1.0 + exp(-max(-30.0, min(30.0, z))))
+            step = how.rate * (label - p)
+            if abs(step) < 0.01 * how.rate:
+                continue
+            for f in feats:
+                a, b = pc.get(f), nc.get(f)
+                new_a = max(how.floor, (1.0 if a is None else a) + step)
+                new_b = max(how.floor, (1.0 if b is None else b) - step)
+                pc[f], nc[f] = new_a, new_b
+                pos.total += new_a - (a or 0.0)  # a new key brings its smoothing count, like AddOneProb.add
+                neg.total += new_b - (b or 0.0)
+    bayes.total = pos.total + neg.total
+    return bayes
+
+
+def fit_bayes(domains: Sequence[Sequence[Example]], seed: int, how: Refinement | None) -> Bayes:
+    bayes = train_bayes(domains, seed)
+    return refine(bayes, domains, seed, how) if how and how.epochs else bayes
+
+
+def train_bayes(domains: Sequence[Sequence[Example]], seed: int, balanced: bool = True, repeat: int = 1) -> Bayes:
+    """snownlp ``Bayes.train`` on (features, label) examples, each domain class-balanced. ``repeat`` > 1 trains
+    on every example that many times: with snownlp's add-one smoothing that is additive smoothing 1/repeat."""
+    rng = random.Random(seed)
+    data = []
+    for examples in domains:
+        chosen = balance(examples, rng) if balanced else list(examples)
+        data.extend([feats, "pos" if label else "neg"] for feats, label in chosen)
+    bayes = Bayes()
+    bayes.train(data * repeat)
+    return bayes
+
+
+def fit_platt(scores: Sequence[float], labels: Sequence[int], iterations: int = 50) -> tuple[float, float]:
+    """Logistic regression of labels on one score (Newton's method); returns (a, b) of sigmoid(a*s + b).
+    Classes are weighted equally so the bias does not learn the training set's class mix."""
+    n_pos = sum(labels) or 1
+    n_neg = (len(labels) - sum(labels)) or 1
+    weights = [0.5 / n_pos if y else 0.5 / n_neg for y in labels]
+    a, b = 0.1, 0.0
+    for _ in range(iterations):
+        ga = gb = haa = hab = hbb = 0.0
+        for s, y, w in zip(scores, labels, weights):
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, a * s + b))))
+            r = (p - y) * w
+            ga += r * s
+            gb += r
+            q = p * (1 - p) * w
+            haa += q * s * s
+            hab += q * s
+            hbb += q
+        det = haa * hbb - hab * hab + 1e-12
+        da = (hbb * ga - hab * gb) / det
+        db = (haa * gb - hab * ga) / det
+        a, b = a - da, b - db
+        if abs(da) < 1e-9 and abs(db) < 1e-9:
+            break
+    return a, b
+
+
+def folds(n: int, k: int, seed: int) -> list[list[int]]:
+    """k disjoint index lists covering range(n), seeded shuffle."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[i::k] for i in range(k)]
+
+
+def out_of_fold_llr(domains: Sequence[Sequence[Example]], config: FeatureConfig, seed: int,
+                    k: int = 5, how: Refinement | None = None) -> tuple[list[float], list[int]]:
+    """Raw log-likelihood ratios of every example from a model that never saw it (k-fold within each domain)."""
+    splits = [folds(len(d), k, seed + i) for i, d in enumerate(domains)]
+    scores: list[float] = []
+    labels: list[int] = []
+    for f in range(k):
+        train = [[d[i] for j, part in enumerate(s) if j != f for i in part] for d, s in zip(domains, splits)]
+        model = BayesSentiment.from_bayes(fit_bayes(train, seed, how), Calibration(features=asdict(config)))
+        for d, s in zip(domains, splits):
+            for i in s[f]:
+                feats, label = d[i]
+                scores.append(model.raw_llr(feats)[0])
+                labels.append(label)
+    return scores, labels
+
+
+def train_model(domains: dict[str, Sequence[Example]], *, seed: int, config: FeatureConfig = FeatureConfig(),
+                k: int = 5, calibrate: bool = True, how: Refinement | None = None) -> BayesSentiment:
+    """Train on all (features, label) rows of all domains (see ``feature_rows``); calibration from k-fold
+    out-of-fold scores."""
+    parts = list(domains.values())
+    calibration = Calibration(features=asdict(config))
+    if calibrate:
+        scores, labels = out_of_fold_llr(parts, config, seed, k, how)
+        calibration.a, calibration.b = fit_platt(scores, labels)
+    calibration.trained_on = {
+        "seed": seed, "folds": k, "balanced_per_domain": True, "refinement": asdict(how) if how else None,
+        "domains": {name: {"rows": len(ex), "positive": sum(l for _, l in ex)} for name, ex in domains.items()},
+    }
+    bayes = fit_bayes(parts, seed, how)
+    model = BayesSentiment.from_bayes(bayes, calibration)
+    model.bayes = bayes
+    return model
+
+
+def save_model(model: BayesSentiment, out_dir: str | Path, name: str = DEFAULT_MODEL) -> Path:
+    """Write the Bayes with snownlp's own ``Bayes.save`` (it appends '.3'; we rename) and the calibration."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / name
+    with tempfile.TemporaryDirectory() as tmp:
+        stem = os.path.join(tmp, "model")
+        model.bayes.save(stem, iszip=True)
+        # Same bytes, recompressed with a zero gzip timestamp so that a retrain is byte-identical.
+        with open(stem + ".3", "rb") as fh:
+            payload = gzip.decompress(fh.read())
+        with gzip.GzipFile(target, "wb", mtime=0) as fh:
+            fh.write(payload)
+    (out_dir / (name + ".json")).write_text(
+        json.dumps(asdict(model.calibration), ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return target
+
+
+def build_idf(documents: Iterable[Sequence[str]], extra_terms: Iterable[str] = ()) -> dict[str, float]:
+    """IDF = ln(N / df) over content-token documents (jieba's idf.txt convention). Terms seen in fewer than
+    2 documents are left out (they get the median, like any unseen word); ``extra_terms`` (slang) get the median."""
+    df: dict[str, int] = {}
+    n = 0
+    for doc in documents:
+        n += 1
+        for w in set(doc):
+            df[w] = df.get(w, 0) + 1
+    idf = {w: math.log(n / c) for w, c in df.items() if c >= 2}
+    values = sorted(idf.values())
+    median = values[len(values) // 2] if values else 10.0
+    for term in extra_terms:
+        idf.setdefault(term, median)
+    return idf
+
+
+def save_idf(idf: dict[str, float], path: str | Path) -> Path:
+    """jieba ``idf.txt`` format (``word idf`` per line), gzip-compressed, sorted for a stable diff."""
+    path = Path(path)
+    lines = "".join(f"{w} {v:.4f}\n" for w, v in sorted(idf.items()) if " " not in w)
+    with gzip.GzipFile(path, "wb", mtime=0) as fh:
+        fh.write(lines.encode("utf-8"))
+    return path
+
+
+#: The feature set of the shipped model (chosen with bench/nlp.py; see its cross-domain and k-fold results).
+SHIPPED_FEATURES = FeatureConfig(lexicon=True)
+#: Off for the shipped model: it adds 1-2 points within a known domain but loses 2-6 points on an unseen one
+#: (bench/nlp.py ablation), and the unseen domain is what a new brand's posts are. ``--refine-epochs`` enables it.
+SHIPPED_REFINEMENT: Refinement | None = None
+
+
+def train_and_save(data_paths: Sequence[str | Path], out_dir: str | Path, *, seed: int = 13,
+                   hmm: bool = False, config: FeatureConfig = SHIPPED_FEATURES,
+                   how: Refinement | None = SHIPPED_REFINEMENT) -> dict:
+    """The whole build: read, tokenise, train, calibrate, write model + calibration + IDF. Returns a summary."""
+    segmenter = Segmenter(hmm=hmm)
+    tokenized = {Path(p).stem: tokenize_rows(read_labelled_csv(p), segmenter) for p in data_paths}
+    domains = {name: feature_rows(rows, config) for name, rows in tokenized.items()}
+    model = train_model(domains, seed=seed, config=config, how=how)
+    model.calibration.trained_on["hmm"] = hmm  # the Enricher segments the same way
+    model_path = save_model(model, out_dir)
+    from processors.segment import slang_entries
+
+    idf = build_idf((segmenter.content(tokens) for ex in tokenized.values() for tokens, _ in ex),
+                    (w for w, _, _ in slang_entries()))
+    idf_path = save_idf(idf, Path(out_dir) / "idf.txt.gz")
+    return {"model": str(model_path), "idf": str(idf_path), "calibration": asdict(model.calibration),
+            "vocabulary": len(model.llr), "idf_terms": len(idf)}

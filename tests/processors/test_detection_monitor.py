@@ -1,0 +1,194 @@
+"""BrandMonitor: event-time windows with lateness, stories, 水军 flags, explanations, state — end to end per brand."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bench.scenarios import Event, Scenario, demo_scenario
+from processors.detection.monitor import BrandMonitor
+from processors.detection.settings import DetectionSettings
+from schemas.alerts import Alert
+from schemas.posts import Author, EnrichedPost, Metrics, RawPost, Sentiment
+
+T0 = datetime(2024, 3, 4, 2, 0, tzinfo=timezone.utc)
+
+
+def run(scenario: Scenario, settings: DetectionSettings | None = None, tail_minutes: int = 30):
+    monitor = BrandMonitor(scenario.brand, settings or DetectionSettings())
+    alerts: list[Alert] = []
+    for post in scenario.posts():
+        alerts += monitor.add(post)
+    end = scenario.start + timedelta(minutes=scenario.windows + tail_minutes)
+    alerts += monitor.advance(end)
+    return monitor, alerts
+
+
+def at_minute(scenario: Scenario, alert: Alert) -> int:
+    return int((alert.window_start - scenario.start).total_seconds() // 60)
+
+
+def post(i: int, minute: float, text: str = "海底捞今天排队好久", label: str = "neutral", **kw) -> EnrichedPost:
+    t = T0 + timedelta(minutes=minute)
+    return EnrichedPost(platform="weibo", id=str(i), text=text, clean_text=text, created_at=t,
+                        author=kw.pop("author", Author(id=f"u{i}", name=f"用户{i}", followers=100)),
+                        metrics=Metrics(reposts=kw.pop("reposts", 0)), brand="海底捞", brands=["海底捞"],
+                        tokens=kw.pop("tokens", ["排队"]), sentiment=Sentiment(score=0.5, label=label),
+                        processed_at=t + timedelta(hours=1), **kw)
+
+
+@pytest.fixture(scope="module")
+def demo_run():
+    scenario = demo_scenario(hours=5, crisis_at_hours=4)
+    return scenario, *run(scenario)
+
+
+def test_demo_history_a_crisis_after_four_hours_is_one_open_updates_and_one_resolved(demo_run):
+    scenario, monitor, alerts = demo_run
+    onset = scenario.crises()[0].start
+    opens = [a for a in alerts if a.status == "open"]
+    assert len(opens) == 1 and len([a for a in alerts if a.status == "resolved"]) == 1
+    assert alerts[-1].status == "resolved"
+    assert 0 <= at_minute(scenario, opens[0]) - onset <= 3
+    assert {a.id for a in alerts} == {opens[0].id} == {f"海底捞:{opens[0].crisis_start.isoformat()}"}
+    assert [a.sequence for a in alerts] == list(range(len(alerts)))
+
+
+def test_alert_explains_rising_terms_authors_spread_share_and_growth(demo_run):
+    _, _, alerts = demo_run
+    alert = next(a for a in alerts if a.status == "open")
+    terms = [t.term for t in alert.top_terms]
+    # crisis vocabulary rose; the brand's everyday words (服务, 排队 ...) did not make the list
+    assert set(terms) & {"老鼠", "后厨", "恶心", "卫生", "说法", "食品安全", "不去"}
+    assert not set(terms) & {"服务", "排队", "推荐", "打卡"}
+    assert all(t.lift > 1.5 for t in alert.top_terms)
+    assert alert.top_authors and alert.top_authors == sorted(alert.top_authors, key=lambda a: -a.influence)
+    assert alert.sample_posts and alert.sample_posts[0].reposts >= alert.sample_posts[-1].reposts
+    assert alert.negative_share > 2 * alert.expected_negative_share
+    assert alert.observed > 3 * alert.expected and alert.growth > 1
+    assert alert.reach > 0 and alert.total > 0
+    assert "海底捞" in alert.summary and "负面" in alert.summary and "上升热词" in alert.summary
+    Alert.model_validate_json(alert.model_dump_json())  # the wire model accepts it
+
+
+def test_campaign_outage_and_repost_storm_raise_no_alert():
+    scenario = Scenario("noise", windows=8 * 60, rate=12, seed=3, start=T0, events=[
+        Event("campaign", 200, 60, 5.0), Event("outage", 300, 40), Event("storm", 380, 60, 40.0)])
+    _, alerts = run(scenario)
+    assert alerts == []
+
+
+def test_a_shuijun_burst_is_flagged_as_coordinated_in_the_alert():
+    scenario = Scenario("shuijun", windows=5 * 60, rate=10, seed=4, start=T0,
+                        events=[Event("shuijun", 240, 20, 4.0)])
+    _, alerts = run(scenario)
+    assert alerts, "a burst of negative posts is shown, not silently dropped"
+    first = alerts[0]
+    assert first.coordination.suspected and first.coordination.accounts >= 5
+    assert first.coordination.posts >= 10 and 0 < first.coordination.share <= 1
+    assert "水军" in first.coordination.reason and "水军" in first.summary
+
+
+def test_a_real_crisis_by_distinct_authors_is_not_flagged():
+    scenario = Scenario("crisis", windows=5 * 60, rate=10, seed=5, start=T0, events=[Event("sudden", 240, 30, 2.0)])
+    _, alerts = run(scenario)
+    assert alerts and not any(a.coordination.suspected for a in alerts)
+
+
+def test_posts_within_lateness_are_counted_later_ones_dropped():
+    s = DetectionSettings(allowed_lateness_seconds=120)
+    monitor = BrandMonitor("海底捞", s)
+    monitor.add(post(1, 0.5))
+    monitor.add(post(2, 3.2))            # watermark 3.2 min: windows ending ≤ 1.2 min close → minute 0 closed
+    assert monitor.next_start == (T0 + timedelta(minutes=1)).timestamp()
+    monitor.add(post(3, 1.5))            # minute 1 is still open: counted
+    assert monitor.windows[monitor.next_start].total == 1
+    monitor.add(post(4, 0.9))            # minute 0 is closed: late, dropped and counted as such
+    assert monitor.late_posts == 1
+    assert monitor.detector.windows == 1
+
+
+def test_first_posts_may_arrive_out_of_order_before_any_window_closed():
+    monitor = BrandMonitor("海底捞", DetectionSettings())
+    monitor.add(post(1, 1.5))
+    monitor.add(post(2, 0.2))
+    assert monitor.late_posts == 0 and monitor.next_start == T0.timestamp()
+
+
+def test_advance_closes_quiet_windows_as_zeros_and_resolves_by_the_clock():
+    scenario = Scenario("quiet", windows=4 * 60 + 20, rate=10, seed=6, start=T0,
+                        events=[Event("sudden", 240, 30, 3.0)])
+    monitor = BrandMonitor(scenario.brand, DetectionSettings())
+    alerts = []
+    for p in scenario.posts():
+        alerts += monitor.add(p)
+    assert [a.status for a in alerts][:1] == ["open"] and "resolved" not in [a.status for a in alerts]
+    closed = monitor.detector.windows
+    later = monitor.advance(scenario.start + timedelta(minutes=scenario.windows + 40))
+    assert monitor.detector.windows > closed + 30  # empty minutes were counted
+    assert [a.status for a in later][-1:] == ["resolved"]
+    assert monitor.advance(scenario.start + timedelta(minutes=scenario.windows + 40)) == []  # idempotent
+
+
+def test_state_round_trip_mid_stream_gives_the_same_alerts_and_stays_small():
+    scenario = Scenario("restart", windows=5 * 60, rate=40, seed=7, start=T0,
+                        events=[Event("viral", 230, 40, 2.0)])
+    posts = list(scenario.posts())
+    _, expected = run(scenario)
+    half = next(i for i, p in enumerate(posts) if p.created_at >= T0 + timedelta(minutes=235))
+    monitor = BrandMonitor(scenario.brand, DetectionSettings())
+    got = [a for p in posts[:half] for a in monitor.add(p)]
+    state = json.dumps(monitor.to_state(), ensure_ascii=False)
+    assert len(state.encode()) < 80_000
+    monitor = BrandMonitor(scenario.brand, DetectionSettings(), state=json.loads(state))
+    got += [a for p in posts[half:] for a in monitor.add(p)]
+    got += monitor.advance(scenario.start + timedelta(minutes=scenario.windows + 30))
+    assert [(a.id, a.status, a.sequence, a.severity) for a in got] == \
+        [(a.id, a.status, a.sequence, a.severity) for a in expected]
+    assert expected and expected[0].status == "open"
+
+
+def test_redelivered_post_does_not_make_a_new_story():
+    monitor = BrandMonitor("海底捞", DetectionSettings())
+    p = post(1, 0.1, text="海底捞后厨有老鼠视频曝光")
+    monitor.add(p)
+    monitor.add(p)
+    window = monitor.windows[monitor.next_start]
+    assert len(window.stories) == 1
+
+
+def test_state_of_another_version_or_window_length_starts_afresh():
+    monitor = BrandMonitor("海底捞", DetectionSettings())
+    for i in range(30):
+        monitor.add(post(i, i * 1.0))
+    state = json.loads(json.dumps(monitor.to_state()))
+    assert BrandMonitor("海底捞", DetectionSettings(), state=state).detector.windows == monitor.detector.windows > 0
+    assert BrandMonitor("海底捞", DetectionSettings(window_seconds=300), state=state).detector.windows == 0
+    assert BrandMonitor("海底捞", DetectionSettings(), state={**state, "v": 999}).detector.windows == 0
+
+
+def test_history_with_a_crisis_alerts_for_that_brand_only():
+    """The end-to-end story on the real enricher: one open (+ updates) and one resolved for 海底捞 only."""
+    from processors.brands import BrandRule
+    from processors.enrich import Enricher
+    from tests.integration.crisis_stream import CONFIG_BRANDS, generate
+
+    start = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    enricher = Enricher([BrandRule(**b) for b in CONFIG_BRANDS])
+    now = start + timedelta(minutes=151)
+    monitors = {b["name"]: BrandMonitor(b["name"], DetectionSettings()) for b in CONFIG_BRANDS}
+    alerts: list[Alert] = []
+    for raw in generate(start, 150, 100, 15):
+        enriched = enricher.enrich(RawPost(**raw), processed_at=now)
+        for brand in enriched.brands:
+            alerts += monitors[brand].add(enriched.model_copy(update={"brand": brand}))
+    for monitor in monitors.values():
+        alerts += monitor.advance(now + timedelta(minutes=30))
+    assert {a.brand for a in alerts} == {"海底捞"}
+    statuses = [a.status for a in alerts]
+    assert statuses[0] == "open" and statuses[-1] == "resolved"
+    assert statuses.count("open") == 1 and statuses.count("resolved") == 1
+    assert len({a.id for a in alerts}) == 1
+    assert 100 <= (alerts[0].window_start - start).total_seconds() / 60 <= 103
+    assert "老鼠" in [t.term for t in alerts[0].top_terms]

@@ -1,0 +1,77 @@
+"""Keywords: TF-IDF from the tokens we already have, same ranking as jieba.analyse.TFIDF."""
+from __future__ import annotations
+
+import pytest
+
+import gzip
+from importlib import resources
+
+import jieba.analyse
+
+from processors.keywords import KeywordExtractor, parse_idf, shipped_idf
+from processors.segment import Segmenter, stop_words
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    from processors.brands import BrandRule
+    from processors.enrich import brand_terms
+
+    rules = [BrandRule(name="海底捞", keywords=["捞王"]), BrandRule(name="蒙牛", keywords=["特仑苏"]),
+             BrandRule(name="喜茶", keywords=["HEYTEA"])]
+    return Segmenter(t for r in rules for t in brand_terms(r))
+
+TEXTS = [
+    "海底捞的服务真的没话说，服务员很热情，毛肚和虾滑都很新鲜，就是排队时间太长了，等了一个多小时。",
+    "蒙牛的牛奶喝了以后拉肚子，客服一直踢皮球，退款也不给退，这种企业真的太黑心了，已经投诉到消协。",
+    "外卖送到的时候汤洒了一半，米饭也是凉的，骑手态度还很差，以后再也不点这家了。",
+]
+
+
+class _NoHMM:
+    """jieba's TFIDF calls tokenizer.cut(text) (HMM on); the worker cuts with HMM off."""
+
+    def __init__(self, tokenizer: jieba.Tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def cut(self, text: str):
+        return self.tokenizer.cut(text, HMM=False)
+
+
+def test_same_ranking_as_jieba_tfidf(tmp_path, segmenter: Segmenter) -> None:
+    idf_file = tmp_path / "idf.txt"
+    data = (resources.files("processors.resources") / "idf.txt.gz").read_bytes()
+    idf_file.write_bytes(gzip.decompress(data))
+    reference = jieba.analyse.TFIDF(idf_path=str(idf_file))
+    reference.tokenizer = _NoHMM(segmenter.tokenizer)
+    reference.stop_words = set(stop_words())
+    ours = KeywordExtractor()
+    for text in TEXTS:
+        expected = reference.extract_tags(text, topK=5)
+        assert ours.extract(segmenter.cut(text), top_k=5) == expected
+        assert len(expected) == 5
+
+
+def test_shipped_idf_is_built_from_reviews_and_slang() -> None:
+    idf = shipped_idf()
+    assert len(idf) > 5000
+    # Review vocabulary: a common word has a low IDF, a crisis word a high one.
+    assert idf["不错"] < idf["老鼠"]
+    assert "绝绝子" in idf  # slang entries are in the table
+
+
+def test_keywords_skip_hashtags_emoticons_stop_words_and_single_chars() -> None:
+    extractor = KeywordExtractor(idf={"退款": 5.0, "客服": 3.0, "的": 0.1})
+    tokens = ["客服", "的", "退款", "退款", "#蒙牛#", "[怒]", "好", "我们"]
+    assert extractor.extract(tokens) == ["退款", "客服"]
+    assert extractor.extract([]) == []
+
+
+def test_unseen_words_get_median_idf() -> None:
+    extractor = KeywordExtractor(idf={"a1": 1.0, "b1": 2.0, "c1": 3.0})
+    assert extractor.median_idf == 2.0
+    assert extractor.extract(["新词", "a1"]) == ["新词", "a1"]
+
+
+def test_parse_idf_ignores_bad_lines() -> None:
+    assert parse_idf("好评 1.5\nbroken\n差评 x\n质量 2\n") == {"好评": 1.5, "质量": 2.0}

@@ -1,0 +1,106 @@
+"""jieba segmentation with brand and slang user words."""
+from __future__ import annotations
+
+import pytest
+
+import jieba
+
+from processors.segment import Segmenter, is_punctuation, slang_entries, stop_words
+from processors.sentiment import NEGATORS
+
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    from processors.brands import BrandRule
+    from processors.enrich import brand_terms
+
+    rules = [BrandRule(name="海底捞", keywords=["捞王"]), BrandRule(name="蒙牛", keywords=["特仑苏"]),
+             BrandRule(name="喜茶", keywords=["HEYTEA"])]
+    return Segmenter(t for r in rules for t in brand_terms(r))
+
+
+
+def test_brand_terms_stay_one_token(segmenter: Segmenter) -> None:
+    plain = jieba.Tokenizer()
+    assert "海底捞" not in plain.lcut("海底捞的毛肚不新鲜", HMM=False)  # jieba alone splits it
+    assert "海底捞" in segmenter.cut("海底捞的毛肚不新鲜")
+    assert "特仑苏" in segmenter.cut("买了一箱特仑苏纯牛奶")
+    assert "heytea" in segmenter.cut("heytea新品太甜了")  # lower-case variant of HEYTEA
+
+
+def test_slang_stays_one_token(segmenter: Segmenter) -> None:
+    tokens = segmenter.cut("这波操作绝绝子，yyds，但是价格是智商税，直接破防了")
+    for word in ("绝绝子", "yyds", "智商税", "破防"):
+        assert word in tokens
+
+
+def test_slang_dictionary_is_jieba_format() -> None:
+    entries = slang_entries()
+    assert len(entries) > 50
+    assert all(freq > 0 and tag for _, freq, tag in entries)
+
+
+def test_cut_keeps_punctuation_drops_spaces_content_drops_stop_words(segmenter: Segmenter) -> None:
+    raw = segmenter.cut("我觉得 这个 外卖，送得太慢了！")
+    assert "，" in raw and " " not in raw
+    content = segmenter.content(raw)
+    assert "外卖" in content and "太慢" in content
+    assert "我" not in content and "，" not in content and "了" not in content
+
+
+def test_stop_words_keep_negators_and_degree_words() -> None:
+    stop = stop_words()
+    assert "的" in stop and "了" in stop
+    assert not (NEGATORS & stop)
+    assert not ({"很", "太", "非常", "最", "超", "真"} & stop)
+
+
+def test_empty_and_weird_text(segmenter: Segmenter) -> None:
+    assert segmenter.cut("") == []
+    assert segmenter.cut("   ") == []
+    assert segmenter.content(segmenter.cut("，。！？…")) == []
+
+
+def test_punctuation_detection() -> None:
+    assert is_punctuation("，") and is_punctuation("...") and is_punctuation("※")
+    assert not is_punctuation("好") and not is_punctuation("a1")
+
+
+def test_hmm_off_is_deterministic_dictionary_segmentation() -> None:
+    seg = Segmenter(slang=False)
+    assert seg.cut("不好吃，送餐太慢了") == jieba.Tokenizer().lcut("不好吃，送餐太慢了", HMM=False)
+
+
+def _corpus_sample() -> list[str]:
+    import csv
+    from pathlib import Path
+
+    texts = []
+    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
+        path = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment" / name
+        if path.exists():
+            with open(path, encoding="utf-8") as fh:
+                texts += [r["review"] for r in list(csv.DictReader(fh))[:1500]]
+    return texts
+
+
+ODD_TEXTS = ["", "   ", "a b\r\nc", "海底捞\t\t蒙牛  yyds!!!", "C++和C#还有.NET 3.5% -1", "😀🙈混合emoji文本",
+             "[怒][泪]", "ＡＢＣ全角", "\u3000全角空格\u3000", "#话题#@某人//@转发:内容", "x" * 3000,
+             "中文English混合123数字", "繁體中文測試", "\x00\x01控制"]
+
+
+def test_cut_equals_jieba_lcut(segmenter: Segmenter) -> None:
+    """The block-cached cut yields exactly jieba's tokens (whitespace dropped), with and without HMM."""
+    texts = ODD_TEXTS + _corpus_sample()
+    assert len(texts) > 1000  # the corpus is there (shared data)
+    for seg in (segmenter, Segmenter(hmm=True, slang=False)):
+        for _ in range(2):  # second pass: from the block cache
+            for text in texts:
+                expected = [t for t in seg.tokenizer.lcut(text, HMM=seg.hmm) if not t.isspace()]
+                assert seg.cut(text) == expected, text
+
+
+def test_add_term_invalidates_cached_blocks() -> None:
+    seg = Segmenter(slang=False)
+    assert "喜茶多肉葡萄" not in seg.cut("喜茶多肉葡萄太甜")
+    seg.add_term("喜茶多肉葡萄")
+    assert "喜茶多肉葡萄" in seg.cut("喜茶多肉葡萄太甜")
