@@ -166,9 +166,10 @@ class CountBaseline:
         lo, hi = max(root - s, 0.0) ** 2 - 0.375, (root + s) ** 2 - 0.375
         return min(max(observed, max(lo, 0.0)), hi)
 
-    def learn(self, centre: float, observed: float, unusual: bool = False) -> None:
-        """Learn from a window. ``unusual`` (anomalous, or during a crisis): only the level moves, by at most
-        one sigma's worth; noise, trend and rhythm are left alone so a crisis does not become normal."""
+    def learn(self, centre: float, observed: float, guarded: bool = False, unusual: bool = False) -> None:
+        """Learn from a window. ``guarded`` (the window is elevated): the level moves by at most one sigma's
+        worth and the trend stays, so a sustained moderate rise is not absorbed before it adds up to an alert;
+        ``unusual`` (anomalous, or during a crisis): in addition noise and rhythm are left alone."""
         season = self.season(centre)
         predicted = self.deseasonalised
         expected = predicted * season
@@ -178,14 +179,15 @@ class CountBaseline:
             return
         if not unusual:
             self.noise.learn(sqrt_residual(observed, expected), expected)
-        y = self.clip(observed, expected, 1.0 if unusual else None)
+        y = self.clip(observed, expected)
         self.n += 1
         rate = max(self.level_rate, 1.0 / self.n)
         old = self.level
-        self.level = predicted + rate * (y / season - predicted)
+        y_level = self.clip(observed, expected, 1.0) if guarded or unusual else y
+        self.level = predicted + rate * (y_level / season - predicted)
         if unusual:
             return
-        if self.n > 10:  # Holt's damped trend, at half the level's rate
+        if self.n > 10 and not guarded:  # Holt's damped trend, at half the level's rate
             self.trend = self.damping * self.trend + 0.5 * self.level_rate * (
                 self.level - old - self.damping * self.trend)
         base = max(predicted, 1e-6)
@@ -236,8 +238,9 @@ class ShareBaseline:
         p = self.share
         return (negative - total * p) / math.sqrt(total * p * (1 - p) + 0.25) / self.sigma
 
-    def learn(self, negative: float, total: float, unusual: bool = False) -> None:
-        """Learn from a window; an ``unusual`` one moves the share by at most one sigma and not the noise."""
+    def learn(self, negative: float, total: float, guarded: bool = False, unusual: bool = False) -> None:
+        """Learn from a window; a ``guarded`` one moves the share by at most one sigma, an ``unusual`` one
+        also leaves the noise alone."""
         if total <= 0:
             return
         p = self.share
@@ -246,7 +249,7 @@ class ShareBaseline:
             raw = (negative - total * p) / sd
             self.mad_n += 1
             self.mad += max(self.disp_rate, 1.0 / self.mad_n) * (min(abs(raw), 4.0 * self.sigma) - self.mad)
-        bound = (1.0 if unusual else self.clip_sigma) * self.sigma * sd
+        bound = (1.0 if guarded or unusual else self.clip_sigma) * self.sigma * sd
         neg = min(max(negative, total * p - bound), total * p + bound)
         neg = min(max(neg, 0.0), total)
         keep = 1.0 - self.rate

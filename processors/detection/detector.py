@@ -186,6 +186,7 @@ class SpikeDetector:
             z = sqrt_residual(total, exp_total) / self.total.sigma(exp_total)
             gates = total >= s.min_total and total >= exp_total * s.min_ratio
             observed = total
+        raw_z = z
         if outage:
             z = 0.0
         else:  # a run of moderately high windows (slow burn) scores like one very high window
@@ -201,20 +202,25 @@ class SpikeDetector:
                           growth)
         self._advance_crisis(verdict)
         if not outage:
-            self._learn(centre, total, negative, exp_total, exp_neg, anomalous or self.crisis is not None)
+            # elevated windows (score ≥ resolve_threshold) are learned from guardedly, anomalies and crises
+            # barely (see CountBaseline.learn), so neither a crisis nor a sustained moderate rise becomes normal
+            unusual = anomalous or self.crisis is not None
+            elevated = raw_z >= s.resolve_threshold
+            total_elevated = elevated if negative is None else \
+                sqrt_residual(total, exp_total) / self.total.sigma(exp_total) >= s.resolve_threshold
+            self._learn(centre, total, negative, exp_neg, unusual, elevated, total_elevated)
             self.prev_observed = observed
         self.windows += 1
         return verdict
 
-    def _learn(self, centre: float, total: float, negative: float | None, exp_total: float,
-               exp_neg: float | None, unusual: bool) -> None:
-        # during an anomaly or an open crisis the baselines learn only the level, up to 1 sigma above normal:
-        # a long crisis is not absorbed into "normal", while a lasting level shift still gets through, slowly
-        self.total.learn(centre, total, unusual)
+    def _learn(self, centre: float, total: float, negative: float | None, exp_neg: float | None,
+               unusual: bool, elevated: bool, total_elevated: bool) -> None:
+        # a lasting level shift still gets through guarded learning, slowly (one sigma per window at most)
+        self.total.learn(centre, total, guarded=total_elevated, unusual=unusual)
         if negative is not None:
             if exp_neg is not None and self.total.n > 1 and not unusual:
                 self.neg_noise.learn(sqrt_residual(negative, exp_neg), exp_neg)
-            self.share.learn(negative, total, unusual)
+            self.share.learn(negative, total, guarded=elevated, unusual=unusual)
 
     # ------------------------------------------------------------------------------------------ life cycle
     def _advance_crisis(self, v: Verdict) -> None:

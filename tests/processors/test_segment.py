@@ -71,16 +71,11 @@ def test_hmm_off_is_deterministic_dictionary_segmentation() -> None:
 
 
 def _corpus_sample() -> list[str]:
-    import csv
-    from pathlib import Path
+    """Real review sentences shipped with the project (a sample of both labelled sets)."""
+    from connectors.synthetic import load_sentences
 
-    texts = []
-    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
-        path = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment" / name
-        if path.exists():
-            with open(path, encoding="utf-8") as fh:
-                texts += [r["review"] for r in list(csv.DictReader(fh))[:1500]]
-    return texts
+    pools = load_sentences()
+    return pools["pos"] + pools["neg"]
 
 
 ODD_TEXTS = ["", "   ", "a b\r\nc", "海底捞\t\t蒙牛  yyds!!!", "C++和C#还有.NET 3.5% -1", "😀🙈混合emoji文本",
@@ -91,7 +86,7 @@ ODD_TEXTS = ["", "   ", "a b\r\nc", "海底捞\t\t蒙牛  yyds!!!", "C++和C#还
 def test_cut_equals_jieba_lcut(segmenter: Segmenter) -> None:
     """The block-cached cut yields exactly jieba's tokens (whitespace dropped), with and without HMM."""
     texts = ODD_TEXTS + _corpus_sample()
-    assert len(texts) > 1000  # the corpus is there (shared data)
+    assert len(texts) > 1000
     for seg in (segmenter, Segmenter(hmm=True, slang=False)):
         for _ in range(2):  # second pass: from the block cache
             for text in texts:
