@@ -99,6 +99,7 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
     started = time.monotonic()
     config_path = Path(config_path or DEMO_DIR / "lingting.yaml")
     scenario = DEMO_DIR / "scenario.yaml"
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     if not external_services_configured():
         from pipeline import stack
 
@@ -106,10 +107,11 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
               flush=True)
         stack.up()
         print(f"  stack ready after {time.monotonic() - started:.1f} s", flush=True)
+        data.setdefault("kafka", {})["bootstrap"] = f"127.0.0.1:{stack.default_kafka_port()}"
+        data.setdefault("elasticsearch", {})["url"] = f"http://127.0.0.1:{stack.default_es_port()}"
 
     run_id = time.strftime("%Y%m%d%H%M%S")
     workdir = Path(tempfile.mkdtemp(prefix=f"lingting-demo-{run_id}-"))
-    data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     with AlertReceiver() as receiver:
         # Fresh topics and consumer group per run (the replay's event times are new each time); the
         # Elasticsearch indices are the usual ones so the queries below work as in production.
