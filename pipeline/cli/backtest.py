@@ -30,64 +30,69 @@ def parse_timestamp(text: str):
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+COLUMNS = "timestamp,value[,negative][,label]"
+TRUE, FALSE = ("1", "1.0", "true", "True"), ("0", "0.0", "false", "False")
+
+
 def read_series(path: Path, need_label: bool = False):
     """Points of a ``timestamp,value[,negative][,label]`` CSV, sorted by time, with the raw timestamp strings."""
     import csv
-
-    from processors.detection.backtest import Point
 
     try:
         handle = open(path, encoding="utf-8-sig", newline="")
     except OSError as err:
         raise BacktestInputError(f"cannot read {path}: {err.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        for required in ("timestamp", "value") + (("label",) if need_label else ()):
-            if required not in header:
-                what = "--report needs a 0/1 'label' column" if required == "label" else "expected columns"
-                raise BacktestInputError(f"{path}: line 1: missing column '{required}' ({what}: "
-                                         f"timestamp,value[,negative][,label]; found: {','.join(header) or 'nothing'})")
-        has_negative = "negative" in header
-        has_label = "label" in header
-        points, raw = [], []
-        for row in reader:
-            line = reader.line_num
-
-            def bad(column: str, why: str) -> BacktestInputError:
-                return BacktestInputError(f"{path}: line {line}, column '{column}': {why} "
-                                          f"(got {row.get(column)!r})")
-
-            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                continue  # blank line
-            try:
-                ts = parse_timestamp(row.get("timestamp") or "")
-            except (ValueError, OverflowError, OSError):
-                raise bad("timestamp", "not a timestamp (ISO 8601 like 2024-05-01 08:00:00, or epoch seconds)")
-            value = _number(row, "value", bad)
-            negative = _number(row, "negative", bad) if has_negative and (row.get("negative") or "").strip() \
-                else None
-            if negative is not None and negative > value:
-                raise bad("negative", f"more negative mentions than the total ({value:g})")
-            label = None
-            if has_label:
-                text = (row.get("label") or "").strip()
-                if text not in ("0", "1", "0.0", "1.0", "true", "false", "True", "False"):
-                    raise bad("label", "must be 0 or 1")
-                label = 1 if text in ("1", "1.0", "true", "True") else 0
-            points.append(Point(ts, value, negative, label))
-            raw.append((ts, row.get("timestamp", "").strip(), line))
+    points, raw = [], []
+    try:
+        with handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames = [h.strip() for h in (reader.fieldnames or [])]
+            for required in ("timestamp", "value") + (("label",) if need_label else ()):
+                if required not in header:
+                    what = "--report needs a 0/1 'label' column" if required == "label" else "expected columns"
+                    raise BacktestInputError(f"{path}: line 1: missing column '{required}' ({what}: {COLUMNS}; "
+                                             f"found: {','.join(header) or 'nothing'})")
+            for row in reader:
+                if any((v or "").strip() for v in row.values() if isinstance(v, str)):  # skip blank lines
+                    points.append(_parse_row(path, reader.line_num, row, header))
+                    raw.append((row.get("timestamp", "").strip(), reader.line_num))
+    except UnicodeDecodeError as err:
+        raise BacktestInputError(f"{path}: not UTF-8 text (byte {err.start}); save the CSV as UTF-8") from None
     if len(points) < 2:
         raise BacktestInputError(f"{path}: need at least two rows of data, found {len(points)}")
     order = sorted(range(len(points)), key=lambda i: points[i].timestamp)
     for a, b in zip(order, order[1:]):
         if points[a].timestamp == points[b].timestamp:
-            raise BacktestInputError(f"{path}: line {raw[b][2]}: timestamp {raw[b][1]} repeats line {raw[a][2]}")
-    if has_negative and any(p.negative is None for p in points):
-        missing = next(raw[i][2] for i, p in enumerate(points) if p.negative is None)
-        raise BacktestInputError(f"{path}: line {missing}, column 'negative': empty (fill it or drop the column)")
-    return [points[i] for i in order], [raw[i][1] for i in order]
+            raise BacktestInputError(f"{path}: line {raw[b][1]}: timestamp {raw[b][0]} repeats line {raw[a][1]}")
+    if "negative" in header and any(p.negative is None for p in points):
+        line = next(raw[i][1] for i, p in enumerate(points) if p.negative is None)
+        raise BacktestInputError(f"{path}: line {line}, column 'negative': empty (fill it or drop the column)")
+    return [points[i] for i in order], [raw[i][0] for i in order]
+
+
+def _parse_row(path: Path, line: int, row: dict, header: list[str]):
+    from processors.detection.backtest import Point
+
+    def bad(column: str, why: str) -> BacktestInputError:
+        return BacktestInputError(f"{path}: line {line}, column '{column}': {why} (got {row.get(column)!r})")
+
+    try:
+        ts = parse_timestamp(row.get("timestamp") or "")
+    except (ValueError, OverflowError, OSError):
+        raise bad("timestamp", "not a timestamp (ISO 8601 like 2024-05-01 08:00:00, or epoch seconds)") from None
+    value = _number(row, "value", bad)
+    negative = None
+    if "negative" in header and (row.get("negative") or "").strip():
+        negative = _number(row, "negative", bad)
+        if negative > value:
+            raise bad("negative", f"more negative mentions than the total ({value:g})")
+    label = None
+    if "label" in header:
+        text = (row.get("label") or "").strip()
+        if text not in TRUE + FALSE:
+            raise bad("label", "must be 0 or 1")
+        label = int(text in TRUE)
+    return Point(ts, value, negative, label)
 
 
 def _number(row: dict, column: str, bad) -> float:

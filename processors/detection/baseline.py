@@ -18,7 +18,6 @@ an outage: skipped, not learned.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 DAY = 86400
 WEEK = 7 * DAY

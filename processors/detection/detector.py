@@ -10,9 +10,9 @@ Two modes, chosen per window by whether a negative count is given:
 - volume only: the total mention count against its baseline.
 ``z`` is a robust z on the variance-stabilised scale (see ``baseline``), or, if higher, the same for a run of
 windows (an EWMA of the window z over a few windows, standardised by its learned spread: a slow burn of
-moderately high windows adds up), ``score`` maps it to [0, 1] with 0.5
-at ``threshold_low`` (thresholds are scaled for windows longer than a minute, see ``threshold_scale``).
-Minimum volumes, a minimum ratio to expected and a warm-up gate the alert.
+moderately high windows adds up). ``score`` maps it to [0, 1] with 0.5 at ``threshold_low`` (thresholds are
+lowered for windows longer than 5 minutes, see ``threshold_scale``). Minimum volumes, a minimum ratio to
+expected and a warm-up gate the alert.
 
 Crisis life cycle (hysteresis): ``open_windows`` anomalous windows open a crisis; it is ``update``d when its
 severity rises or its volume grows by ``update_growth`` (at most every ``update_min_windows``); it is
@@ -145,7 +145,7 @@ class SpikeDetector:
         self.prev_observed: float | None = state.get("prev")
         self.run: int = state.get("run", 0)  # consecutive anomalous windows
         self.elevated_since: datetime | None = _dt(state.get("elevated_since"))
-        self.crisis: dict | None = state.get("crisis")
+        self.crisis: dict | None = dict(state["crisis"]) if state.get("crisis") else None
         self.cooldown_until: datetime | None = _dt(state.get("cooldown_until"))
         self.last_peak: str | None = state.get("last_peak")
 

@@ -9,7 +9,6 @@ are ranked by count × ln(lift) (a term must both be frequent here and unusual f
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 from processors.detection.baseline import decay_rate
 from processors.detection.windows import WindowAgg, influence
@@ -90,7 +89,3 @@ def sample_posts(window: WindowAgg, limit: int) -> list[SamplePost]:
     """The most reposted post of each story, negative ones first."""
     ranked = sorted(window.samples.values(), key=lambda s: (-s["neg"], -s["reposts"]))
     return [SamplePost(**{k: v for k, v in s.items() if k != "neg"}) for s in ranked[:limit]]
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None

@@ -4,7 +4,8 @@ Event time is ``post.created_at`` (capped at ``processed_at + max_future_seconds
 ``window_seconds`` long and aligned to the epoch; the brand's watermark is its newest event time (or the tick
 time given to ``advance``); a window closes once ``window end + allowed_lateness ≤ watermark``, in order, empty
 windows included (a quiet minute is a zero). A post for a closed window is late: dropped and counted
-(``late_posts``). Closing a window feeds its story-weighted counts to the ``SpikeDetector``; a crisis state
+(``late_posts``); a post seen recently (same ``platform:id``) is a duplicate delivery: dropped and counted
+(``duplicate_posts``). Closing a window feeds its story-weighted counts to the ``SpikeDetector``; a crisis state
 change becomes an ``Alert`` with its explanation.
 
 State (``to_state``) is JSON and bounded: the detector (a few hundred numbers), the open windows (capped
@@ -56,6 +57,7 @@ class BrandMonitor:
         self.next_start: float | None = st.get("next_start")  # start of the oldest window not yet closed
         self.closed_any: bool = st.get("closed_any", False)
         self.late_posts: int = st.get("late_posts", 0)
+        self.duplicate_posts: int = st.get("duplicate_posts", 0)
         self.windows: dict[float, WindowAgg] = {
             float(k): WindowAgg(float(k), self.caps, w) for k, w in st.get("windows", {}).items()}
 
@@ -70,6 +72,9 @@ class BrandMonitor:
             self.next_start = start  # the first windows: nothing closed yet, so nothing is late
         if start < self.next_start:
             self.late_posts += 1
+            return []
+        if self.stories.seen(post.key):  # the same post delivered twice (at-least-once upstream): count it once
+            self.duplicate_posts += 1
             return []
         window = self.windows.get(start)
         if window is None:
@@ -93,7 +98,7 @@ class BrandMonitor:
         if self.next_start is None:
             return alerts
         if limit - self.next_start > MAX_GAP_SECONDS:  # a long silence: skip it, keep the learned baseline
-            pending = [k for k in self.windows if k < limit - MAX_GAP_SECONDS]
+            pending = sorted(k for k in self.windows if k < limit - MAX_GAP_SECONDS)
             for k in pending:
                 alerts += self._close(self.windows.pop(k))
             self.next_start = window_start(limit - MAX_GAP_SECONDS, self.width)
@@ -136,6 +141,7 @@ class BrandMonitor:
     def to_state(self) -> dict:
         return {"v": STATE_VERSION, "width": self.width, "watermark": self.watermark, "next_start": self.next_start,
                 "closed_any": self.closed_any, "late_posts": self.late_posts,
+                "duplicate_posts": self.duplicate_posts,
                 "detector": self.detector.to_state(),
                 "stories": self.stories.to_state(self.settings.story_state),
                 "vocabulary": self.vocabulary.to_state(),

@@ -25,7 +25,7 @@ class DetectionSettings(BaseModel):
 
     # --- baseline ------------------------------------------------------------------------------------------
     warmup_windows: int = Field(default=20, ge=1, description="No alert before this many windows were seen.")
-    level_halflife_seconds: int = Field(default=3600, ge=1, description="Memory of the brand's normal level.")
+    level_halflife_seconds: int = Field(default=1800, ge=1, description="Memory of the brand's normal level.")
     level_halflife_min_windows: int = Field(default=12, ge=1, description="... but at least this many windows.")
     dispersion_halflife_windows: int = Field(default=300, ge=2, description="Memory of the noise estimate.")
     prior_dispersion: float = Field(

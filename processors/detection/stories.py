@@ -60,7 +60,9 @@ def simhash(text: str) -> int | None:
     h = _HASH_CACHE.get(s, -1)  # copies (templates, 水军, campaign hashtags) are common: hash them once
     if h != -1:
         return h
-    features = _features(s)[:_MAX_FEATURES]
+    features = _features(s)
+    if len(features) > _MAX_FEATURES:  # a long text: a deterministic subset (set order varies per process)
+        features = sorted(features)[:_MAX_FEATURES]
     if features:
         columns = sum(map(_spread, features)).to_bytes(64, "little")
         # a bit is set when more than half of the features have it
@@ -75,7 +77,7 @@ def simhash(text: str) -> int | None:
 
 def _bands(h: int) -> list[int]:
     """Index keys of a hash: band number × 256 + the band's 8 bits."""
-    return [(b << 8) | ((h >> (8 * b)) & 0xFF) for b in range(_BANDS)]
+    return [(b << 8) | byte for b, byte in enumerate(h.to_bytes(_BANDS, "little"))]
 
 
 class StoryIndex:
@@ -95,10 +97,14 @@ class StoryIndex:
                 self.links[post] = sid
 
     def _add(self, sid: str, h: int | None, seen: float, posts: int) -> None:
-        self.stories[sid] = [h, seen, posts]
+        self.stories[sid] = [None, seen, posts]
         if h is not None:
-            for band in _bands(h):
-                self.bands.setdefault(band, []).append(sid)
+            self._index(sid, h)
+
+    def _index(self, sid: str, h: int) -> None:
+        self.stories[sid][0] = h
+        for band in _bands(h):
+            self.bands.setdefault(band, []).append(sid)
 
     def _evict(self, now: float) -> None:
         while self.stories:
@@ -142,18 +148,27 @@ class StoryIndex:
                         return best
         return best
 
+    def seen(self, post_key: str) -> bool:
+        """Whether this post was assigned recently (a duplicate delivery)."""
+        return self.links.get(post_key) in self.stories
+
     def assign(self, post_key: str, text: str, repost_of: str | None, now: float) -> str:
         """The story of a post; ``repost_of`` is the reposted post's key (``platform:id``)."""
-        if post_key in self.links and self.links[post_key] in self.stories:
-            return self.links[post_key]  # seen before (a redelivery): same story, not counted again here
+        if self.seen(post_key):
+            return self.links[post_key]
         sid = None
         if repost_of:
             sid = self.links.get(repost_of)
             if sid is None or sid not in self.stories:
-                sid = repost_of  # the original was not seen: the story is named after it
+                sid = repost_of  # the original was not seen (yet): the story is named after it
                 if sid not in self.stories:
                     self._add(sid, None, now, 0)
-                self.links[repost_of] = sid
+        elif post_key in self.stories:  # an original arriving after its reposts joins the story named after it
+            sid = post_key
+            if self.stories[sid][0] is None:
+                h = simhash(text)
+                if h is not None:
+                    self._index(sid, h)
         else:
             h = simhash(text)
             if h is not None:
@@ -171,5 +186,6 @@ class StoryIndex:
         recent = list(self.stories.items())[-limit:] if limit else []
         keep = {sid for sid, _ in recent}
         links = [(p, s) for p, s in list(self.links.items())[-2 * limit:] if s in keep] if limit else []
-        return {"stories": [[sid, format(h, "x") if h is not None else None, round(seen, 1), posts] for sid, (h, seen, posts) in recent],
-                "links": links}
+        stories = [[sid, format(h, "x") if h is not None else None, round(seen, 1), posts]
+                   for sid, (h, seen, posts) in recent]
+        return {"stories": stories, "links": links}

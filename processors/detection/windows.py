@@ -6,6 +6,7 @@ authors by influence, stories with a single post are folded into an overflow wei
 from __future__ import annotations
 
 import math
+
 from schemas.posts import EnrichedPost
 
 

@@ -149,13 +149,15 @@ def test_state_round_trip_mid_stream_gives_the_same_alerts_and_stays_small():
     assert expected and expected[0].status == "open"
 
 
-def test_redelivered_post_does_not_make_a_new_story():
+def test_a_post_delivered_twice_is_counted_once():
     monitor = BrandMonitor("海底捞", DetectionSettings())
-    p = post(1, 0.1, text="海底捞后厨有老鼠视频曝光")
+    p = post(1, 0.1, text="海底捞后厨有老鼠视频曝光", label="negative")
     monitor.add(p)
     monitor.add(p)
+    monitor.add(post(2, 0.2, text="海底捞后厨有老鼠视频曝光！！", label="negative"))  # a near duplicate: counted
     window = monitor.windows[monitor.next_start]
-    assert len(window.stories) == 1
+    assert window.total == 2 and window.negative == 2 and len(window.stories) == 1
+    assert monitor.duplicate_posts == 1
 
 
 def test_state_of_another_version_or_window_length_starts_afresh():
@@ -192,3 +194,12 @@ def test_history_with_a_crisis_alerts_for_that_brand_only():
     assert len({a.id for a in alerts}) == 1
     assert 100 <= (alerts[0].window_start - start).total_seconds() / 60 <= 103
     assert "老鼠" in [t.term for t in alerts[0].top_terms]
+
+
+def test_a_brand_back_after_weeks_of_silence_does_not_replay_every_empty_minute():
+    monitor = BrandMonitor("海底捞", DetectionSettings())
+    for i in range(30):
+        monitor.add(post(i, i * 1.0))
+    assert monitor.add(post(100, 30 * 24 * 60.0)) == []  # a month later
+    assert monitor.detector.windows <= 7 * 24 * 60 + 40
+    assert monitor.next_start > (T0 + timedelta(days=29)).timestamp()

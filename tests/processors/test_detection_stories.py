@@ -35,11 +35,15 @@ def test_reposts_join_the_story_of_the_original_even_with_their_own_words():
     assert index.stories[root][2] == 4
 
 
-def test_a_repost_of_an_unseen_post_starts_a_story_named_after_it():
+def test_a_repost_of_an_unseen_post_starts_a_story_named_after_it_which_the_original_joins_later():
     index = StoryIndex()
     a = index.assign("weibo:10", "转发微博", "weibo:999", 0)
     b = index.assign("weibo:11", "转发", "weibo:999", 1)
     assert a == b == "weibo:999"
+    assert not index.seen("weibo:999")  # the original itself was not delivered: it is no duplicate
+    assert index.assign("weibo:999", ORIGINAL, None, 2) == "weibo:999"
+    assert index.stories["weibo:999"][2] == 3
+    assert index.assign("weibo:12", "海底捞后厨有老鼠！视频都拍到了，太恶心了，再也不去了", None, 3) == "weibo:999"
 
 
 def test_memory_is_bounded_and_old_stories_expire():
