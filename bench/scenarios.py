@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
+from connectors.synthetic import poisson
 from schemas.posts import Author, EnrichedPost, Metrics, Sentiment
 
 CRISIS_KINDS = ("sudden", "slow", "viral")
@@ -105,7 +106,7 @@ class Scenario:
             frac = (i % per_day) / per_day
             day_noise = day_from + (day_to - day_from) * frac
             lam = self.expected_rate(i) * day_noise * rnd.gammavariate(20, 1 / 20)
-            total = _poisson(rnd, lam)
+            total = poisson(rnd, lam)
             share = min(0.9, self.negative_share * rnd.lognormvariate(0, 0.2))
             negative = sum(rnd.random() < share for _ in range(total)) if total < 400 \
                 else int(rnd.gauss(total * share, math.sqrt(total * share * (1 - share))) + 0.5)
@@ -129,7 +130,7 @@ class Scenario:
                         shape *= (e.length - k) / (e.length * 0.3)
                 else:  # campaign, storm, shuijun: a plateau
                     shape = 1.0
-                extra[e.kind] = extra.get(e.kind, 0) + _poisson(rnd, peak * shape)
+                extra[e.kind] = extra.get(e.kind, 0) + poisson(rnd, peak * shape)
             if outage:
                 total, negative, extra = 0, 0, {}
             yield {"i": i, "total": total, "negative": negative, "extra": extra}
@@ -221,19 +222,6 @@ class Scenario:
                     out.append(post)
             out.sort(key=lambda p: p.created_at)
             yield from out
-
-
-def _poisson(rnd: random.Random, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 60:
-        return max(0, int(rnd.gauss(lam, math.sqrt(lam)) + 0.5))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rnd.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def _organic_author(rnd: random.Random, t: datetime) -> Author:

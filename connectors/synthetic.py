@@ -84,11 +84,12 @@ def daily_rhythm(when: datetime) -> float:
     return 1.0 + 0.6 * math.sin((hour - 10.0) / 24.0 * 2 * math.pi)
 
 
-def _poisson(rnd: random.Random, lam: float) -> int:
+def poisson(rnd: random.Random, lam: float) -> int:
+    """A Poisson draw (normal approximation above 60) from ``rnd``, so streams stay reproducible by seed."""
     if lam <= 0:
         return 0
-    if lam > 50:
-        return max(0, int(rnd.gauss(lam, math.sqrt(lam)) + 0.5))
+    if lam > 60:
+        return max(0, round(rnd.gauss(lam, math.sqrt(lam))))
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:
         p *= rnd.random()
@@ -150,13 +151,13 @@ class SyntheticSource(Source):
                 continue
             batch: list[dict[str, Any]] = []
             for load in sc.brands:
-                for _ in range(_poisson(rnd, load.per_minute * daily_rhythm(at))):
+                for _ in range(poisson(rnd, load.per_minute * daily_rhythm(at))):
                     batch.append(self._post(rnd, load.name, rnd.random() < load.negative_share, at, authors))
             for event in sc.events:
                 level = _intensity(event, minute)
                 if event.type == "outage" or not level or not event.brand:
                     continue
-                for _ in range(_poisson(rnd, event.peak_per_minute * level)):
+                for _ in range(poisson(rnd, event.peak_per_minute * level)):
                     author = rnd.choice(influencers) if rnd.random() < 0.05 else rnd.choice(authors)
                     post = self._post(rnd, event.brand, event.type == "crisis", at, authors, event=event,
                                       author=author)

@@ -8,21 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from connectors.synthetic import poisson
 from processors.detection.detector import SpikeDetector, threshold_scale
 from processors.detection.settings import DetectionSettings
 
 T0 = datetime(2024, 3, 4, tzinfo=timezone.utc)
-
-
-def poisson(rnd: random.Random, lam: float) -> int:
-    if lam > 60:
-        return max(0, round(rnd.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rnd.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 def calm_series(n: int, rate: float = 20.0, share: float = 0.1, seed: int = 1, interval: int = 60):
