@@ -11,6 +11,7 @@ idempotent (post documents by ``platform:id``, alerts by id + sequence, notifica
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -36,6 +37,8 @@ UNMATCHED_KEY = b"-"
 #: A brand's monitor state goes to the changelog at least this often (events, seconds).
 PERSIST_EVERY_EVENTS = 500
 PERSIST_EVERY_SECONDS = 2.0
+#: Tries to hand an alert to the notifier (about 2 minutes in all) before it goes to the dead-letter topic.
+NOTIFY_ATTEMPTS = 8
 
 
 @dataclass
@@ -109,8 +112,9 @@ def create_app(settings: Settings) -> faust.App:
         if "notifier" not in services:
             from sinks.notify.dispatcher import Notifier
 
-            services["notifier"] = Notifier.from_settings(settings)
-            await services["notifier"].start()
+            candidate = Notifier.from_settings(settings)
+            await candidate.start()  # raises when Elasticsearch is not ready: retried on the next alert
+            services["notifier"] = candidate
         return services["notifier"]
 
     async def dead_letter(event, stage: str, error: str) -> None:
@@ -237,8 +241,24 @@ def create_app(settings: Settings) -> faust.App:
                 continue
             log.info("alert %s %s severity=%s observed=%.0f expected=%.1f", alert.id, alert.status,
                      alert.severity, alert.observed, alert.expected)
-            await es_sink.upsert_alert(await es_client(), e.index_prefix, alert)
-            await (await notifier()).deliver(alert)
+            # Crisis managers get the alert even when Elasticsearch is down; neither failure loses it.
+            try:
+                await es_sink.upsert_alert(await es_client(), e.index_prefix, alert)
+            except Exception as err:
+                log.exception("alert %s not stored in %s", alert.id, e.alerts_alias)
+                await dead_letter(event, "deliver.elasticsearch", f"{type(err).__name__}: {err}")
+            for attempt in range(1, NOTIFY_ATTEMPTS + 1):
+                try:
+                    await (await notifier()).deliver(alert)
+                    break
+                except Exception as err:
+                    if attempt == NOTIFY_ATTEMPTS:
+                        log.exception("alert %s not handed to the notifier", alert.id)
+                        await dead_letter(event, "deliver.notify", f"{type(err).__name__}: {err}")
+                    else:
+                        log.warning("notifier not ready for alert %s (%s); retry %d/%d", alert.id, err, attempt,
+                                    NOTIFY_ATTEMPTS)
+                        await asyncio.sleep(min(30.0, 0.5 * 2 ** attempt))
 
     if w.live:
         @app.timer(w.tick_seconds)

@@ -118,6 +118,8 @@ async def ensure_indices(es, prefix: str) -> None:
         except Exception as err:  # created concurrently by another worker
             if "resource_already_exists" not in str(err):
                 raise
+    # a fresh index answers 503 until its shard has recovered: wait instead of failing the first alert
+    await es.cluster.health(index=alerts_index, wait_for_status="yellow", timeout="30s")
 
 
 @dataclass
@@ -165,31 +167,42 @@ async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: i
                           "the worker stops consuming until it is back (nothing is acknowledged)")
 
 
-async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 5) -> bool:
+async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> bool:
     """Write an alert state; older sequences never overwrite newer ones; ``workflow`` is left untouched.
 
     Returns True when the document changed."""
     from elasticsearch import ConflictError, NotFoundError
 
+    from elasticsearch import ApiError, TransportError
+
     index, alias = f"{prefix}-alerts-v1", f"{prefix}-alerts"
     doc = alert.model_dump(mode="json")
     doc["updated_at"] = doc.get("created_at")
-    for _ in range(attempts):
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
         try:
-            current = await es.get(index=index, id=alert.id)
-        except NotFoundError:
             try:
-                await es.create(index=index, id=alert.id, document=doc, refresh="wait_for")
+                current = await es.get(index=index, id=alert.id)
+            except NotFoundError:
+                try:
+                    await es.create(index=index, id=alert.id, document=doc, refresh="wait_for")
+                    return True
+                except ConflictError:
+                    continue
+            if current["_source"].get("sequence", -1) >= alert.sequence:
+                return False  # a replay of a state we already have
+            try:
+                await es.update(index=index, id=alert.id, doc=doc, if_seq_no=current["_seq_no"],
+                                if_primary_term=current["_primary_term"], refresh="wait_for")
                 return True
             except ConflictError:
                 continue
-        source = current["_source"]
-        if source.get("sequence", -1) >= alert.sequence:
-            return False  # a replay of a state we already have
-        try:
-            await es.update(index=index, id=alert.id, doc=doc, if_seq_no=current["_seq_no"],
-                            if_primary_term=current["_primary_term"], refresh="wait_for")
-            return True
-        except ConflictError:
-            continue
-    raise ConnectionError(f"alert {alert.id}: concurrent updates kept conflicting in {alias}")
+        except (ApiError, TransportError) as err:  # 429/5xx or unreachable: transient, retry with backoff
+            status = getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", 503)
+            if isinstance(err, ApiError) and isinstance(status, int) and 400 <= status < 500 and status != 429:
+                raise
+            log.warning("writing alert %s to %s failed (%s), attempt %d/%d; retrying in %.1fs", alert.id, alias,
+                        err, attempt, attempts, delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 10.0)
+    raise ConnectionError(f"alert {alert.id} could not be written to {alias} after {attempts} attempts")
