@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import time as dtime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator,
@@ -101,14 +101,24 @@ class _ChannelBase(BaseModel):
     rate_limit: RateLimit | None = Field(default=None, description="Default: the service's documented limit.")
     retry: RetryPolicy | None = Field(default=None, description="Default: notify.retry.")
 
+    #: Fields that may also be given as ``<field>_env: VAR`` (read from the environment, never logged).
+    env_fields: ClassVar[tuple[str, ...]] = ()
+
     @field_validator("url", "secret", "password", "username", mode="before", check_fields=False)
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return expand_env(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _env(cls, data: Any) -> Any:
+        return _env_keys_to_refs(data, cls.env_fields)
+
 
 class WebhookChannel(_ChannelBase):
     """Generic JSON webhook: body = the Alert JSON (+ links); HMAC-SHA256 signature when ``secret`` is set."""
+
+    env_fields = ("url", "secret")
 
     type: Literal["webhook"] = "webhook"
     name: str = Field(default="webhook", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -116,14 +126,11 @@ class WebhookChannel(_ChannelBase):
     secret: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _env(cls, data: Any) -> Any:
-        return _env_keys_to_refs(data, ("url", "secret"))
-
 
 class DingTalkChannel(_ChannelBase):
     """DingTalk (钉钉) group robot; ``secret`` = the robot's 加签 secret (SEC...)."""
+
+    env_fields = ("url", "secret")
 
     type: Literal["dingtalk"]
     url: SecretStr = Field(description="https://oapi.dingtalk.com/robot/send?access_token=...")
@@ -134,54 +141,42 @@ class DingTalkChannel(_ChannelBase):
     at_all: bool = Field(default=False, description="@所有人 on critical alerts.")
     max_bytes: int = Field(default=18000, ge=500, description="Markdown text is truncated to this many bytes.")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _env(cls, data: Any) -> Any:
-        return _env_keys_to_refs(data, ("url", "secret"))
-
 
 class WeComChannel(_ChannelBase):
     """WeCom (企业微信) group robot, markdown message (4096 bytes max)."""
+
+    env_fields = ("url",)
 
     type: Literal["wecom"]
     url: SecretStr = Field(description="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...")
     mentioned_mobile_list: list[str] = Field(default_factory=list)
     max_bytes: int = Field(default=4096, ge=500, le=4096)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _env(cls, data: Any) -> Any:
-        return _env_keys_to_refs(data, ("url",))
-
 
 class FeishuChannel(_ChannelBase):
     """Feishu / Lark custom bot, interactive card; ``secret`` = the bot's 签名校验 secret."""
+
+    env_fields = ("url", "secret")
 
     type: Literal["feishu"]
     url: SecretStr = Field(description="https://open.feishu.cn/open-apis/bot/v2/hook/...")
     secret: SecretStr | None = None
     max_bytes: int = Field(default=19000, ge=2000, description="Request body limit (service: 20 KB).")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _env(cls, data: Any) -> Any:
-        return _env_keys_to_refs(data, ("url", "secret"))
-
 
 class SlackChannel(_ChannelBase):
     """Slack incoming webhook, Block Kit message."""
 
+    env_fields = ("url",)
+
     type: Literal["slack"]
     url: SecretStr = Field(description="https://hooks.slack.com/services/...")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _env(cls, data: Any) -> Any:
-        return _env_keys_to_refs(data, ("url",))
 
 
 class EmailChannel(_ChannelBase):
     """Email over SMTP: ``security`` starttls (port 587), ssl (465) or none (local relays only)."""
+
+    env_fields = ("password", "username")
 
     type: Literal["email"]
     host: str
@@ -198,10 +193,6 @@ class EmailChannel(_ChannelBase):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _env(cls, data: Any) -> Any:
-        return _env_keys_to_refs(data, ("password", "username"))
 
     @property
     def effective_port(self) -> int:
