@@ -126,13 +126,19 @@ def create_app(settings: Settings) -> faust.App:
                     error.splitlines()[0][:300])
         await dead_topic.send(key=event.key, value=letter.model_dump_json().encode())
 
+    async def parse(event, model, stage: str):
+        """The event's value as ``model``, or None after sending it to the dead-letter topic."""
+        try:
+            return model.model_validate_json(event.value or b"")
+        except ValidationError as err:
+            await dead_letter(event, stage, _validation_message(err, model.__name__))
+            return None
+
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream):
         async for event in stream.events():
-            try:
-                post = RawPost.model_validate_json(event.value or b"")
-            except ValidationError as err:
-                await dead_letter(event, "enrich.validate", _validation_message(err))
+            post = await parse(event, RawPost, "enrich.validate")
+            if post is None:
                 continue
             try:
                 enriched = enricher.enrich(post)
@@ -234,10 +240,8 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(alerts_topic, name="deliver")
     async def deliver(stream):
         async for event in stream.events():
-            try:
-                alert = Alert.model_validate_json(event.value or b"")
-            except ValidationError as err:
-                await dead_letter(event, "deliver.validate", _validation_message(err))
+            alert = await parse(event, Alert, "deliver.validate")
+            if alert is None:
                 continue
             log.info("alert %s %s severity=%s observed=%.0f expected=%.1f", alert.id, alert.status,
                      alert.severity, alert.observed, alert.expected)
@@ -288,12 +292,12 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def _validation_message(err: ValidationError) -> str:
+def _validation_message(err: ValidationError, what: str) -> str:
     parts = []
     for e in err.errors()[:10]:
         loc = ".".join(str(p) for p in e["loc"]) or "(message)"
         parts.append(f"{loc}: {e['msg']}")
-    return "invalid RawPost: " + "; ".join(parts)
+    return f"invalid {what}: " + "; ".join(parts)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
