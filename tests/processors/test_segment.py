@@ -99,3 +99,14 @@ def test_add_term_invalidates_cached_blocks() -> None:
     assert "喜茶多肉葡萄" not in seg.cut("喜茶多肉葡萄太甜")
     seg.add_term("喜茶多肉葡萄")
     assert "喜茶多肉葡萄" in seg.cut("喜茶多肉葡萄太甜")
+
+
+TIES = ["啊啊啊啊啊啊啊啊啊啊啊啊啊啊啊啊啊", "这是最最最最最不满意的一次订餐", "慢慢慢慢慢", "八宝茶太太太咸了"]
+
+
+def test_tied_paths_are_cut_by_jieba_itself(segmenter: Segmenter) -> None:
+    """Where two paths are equally probable jieba-rs breaks the tie its own way: those blocks go to jieba."""
+    assert segmenter._fast is not None and Segmenter(hmm=True, slang=False)._fast is None
+    reference = [segmenter.tokenizer.lcut(t, HMM=False) for t in TIES]
+    assert any(segmenter._fast.cut(t, False) != ref for t, ref in zip(TIES, reference))
+    assert [segmenter.cut(t) for t in TIES] == reference
