@@ -35,7 +35,7 @@ jieba.setLogLevel(logging.WARNING)
 
 #: jieba's block splitter (jieba.re_han_default): runs of Han characters, latin letters, digits and +#&._%-.
 _RE_HAN = jieba.re_han_default
-BLOCK_CACHE_SIZE = 200_000
+BLOCK_CACHE_SIZE = 20_000
 #: A substring repeated at once: where two segmentations can tie and jieba-rs may break the tie differently.
 _SQUARE = re.compile(r"(.{1,4})\1")
 
