@@ -13,8 +13,15 @@ Steps (all deterministic for a given seed):
    ``rate * (1 - P(true class))``. The result is still a snownlp ``Bayes`` (fractional counts;
    ``classify``/``save``/``load`` unchanged). It gains in-domain and loses cross-domain (bench/nlp.py);
 4. Platt calibration (a, b) fitted on out-of-fold log-likelihood ratios of a seeded k-fold split;
-5. the final snownlp ``Bayes`` is trained on all rows and written with ``Bayes.save`` (gzip+marshal),
-   the calibration and feature settings to ``<model>.json``; the keyword IDF table to ``idf.txt.gz``.
+5. the final snownlp ``Bayes`` is trained on all rows;
+6. optional domain adaptation (``--unlabeled``: posts of the domain the model will meet, no labels needed):
+   self-training, i.e. hard EM for naive Bayes (Nigam et al. 2000): the model labels the unlabeled texts, the
+   ones it is confident about (P outside 0.5 ± margin) join the training data with that label, the Bayes is
+   retrained, for a few rounds. It learns the new domain's words (送餐, 难吃 from hotel reviews alone) from their
+   company with words it already knows. Still a plain snownlp ``Bayes.train``; measured in bench/nlp.py
+   (cross-domain: adapt on one half of the other set's texts, test on the other half);
+7. the model is written with ``Bayes.save`` (gzip+marshal), the calibration and feature settings to
+   ``<model>.json``; the keyword IDF table to ``idf.txt.gz``.
 """
 from __future__ import annotations
 
@@ -115,17 +122,47 @@ def fit_bayes(domains: Sequence[Sequence[Example]], seed: int, how: Refinement |
     return refine(bayes, domains, seed, how) if how and how.epochs else bayes
 
 
-def train_bayes(domains: Sequence[Sequence[Example]], seed: int, balanced: bool = True, repeat: int = 1) -> Bayes:
-    """snownlp ``Bayes.train`` on (features, label) examples, each domain class-balanced. ``repeat`` > 1 trains
-    on every example that many times: with snownlp's add-one smoothing that is additive smoothing 1/repeat."""
+def train_bayes(domains: Sequence[Sequence[Example]], seed: int, balanced: bool = True, repeat: int = 1,
+                extra: Sequence[Example] = ()) -> Bayes:
+    """snownlp ``Bayes.train`` on (features, label) examples, each domain class-balanced, plus ``extra`` examples
+    as they are (pseudo-labelled ones). ``repeat`` > 1 trains on every example that many times: with snownlp's
+    add-one smoothing that is additive smoothing 1/repeat."""
     rng = random.Random(seed)
     data = []
     for examples in domains:
         chosen = balance(examples, rng) if balanced else list(examples)
         data.extend([feats, "pos" if label else "neg"] for feats, label in chosen)
+    data.extend([feats, "pos" if label else "neg"] for feats, label in extra)
     bayes = Bayes()
     bayes.train(data * repeat)
     return bayes
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    rounds: int = 4
+    margin: float = 0.2  # pseudo-label a text only when the calibrated P(positive) is outside 0.5 ± margin
+
+
+def adapt(model: BayesSentiment, domains: Sequence[Sequence[Example]], unlabeled: Sequence[Sequence[str]],
+          seed: int, how: Adaptation = Adaptation()) -> tuple[BayesSentiment, Bayes, int]:
+    """Self-training on unlabeled feature lists (see the module doc, step 6). Returns the adapted model (same
+    calibration), its snownlp ``Bayes`` and how many texts carried a pseudo-label in the last round."""
+    bayes, pseudo = model.bayes, []
+    c = model.calibration
+    for _ in range(how.rounds):
+        pseudo = []
+        for feats in unlabeled:
+            z, known = model.raw_llr(feats)
+            if not known:
+                continue
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, c.a * z + c.b))))
+            if abs(p - 0.5) > how.margin:
+                pseudo.append((feats, int(p > 0.5)))
+        bayes = train_bayes(domains, seed, extra=pseudo)
+        model = BayesSentiment.from_bayes(bayes, c)
+        model.bayes = bayes
+    return model, bayes, len(pseudo)
 
 
 def fit_platt(scores: Sequence[float], labels: Sequence[int], iterations: int = 50) -> tuple[float, float]:
@@ -180,9 +217,10 @@ def out_of_fold_llr(domains: Sequence[Sequence[Example]], config: FeatureConfig,
 
 
 def train_model(domains: dict[str, Sequence[Example]], *, seed: int, config: FeatureConfig = FeatureConfig(),
-                k: int = 5, calibrate: bool = True, how: Refinement | None = None) -> BayesSentiment:
+                k: int = 5, calibrate: bool = True, how: Refinement | None = None,
+                unlabeled: Sequence[Sequence[str]] = (), adaptation: Adaptation = Adaptation()) -> BayesSentiment:
     """Train on all (features, label) rows of all domains (see ``feature_rows``); calibration from k-fold
-    out-of-fold scores."""
+    out-of-fold scores; then, given ``unlabeled`` feature lists, domain adaptation (``adapt``)."""
     parts = list(domains.values())
     calibration = Calibration(features=asdict(config))
     if calibrate:
@@ -195,6 +233,10 @@ def train_model(domains: dict[str, Sequence[Example]], *, seed: int, config: Fea
     bayes = fit_bayes(parts, seed, how)
     model = BayesSentiment.from_bayes(bayes, calibration)
     model.bayes = bayes
+    if unlabeled:
+        model, _, pseudo = adapt(model, parts, unlabeled, seed, adaptation)
+        calibration.trained_on["adaptation"] = {**asdict(adaptation), "unlabeled_texts": len(unlabeled),
+                                                "pseudo_labelled": pseudo}
     return model
 
 
@@ -249,14 +291,36 @@ SHIPPED_FEATURES = FeatureConfig(lexicon=True)
 SHIPPED_REFINEMENT: Refinement | None = None
 
 
+def read_unlabeled(path: str | Path) -> list[str]:
+    """Texts to adapt to: JSON lines with a ``text`` field (RawPost, EnrichedPost, an Elasticsearch export), or
+    plain text, one post per line."""
+    texts = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    line = str(json.loads(line).get("text") or "").strip()
+                except ValueError:
+                    pass
+            if line:
+                texts.append(line)
+    return texts
+
+
 def train_and_save(data_paths: Sequence[str | Path], out_dir: str | Path, *, seed: int = 13,
                    hmm: bool = False, config: FeatureConfig = SHIPPED_FEATURES,
-                   how: Refinement | None = SHIPPED_REFINEMENT) -> dict:
-    """The whole build: read, tokenise, train, calibrate, write model + calibration + IDF. Returns a summary."""
+                   how: Refinement | None = SHIPPED_REFINEMENT, unlabeled_paths: Sequence[str | Path] = (),
+                   adaptation: Adaptation = Adaptation()) -> dict:
+    """The whole build: read, tokenise, train, calibrate, adapt, write model + calibration + IDF. Returns a
+    summary."""
     segmenter = Segmenter(hmm=hmm)
     tokenized = {Path(p).stem: tokenize_rows(read_labelled_csv(p), segmenter) for p in data_paths}
     domains = {name: feature_rows(rows, config) for name, rows in tokenized.items()}
-    model = train_model(domains, seed=seed, config=config, how=how)
+    lexicon = Lexicon.shipped() if config.lexicon else None
+    unlabeled = [features(segmenter.cut(normalize(text).text), config, lexicon)
+                 for p in unlabeled_paths for text in read_unlabeled(p)]
+    model = train_model(domains, seed=seed, config=config, how=how, unlabeled=unlabeled, adaptation=adaptation)
     model.calibration.trained_on["hmm"] = hmm  # the Enricher segments the same way
     model_path = save_model(model, out_dir)
     from processors.segment import slang_entries

@@ -71,16 +71,21 @@ def train_sentiment(
     hmm: bool = typer.Option(False, help="jieba HMM new-word discovery while tokenising (worker default: off)."),
     refine_epochs: int = typer.Option(0, min=0, help="Discriminative refinement passes (0 = plain naive Bayes, "
                                                      "as shipped; see bench/nlp.py for the trade-off)."),
+    unlabeled: List[Path] = typer.Option([], "--unlabeled", help="Posts of your own domain, no labels needed "
+                                         "(JSON lines with a 'text' field, or one text per line): the model "
+                                         "adapts to their vocabulary by self-training. Repeatable."),
+    adapt_rounds: int = typer.Option(4, min=1, help="Self-training rounds with --unlabeled."),
 ) -> None:
     """Train the lingting sentiment model (snownlp Bayes) and the keyword IDF table, reproducibly."""
-    from processors.train_sentiment import Refinement, train_and_save
+    from processors.train_sentiment import Adaptation, Refinement, train_and_save
     from schemas.errors import ConfigError
 
-    for path in data:
+    for path in [*data, *unlabeled]:
         if not path.is_file():
             raise ConfigError(f"training data file not found: {path}")
     summary = train_and_save(data, out, seed=seed, hmm=hmm,
-                             how=Refinement(epochs=refine_epochs) if refine_epochs else None)
+                             how=Refinement(epochs=refine_epochs) if refine_epochs else None,
+                             unlabeled_paths=unlabeled, adaptation=Adaptation(rounds=adapt_rounds))
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 

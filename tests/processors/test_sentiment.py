@@ -186,6 +186,36 @@ def test_training_is_reproducible(tmp_path) -> None:
     assert trained.score_tokens(Segmenter().cut("味道很好，推荐")).score > 0.5
 
 
+def test_self_training_learns_a_new_domains_words_from_unlabeled_text() -> None:
+    from processors.train_sentiment import Adaptation, train_model
+
+    hotel = {"hotel": [(["房间", "干净", "满意"], 1), (["前台", "热情", "推荐"], 1), (["满意", "推荐"], 1),
+                       (["房间", "差", "失望"], 0), (["前台", "差"], 0), (["失望", "投诉"], 0)]}
+    food = [["好吃", "满意", "推荐"], ["好吃", "推荐"], ["难吃", "差", "失望"], ["难吃", "投诉", "差"], ["外卖"]] * 3
+    plain = train_model(hotel, seed=1, calibrate=False)
+    assert plain.raw_llr(["难吃"])[1] == 0 and plain.raw_llr(["好吃"])[1] == 0  # words it never saw
+    adapted = train_model(hotel, seed=1, calibrate=False, unlabeled=food, adaptation=Adaptation(rounds=2))
+    assert adapted.raw_llr(["好吃"])[0] > 0 > adapted.raw_llr(["难吃"])[0]
+    assert adapted.calibration.trained_on["adaptation"]["pseudo_labelled"] == 12  # ["外卖"] alone: no evidence
+    assert (adapted.calibration.a, adapted.calibration.b) == (plain.calibration.a, plain.calibration.b)
+
+
+def test_train_with_unlabeled_posts_file(tmp_path) -> None:
+    import json
+
+    data = tmp_path / "reviews.csv"
+    data.write_text("label,review\n" + "".join(f"1,{t}\n" for t in POSITIVE)
+                    + "".join(f"0,{t}\n" for t in NEGATIVE), encoding="utf-8")
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"platform": "weibo", "id": "1", "text": "外卖超快，味道很好[赞] #美团#",
+                                 "created_at": "2026-11-20T12:00:00+08:00"}, ensure_ascii=False) + "\n"
+                     + "\n送餐太慢了，饭都凉了[怒]\n", encoding="utf-8")
+    first = train_and_save([data], tmp_path / "a", seed=5, unlabeled_paths=[posts])
+    second = train_and_save([data], tmp_path / "b", seed=5, unlabeled_paths=[posts])
+    assert first["calibration"]["trained_on"]["adaptation"]["unlabeled_texts"] == 2
+    assert (tmp_path / "a" / DEFAULT_MODEL).read_bytes() == (tmp_path / "b" / DEFAULT_MODEL).read_bytes()
+
+
 def test_discriminative_refinement_keeps_snownlp_format(tmp_path) -> None:
     from processors.train_sentiment import Refinement, refine, train_bayes
 
