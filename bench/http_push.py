@@ -1,7 +1,8 @@
 """Load test of the HTTP push connector against the real local Kafka (not a test: prints a table, writes JSON).
 
 Starts `lingting connect http` on a fresh topic prefix, then C concurrent clients post NDJSON batches of B
-Chinese posts for D seconds, and compares the posts the endpoint accepted with what the topic holds.
+Chinese posts for D seconds, and compares the posts the endpoint accepted with what the topic holds: the record
+count must equal the accepted count, and no key may be in the topic twice (read back key by key).
 Run: .venv/bin/python bench/http_push.py [--duration 120] [--clients 8] [--batch 200]
 """
 from __future__ import annotations
@@ -62,14 +63,27 @@ async def load(url: str, token: str, duration: float, clients: int, batch: int) 
             "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1)}
 
 
-def topic_count(bootstrap: str, topic: str) -> int:
+def topic_count(bootstrap: str, topic: str) -> tuple[int, int]:
+    """(records, distinct keys) in the topic, read to its end offsets."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=10_000,
+                             fetch_max_bytes=64 * 1024 * 1024)
     parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    total = sum(consumer.end_offsets(parts).values())
+    ends = consumer.end_offsets(parts)
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    keys: set[bytes] = set()
+    records = 0
+    todo = {tp for tp in parts if ends[tp] > 0}
+    while todo:
+        for tp, batch in consumer.poll(timeout_ms=2000).items():
+            records += len(batch)
+            keys.update(r.key for r in batch)
+            if consumer.position(tp) >= ends[tp]:
+                todo.discard(tp)
     consumer.close()
-    return total
+    return records, len(keys)
 
 
 def main() -> None:
@@ -78,16 +92,19 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--port", type=int, default=18090)
+    ap.add_argument("--dedupe-seconds", type=float, default=600, help="connectors.http.dedupe_seconds (0: off)")
     args = ap.parse_args()
     from pipeline import stack
 
     stack.up()
     prefix, token = f"bench{uuid.uuid4().hex[:6]}", "bench-token"
     config = Path(f"/tmp/{prefix}.yaml")
-    config.write_text(f"kafka: {{topic_prefix: {prefix}}}\nconnectors: {{http: {{port: {args.port}}}}}\n")
+    config.write_text(f"kafka: {{topic_prefix: {prefix}}}\n"
+                      f"connectors: {{http: {{port: {args.port}, dedupe_seconds: {args.dedupe_seconds}}}}}\n")
     env = {**os.environ, "LINGTING_CONFIG": str(config), "LINGTING_HTTP_TOKEN": token}
+    server_log = open(f"/tmp/{prefix}.log", "wb")  # the connector's own log, for when a figure looks wrong
     server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "connect", "http"], env=env, cwd=ROOT,
-                              stderr=subprocess.DEVNULL)
+                              stderr=server_log)
     try:
         import urllib.request
 
@@ -102,12 +119,15 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
-    result["in_topic"] = topic_count("127.0.0.1:9092", f"{prefix}.posts.raw")
-    result.update(clients=args.clients, batch=args.batch)
-    print(f"{'metric':<14}{'value':>14}")
-    for key in ("seconds", "accepted", "in_topic", "posts_per_s", "requests", "p50_ms", "p99_ms"):
-        print(f"{key:<14}{result[key]:>14}")
-    print(f"{'statuses':<14}{json.dumps(result['statuses']):>14}")
+    result["in_topic"], distinct = topic_count("127.0.0.1:9092", f"{prefix}.posts.raw")
+    result["duplicate_keys"] = result["in_topic"] - distinct
+    result["topic_equals_accepted"] = result["in_topic"] == result["accepted"]
+    result.update(clients=args.clients, batch=args.batch, dedupe_seconds=args.dedupe_seconds)
+    print(f"{'metric':<22}{'value':>14}")
+    for key in ("seconds", "accepted", "in_topic", "topic_equals_accepted", "duplicate_keys", "posts_per_s",
+                "requests", "p50_ms", "p99_ms"):
+        print(f"{key:<22}{str(result[key]):>14}")
+    print(f"{'statuses':<22}{json.dumps(result['statuses']):>14}")
     out = ROOT / "bench" / "results" / "http_push.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
