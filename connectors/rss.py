@@ -1,0 +1,475 @@
+"""Poll RSS / Atom feeds (RSSHub routes or any feed) and publish their entries (``lingting connect rss``).
+
+Each feed has its own interval. Fetching uses conditional GET (If-None-Match / If-Modified-Since from the stored
+ETag / Last-Modified; 304 = nothing new), in a small thread pool so one slow feed does not hold up the others.
+A failing feed (refused, timeout, 4xx/5xx, not a feed) is retried with capped exponential backoff.
+
+The position (what the checkpoint stores) is, per feed url, the validators and the ids of the entries already
+published (bounded). Every yielded position is a fresh snapshot, so what ``run_source`` saves never includes an
+entry it did not publish. Validators are only recorded after every entry of that response was yielded: a crash
+mid-response re-fetches the whole document instead of getting a 304 and losing the rest.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import logging
+import re
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from html.parser import HTMLParser
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from connectors.base import ConnectorError, Source, connector_metrics, register
+from connectors.config import RssConfig, RssFeedConfig
+from schemas import Author, RawPost
+
+log = logging.getLogger("lingting.connect.rss")
+
+#: Attempts per feed in ``--once`` mode before giving up on it (daemon mode retries forever).
+ONCE_ATTEMPTS = 3
+#: The idle loop wakes at least this often: checks the stop event and lets run_source commit a pending batch.
+HEARTBEAT_SECONDS = 1.0
+
+# RSSHub route prefix → platform. Other routes and plain feeds are "news" unless the feed sets ``platform:``.
+ROUTE_PLATFORMS = {"weibo": "weibo", "zhihu": "zhihu", "bilibili": "bilibili", "douban": "douban",
+                   "xiaohongshu": "xiaohongshu", "douyin": "douyin", "toutiao": "toutiao", "kuaishou": "kuaishou"}
+
+# Route → the account it follows (author.id), per platform.
+_ROUTE_AUTHOR = {
+    "weibo": re.compile(r"^/weibo/user/(\d+)"),
+    "bilibili": re.compile(r"^/bilibili/user/(?:dynamic|video|article)/(\d+)"),
+    "zhihu": re.compile(r"^/zhihu/people/(?:activities|answers|posts|pins)/([\w-]+)"),
+    "douban": re.compile(r"^/douban/people/([\w.-]+)/status"),
+    "xiaohongshu": re.compile(r"^/xiaohongshu/user/(\w+)"),
+}
+
+# Entry link → the platform's own post id, so the key matches other connectors' posts of the same platform.
+_NATIVE_ID = {
+    "weibo": re.compile(r"(?:weibo\.com|weibo\.cn)/(?:\d+|status|detail)/([0-9A-Za-z]{8,20})(?:[/?#]|$)"),
+    "zhihu": re.compile(r"zhihu\.com/(?:question/\d+/answer/(\d+)|p/(\d+)|pin/(\d+))"),
+    "bilibili": re.compile(r"(?:bilibili\.com/video/(BV[0-9A-Za-z]{10}|av\d+)|t\.bilibili\.com/(\d+)"
+                           r"|bilibili\.com/opus/(\d+))"),
+    "douban": re.compile(r"douban\.com/(?:people/[^/]+/status|note|group/topic|status)/(\d+)"),
+    "xiaohongshu": re.compile(r"xiaohongshu\.com/(?:explore|discovery/item|user/profile/\w+)/([0-9a-f]{24})"),
+}
+
+_BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def weibo_mid(bid: str) -> str:
+    """Weibo's base62 post id (``O5abcdEf`` in weibo.com/uid/O5abcdEf) → the numeric mid the API uses."""
+    if bid.isdigit():
+        return bid
+    out = ""
+    end = len(bid)
+    while end > 0:
+        start = max(0, end - 4)
+        value = 0
+        for ch in bid[start:end]:
+            value = value * 62 + _BASE62.index(ch)
+        out = (str(value).zfill(7) if start > 0 else str(value)) + out
+        end = start
+    return out
+
+
+def route_platform(url: str, override: str | None = None) -> str:
+    if override:
+        return override
+    first = urlsplit(url).path.strip("/").split("/", 1)[0].lower()
+    return ROUTE_PLATFORMS.get(first, "news")
+
+
+def route_author_id(url: str, platform: str) -> str | None:
+    pattern = _ROUTE_AUTHOR.get(platform)
+    match = pattern.match(urlsplit(url).path) if pattern else None
+    return match.group(1) if match else None
+
+
+def native_id(platform: str, link: str | None) -> str | None:
+    pattern = _NATIVE_ID.get(platform)
+    match = pattern.search(link) if pattern and link else None
+    if not match:
+        return None
+    value = next(g for g in match.groups() if g)
+    return weibo_mid(value) if platform == "weibo" else value
+
+
+class _Text(HTMLParser):
+    """HTML → plain text: block elements and <br> become line breaks, scripts/styles are dropped, and emoticon
+    images (RSSHub renders Weibo's [怒] as <img alt="[怒]">) keep their code."""
+
+    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article",
+             "pre", "hr", "ul", "ol", "table", "figure", "figcaption", "header", "footer"}
+    SKIP = {"script", "style", "noscript", "template"}
+    EMOTICON = re.compile(r"^\[[^\[\]\s]{1,10}\]$")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        else:
+            self.handle_startendtag(tag, attrs)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.skipping:
+            return
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+        elif tag == "img":
+            alt = (dict(attrs).get("alt") or "").strip()
+            if self.EMOTICON.match(alt):
+                self.parts.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCK and not self.skipping:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
+
+
+def html_to_text(markup: str) -> str:
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _entry_body(entry: Any) -> str:
+    for detail in [*(entry.get("content") or []), entry.get("summary_detail")]:
+        if detail and detail.get("value"):
+            value = detail["value"]
+            return value.strip() if detail.get("type") == "text/plain" else html_to_text(value)
+    return html_to_text(entry.get("summary") or "")
+
+
+def entry_text(entry: Any) -> str:
+    """The body; the title is put in front unless the body already starts with it (RSSHub Weibo titles are
+    the start of the post)."""
+    body = _entry_body(entry)
+    title = html_to_text(entry.get("title") or "")
+    stem = title.rstrip(".…").strip()
+    if not stem or stem in body[:len(stem) + 40]:
+        return body or title
+    return f"{title}\n{body}" if body else title
+
+
+def entry_key(entry: Any) -> str:
+    """What identifies an entry in its feed: id/guid, else link, else title + date."""
+    ident = entry.get("id") or entry.get("link")
+    if ident:
+        return str(ident)
+    raw = f"{entry.get('title', '')}|{entry.get('published') or entry.get('updated') or ''}"
+    return "sha1:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
+def _digest(text: str, n: int = 16) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+def entry_time(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = entry.get(key)
+        if parsed:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+            except (OverflowError, ValueError):
+                continue
+    return None
+
+
+class FeedError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class Fetched:
+    status: int
+    parsed: Any = None            # feedparser result; None on 304
+    etag: str | None = None
+    modified: str | None = None
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+@dataclass
+class FeedStats:
+    polls: int = 0
+    not_modified: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    entries: int = 0               # new entries yielded (published unless run_source skipped them)
+    last_error: str | None = None
+
+
+@dataclass
+class _FeedState:
+    etag: str | None = None
+    modified: str | None = None
+    seen: list[str] = field(default_factory=list)
+    seen_set: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, data: dict[str, Any] | None) -> "_FeedState":
+        data = data or {}
+        seen = [str(s) for s in data.get("seen") or []]
+        return cls(etag=data.get("etag"), modified=data.get("modified"), seen=seen, seen_set=set(seen))
+
+    def dump(self) -> dict[str, Any]:
+        return {"etag": self.etag, "modified": self.modified, "seen": list(self.seen)}
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+@lru_cache(maxsize=1)
+def _feed_metrics() -> tuple[Any, Any]:
+    """Per-feed counters, in the default registry that ``serve_metrics`` (--metrics-port) exposes."""
+    from prometheus_client import Counter
+
+    polls = Counter("lingting_rss_polls", "RSS feed polls by result (ok, not_modified, error)", ["feed", "result"])
+    return polls, Counter("lingting_rss_entries", "New RSS entries yielded for publishing", ["feed"])
+
+
+@register
+class RssSource(Source):
+    """Yields (post, position) forever (or one round with ``once``); ``(None, position)`` while idle."""
+
+    name = "rss"
+
+    def __init__(self, config: RssConfig, *, once: bool = False, stop: threading.Event | None = None) -> None:
+        if not config.feeds:
+            raise ConnectorError("no feeds: give --feed URL or list them under connectors.rss.feeds in the config")
+        self.config = config
+        self.feeds: list[RssFeedConfig] = list(config.feeds)
+        self.once = once
+        self.stop = stop or threading.Event()
+        self.stats: dict[str, FeedStats] = {f.url: FeedStats() for f in self.feeds}
+        self.failed: set[str] = set()   # feeds given up on in --once mode
+        self.metrics = connector_metrics(self.name)
+        self._m_polls, self._m_entries = _feed_metrics()
+
+    @staticmethod
+    def label(feed: RssFeedConfig) -> str:
+        return f"'{feed.name}' ({feed.url})" if feed.name else feed.url
+
+    # -- fetching (worker threads) ------------------------------------------------------------------------------
+
+    def _fetch(self, client: Any, feed: RssFeedConfig, etag: str | None, modified: str | None) -> Fetched:
+        import feedparser
+        import httpx
+
+        headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
+                             "text/xml;q=0.9, */*;q=0.5"}
+        if etag:
+            headers["If-None-Match"] = etag
+        if modified:
+            headers["If-Modified-Since"] = modified
+        try:
+            resp = client.get(feed.url, headers=headers)
+        except httpx.TimeoutException:
+            raise FeedError(f"no answer within {self.config.timeout:g} s (connectors.rss.timeout)") from None
+        except httpx.HTTPError as err:
+            raise FeedError(f"cannot connect: {type(err).__name__}: {err} — is the server (RSSHub instance) "
+                            "up and the url right?") from None
+        if resp.status_code == 304:
+            return Fetched(304, etag=etag, modified=modified)
+        if resp.status_code >= 400:
+            hint = {404: "the feed or RSSHub route does not exist (check the url)",
+                    403: "access denied (RSSHub may need cookies/keys for this route)",
+                    429: "rate limited by the server"}.get(resp.status_code, "server error")
+            raise FeedError(f"HTTP {resp.status_code} {resp.reason_phrase}: {hint}",
+                            retry_after=_retry_after(resp.headers.get("retry-after")))
+        parsed = feedparser.parse(resp.content, response_headers={
+            "content-type": resp.headers.get("content-type", "application/xml"),
+            "content-location": str(resp.url)})
+        if not parsed.get("version") and not parsed.entries:
+            reason = parsed.get("bozo_exception") or "no <rss>/<feed> root element"
+            raise FeedError(f"the response is not an RSS/Atom feed ({resp.headers.get('content-type', '?')}, "
+                            f"{str(reason)[:200]}); open the url in a browser to see what it returns")
+        if parsed.get("bozo"):
+            log.debug("rss feed %s is not well-formed (%s); parsed leniently", self.label(feed),
+                      parsed.get("bozo_exception"))
+        return Fetched(resp.status_code, parsed, etag=resp.headers.get("etag"),
+                       modified=resp.headers.get("last-modified"))
+
+    # -- turning entries into posts -----------------------------------------------------------------------------
+
+    def to_post(self, feed: RssFeedConfig, entry: Any, parsed: Any, fetched_at: datetime) -> RawPost:
+        platform = route_platform(feed.url, feed.platform)
+        key = entry_key(entry)
+        link = entry.get("link") or None
+        ident = native_id(platform, link)
+        if ident is None:  # a URL/URN id is global; a bare guid ("123") is only unique within its feed
+            is_global = key.startswith(("http://", "https://", "tag:", "urn:"))
+            ident = _digest(key if is_global else f"{feed.url}\n{key}", 20)
+        name = entry.get("author") or (parsed.feed.get("title") if parsed else None) or feed.name
+        author = Author(id=route_author_id(feed.url, platform), name=name or None)
+        extra: dict[str, Any] = {"feed": feed.url}
+        if entry.get("title"):
+            extra["title"] = html_to_text(entry["title"])[:500]
+        return RawPost(platform=platform, id=ident, text=entry_text(entry),
+                       created_at=entry_time(entry) or fetched_at, author=author, url=link, **extra)
+
+    def _entries(self, feed: RssFeedConfig, fetched: Fetched, state: _FeedState,
+                 snapshot: "_Snapshot") -> Iterator[tuple[RawPost | None, dict[str, Any]]]:
+        entries = list(fetched.parsed.entries)
+        current: list[str] = []
+        for entry in reversed(entries):  # feeds list newest first; publish oldest first
+            seen_id = _digest(entry_key(entry))
+            current.append(seen_id)
+            if seen_id in state.seen_set:
+                continue
+            try:
+                post = self.to_post(feed, entry, fetched.parsed, fetched.fetched_at)
+            except ValueError as err:  # pydantic ValidationError: report, do not stop the feed
+                log.error("rss feed %s: entry %r cannot be turned into a post (%s); skipped",
+                          self.label(feed), entry_key(entry)[:200], str(err).replace("\n", " ")[:300])
+                post = None
+            state.seen.append(seen_id)
+            state.seen_set.add(seen_id)
+            self.stats[feed.url].entries += post is not None
+            if post is not None:
+                self._m_entries.labels(feed.url).inc()
+            yield post, snapshot.update(feed.url, state)
+        # Whole response handled: keep the ids still in the feed plus the most recent others, then the validators.
+        in_feed = set(current)
+        keep = max(self.config.max_seen, len(in_feed))
+        older = [s for s in state.seen if s not in in_feed]
+        state.seen = (older + list(dict.fromkeys(current)))[-keep:]
+        state.seen_set = set(state.seen)
+        state.etag, state.modified = fetched.etag, fetched.modified
+
+    # -- the scheduler ------------------------------------------------------------------------------------------
+
+    def _delay_after_failure(self, stats: FeedStats, error: FeedError) -> float:
+        delay = min(self.config.max_backoff, self.config.retry_backoff * 2 ** (stats.consecutive_failures - 1))
+        return max(delay, min(error.retry_after or 0.0, self.config.max_backoff))
+
+    def items(self, resume: Any) -> Iterator[tuple[RawPost | None, dict[str, Any]]]:
+        import httpx
+
+        saved = (resume or {}).get("feeds", {}) if isinstance(resume, dict) else {}
+        states = {url: _FeedState.load(data) for url, data in saved.items()}
+        for feed in self.feeds:
+            states.setdefault(feed.url, _FeedState())
+        snapshot = _Snapshot({url: s.dump() for url, s in states.items()})
+        due = {feed.url: 0.0 for feed in self.feeds}
+        pending = {feed.url for feed in self.feeds}  # --once: feeds not finished yet
+        inflight: dict[Future, RssFeedConfig] = {}
+        client = httpx.Client(timeout=self.config.timeout, follow_redirects=True,
+                              headers={"User-Agent": self.config.user_agent})
+        pool = ThreadPoolExecutor(max_workers=min(8, len(self.feeds)), thread_name_prefix="rss-fetch")
+        try:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                busy = {f.url for f in inflight.values()}
+                for feed in self.feeds:
+                    if feed.url not in busy and due[feed.url] <= now and (not self.once or feed.url in pending):
+                        state = states[feed.url]
+                        inflight[pool.submit(self._fetch, client, feed, state.etag, state.modified)] = feed
+                if self.once and not pending:
+                    return
+                busy = {f.url for f in inflight.values()}
+                next_due = min((due[f.url] for f in self.feeds if f.url not in busy
+                                and (not self.once or f.url in pending)), default=now + HEARTBEAT_SECONDS)
+                timeout = max(0.0, min(HEARTBEAT_SECONDS, next_due - now))
+                done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    feed = inflight.pop(future)
+                    yield from self._handle(feed, future, states[feed.url], snapshot, due, pending)
+                yield None, snapshot.position
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            client.close()
+
+    def _handle(self, feed: RssFeedConfig, future: Future, state: _FeedState, snapshot: "_Snapshot",
+                due: dict[str, float], pending: set[str]) -> Iterator[tuple[RawPost | None, dict[str, Any]]]:
+        stats = self.stats[feed.url]
+        stats.polls += 1
+        try:
+            fetched = future.result()
+        except FeedError as err:
+            stats.failures += 1
+            stats.consecutive_failures += 1
+            stats.last_error = str(err)
+            self._m_polls.labels(feed.url, "error").inc()
+            self.metrics.source_error()
+            delay = self._delay_after_failure(stats, err)
+            if self.once and stats.consecutive_failures >= ONCE_ATTEMPTS:
+                log.error("rss feed %s failed %d times, giving up for this run: %s", self.label(feed),
+                          stats.consecutive_failures, err)
+                pending.discard(feed.url)
+                self.failed.add(feed.url)
+            else:
+                log.warning("rss feed %s failed (%s; %d in a row); retrying in %.1f s, the other feeds go on",
+                            self.label(feed), err, stats.consecutive_failures, delay)
+            due[feed.url] = time.monotonic() + delay
+            return
+        except Exception as err:  # a bug or an unexpected parser error: keep the other feeds running
+            stats.failures += 1
+            stats.consecutive_failures += 1
+            stats.last_error = f"{type(err).__name__}: {err}"
+            self._m_polls.labels(feed.url, "error").inc()
+            self.metrics.source_error()
+            log.exception("rss feed %s: unexpected error; retrying later", self.label(feed))
+            due[feed.url] = time.monotonic() + self._delay_after_failure(stats, FeedError(str(err)))
+            if self.once and stats.consecutive_failures >= ONCE_ATTEMPTS:
+                pending.discard(feed.url)
+                self.failed.add(feed.url)
+            return
+        if stats.consecutive_failures:
+            log.info("rss feed %s is back after %d failed polls", self.label(feed), stats.consecutive_failures)
+        stats.consecutive_failures = 0
+        if fetched.status == 304:
+            stats.not_modified += 1
+            self._m_polls.labels(feed.url, "not_modified").inc()
+        else:
+            self._m_polls.labels(feed.url, "ok").inc()
+            before = stats.entries
+            yield from self._entries(feed, fetched, state, snapshot)
+            snapshot.update(feed.url, state)
+            log.info("rss feed %s: %d entries, %d new", self.label(feed), len(fetched.parsed.entries),
+                     stats.entries - before)
+        due[feed.url] = time.monotonic() + feed.interval
+        pending.discard(feed.url)
+
+
+class _Snapshot:
+    """The current position as an immutable-by-convention dict: each update builds a new top-level dict and a
+    new dict for the changed feed, sharing the others (cheap with many feeds)."""
+
+    def __init__(self, feeds: dict[str, dict[str, Any]]) -> None:
+        self.position: dict[str, Any] = {"v": 1, "feeds": feeds}
+
+    def update(self, url: str, state: _FeedState) -> dict[str, Any]:
+        self.position = {"v": 1, "feeds": {**self.position["feeds"], url: state.dump()}}
+        return self.position

@@ -1,0 +1,328 @@
+"""Poll the Weibo open API (``lingting connect weibo``): keyword searches and account timelines.
+
+Each stream (``keyword:海底捞``, ``uid:1234``, ``screen_name:海底捞火锅``) is read with since_id paging: the API
+answers newest first, so a poll collects the pages newer than the stream's since_id, then publishes them
+oldest first. The position (what ``run_source`` checkpoints) is ``{stream key: highest id published}``; it only
+grows, so a restart asks for what came after it. A reposted status (``retweeted_status``) is published as its
+own post too, and the repost points to it (``repost_of``).
+
+Errors: rate limits (HTTP 403, error codes 10022/10023/10024) wait for the reset the API reports
+(``account/rate_limit_status.json``) or back off exponentially; 5xx and network errors back off; a rejected
+token is logged as an error naming LINGTING_WEIBO_TOKEN on every attempt and retried slowly; other API errors
+are logged with their code and message and the stream is tried again at its next poll.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Generator, Iterator
+
+import httpx
+from pydantic import ValidationError
+
+from connectors.base import ConnectorError, Source, connector_metrics, register
+from connectors.config import WeiboConfig, WeiboStream
+from schemas import Author, Metrics, RawPost
+
+log = logging.getLogger("lingting.connect.weibo")
+
+RATE_LIMIT_CODES = frozenset({10022, 10023, 10024})  # IP / user / user-per-api requests out of rate limit
+TOKEN_CODES = frozenset({21314, 21315, 21316, 21317, 21319, 21327, 21332})  # token used/expired/revoked/invalid
+TOKEN_HELP = ("renew the access token (OAuth2 on open.weibo.com), set LINGTING_WEIBO_TOKEN "
+              "(or connectors.weibo.token) and restart `lingting connect weibo`")
+MAX_RESET_WAIT = 3600.0  # Weibo limits are per hour: never wait longer than one window
+RECENT_KEYS = 100_000    # posts remembered to publish a reposted original (or a post in two streams) once
+
+Position = dict[str, str]
+Item = tuple[RawPost | None, Position]
+
+
+class WeiboApiError(ConnectorError):
+    """An error answer of the API (or no usable answer); ``kind`` decides what the connector does."""
+
+    def __init__(self, message: str, *, kind: str, code: int | None = None, status: int | None = None,
+                 reset: float | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.code, self.status, self.reset = kind, code, status, reset
+
+
+# --- mapping ---------------------------------------------------------------------------------------------
+
+_IMG = re.compile(r"<img\b[^<>]*?\balt=([\"'])(.*?)\1[^<>]*>", re.IGNORECASE)  # emoticon images: keep [怒]
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}(?:\s[^<>]{0,500})?/?>")  # real tags only, not "价格<100元"
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}
+
+
+def strip_html(text: str) -> str:
+    """Weibo text → plain text: links keep their text, emoticon images become their ``[code]``."""
+    if "<" in text:
+        text = _IMG.sub(lambda m: m.group(2), text)
+        text = _BR.sub("\n", text)
+        text = _TAG.sub("", text)
+    return html.unescape(text) if "&" in text else text
+
+
+def parse_weibo_time(value: str) -> datetime:
+    """``Tue Nov 24 10:15:00 +0800 2026`` → aware datetime (locale independent, unlike ``%a %b``)."""
+    try:
+        _, month, day, clock, offset, year = value.split()
+        hour, minute, second = (int(x) for x in clock.split(":"))
+        sign = -1 if offset[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+        return datetime(int(year), _MONTHS[month], int(day), hour, minute, second, tzinfo=tz)
+    except (ValueError, KeyError, IndexError, AttributeError):
+        raise ValueError(f"created_at {value!r} is not in Weibo's format 'Tue Nov 24 10:15:00 +0800 2026'") from None
+
+
+def status_id(status: dict[str, Any]) -> str:
+    return str(status.get("idstr") or status.get("id") or "")
+
+
+def status_to_post(status: dict[str, Any]) -> RawPost:
+    """Map one API status to a RawPost; raise ValueError (or ValidationError) when it cannot be one."""
+    sid = status_id(status)
+    if not sid.isdigit():
+        raise ValueError(f"status without a numeric id/idstr: {str(status)[:200]}")
+    long_text = (status.get("longText") or {}).get("longTextContent") if status.get("isLongText") else None
+    text = strip_html(long_text or status.get("text") or "")
+    user = status.get("user") or {}
+    uid = str(user.get("idstr") or user.get("id") or "") or None
+    author = None
+    if user:
+        author = Author(id=uid, name=user.get("screen_name"), followers=user.get("followers_count"),
+                        verified=bool(user.get("verified")),
+                        created_at=parse_weibo_time(user["created_at"]) if user.get("created_at") else None)
+    metrics = Metrics(reposts=status.get("reposts_count") or 0, comments=status.get("comments_count") or 0,
+                      likes=status.get("attitudes_count") or 0)
+    retweeted = status.get("retweeted_status")
+    repost_of = f"weibo:{status_id(retweeted)}" if retweeted and status_id(retweeted) else None
+    mid = str(status.get("mid") or sid)
+    return RawPost(platform="weibo", id=sid, text=text, created_at=parse_weibo_time(status.get("created_at") or ""),
+                   author=author, metrics=metrics, repost_of=repost_of,
+                   url=f"https://weibo.com/{uid}/{mid}" if uid else None)
+
+
+# --- the source ------------------------------------------------------------------------------------------
+
+@register
+class WeiboSource(Source):
+    name = "weibo"
+
+    def __init__(self, config: WeiboConfig, *, once: bool = False, stop: threading.Event | None = None,
+                 report: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
+        if not config.token:
+            raise ConnectorError("no Weibo access token: set LINGTING_WEIBO_TOKEN (or connectors.weibo.token, "
+                                 "or --token)")
+        if not config.streams:
+            raise ConnectorError("no Weibo streams to follow: pass --keyword/--uid/--screen-name or list them "
+                                 "under connectors.weibo.streams")
+        self.config, self.once = config, once
+        self.stop = stop or threading.Event()
+        self.report = report or (lambda stream, err, status: log.error("%s: status not published: %s", stream, err))
+        self.failed: dict[str, str] = {}  # --once: streams that could not be read, with why
+        self.metrics = connector_metrics(self.name)
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._client: httpx.Client | None = None
+
+    # -- polling loop --
+
+    def items(self, resume: Any) -> Iterator[Item]:
+        since: Position = {k: str(v) for k, v in (resume or {}).items()}
+        due = {s.key: 0.0 for s in self.config.streams}
+        self._recent.clear()  # run_source may start over from a checkpoint: what it lost must be sent again
+        with httpx.Client(base_url=self.config.base_url.rstrip("/"), timeout=self.config.timeout,
+                          headers={"User-Agent": "lingting-weibo/1"}) as self._client:
+            while not self.stop.is_set():
+                for stream in self.config.streams:
+                    if due[stream.key] <= time.monotonic() and not self.stop.is_set():
+                        yield from self._poll(stream, since)
+                        due[stream.key] = time.monotonic() + stream.interval
+                if self.once:
+                    return
+                yield from self._wait(min(due.values()) - time.monotonic(), since)
+
+    def _poll(self, stream: WeiboStream, since: Position) -> Iterator[Item]:
+        statuses = yield from self._collect(stream, since)
+        if statuses:
+            log.info("%s: %d new statuses since id %s", stream.key, len(statuses), since.get(stream.key, "(none)"))
+        for status in statuses:  # oldest first: the position only grows
+            retweeted = status.get("retweeted_status")
+            if retweeted and not retweeted.get("deleted") and status_id(retweeted):
+                post = self._map(stream, retweeted)
+                if post is not None and self._first_time(post.key):
+                    yield post, dict(since)
+            post = self._map(stream, status)
+            since[stream.key] = status_id(status)
+            yield (post if post is not None and self._first_time(post.key) else None), dict(since)
+
+    def _map(self, stream: WeiboStream, status: dict[str, Any]) -> RawPost | None:
+        try:
+            return status_to_post(status)
+        except (ValidationError, ValueError) as err:
+            self.report(stream.key, _short(err), status)
+            return None
+
+    def _first_time(self, key: str) -> bool:
+        """False for a post this process already published (an original reposted twice, a post in two streams)."""
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return False
+        self._recent[key] = None
+        if len(self._recent) > RECENT_KEYS:
+            self._recent.popitem(last=False)
+        return True
+
+    def _wait(self, seconds: float, since: Position) -> Iterator[Item]:
+        """Sleep until ``seconds`` passed or stop; yield a tick each second so run_source commits meanwhile."""
+        end = time.monotonic() + max(0.0, seconds)
+        while not self.stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(1.0, left))
+            yield None, dict(since)
+
+    # -- fetching --
+
+    def _collect(self, stream: WeiboStream, since: Position) -> Generator[Item, None, list[dict[str, Any]]]:
+        """All statuses newer than the stream's since_id, oldest first (empty when the stream failed)."""
+        floor = int(since.get(stream.key, 0) or 0)
+        path, params = _endpoint(stream)
+        params.update(count=stream.count)
+        if floor:
+            params["since_id"] = floor
+        found: dict[int, dict[str, Any]] = {}
+        for page in range(1, self.config.max_pages + 1):
+            body = yield from self._fetch(stream, path, {**params, "page": page}, since)
+            if body is None:
+                return []
+            statuses = body.get("statuses") or []
+            for status in statuses:
+                sid = status_id(status)
+                if sid.isdigit() and int(sid) > floor:  # search ignores since_id: filter here too
+                    found[int(sid)] = status  # pages shift while new statuses arrive: same id, once
+            caught_up = any(status_id(s).isdigit() and int(status_id(s)) <= floor for s in statuses)
+            total = body.get("total_number")
+            if caught_up or len(statuses) < stream.count or (isinstance(total, int) and page * stream.count >= total):
+                break
+        else:
+            if floor:
+                log.warning("%s: more than %d pages of new statuses since the last poll; older ones were skipped. "
+                            "Poll more often (streams[].interval) or raise connectors.weibo.max_pages.",
+                            stream.key, self.config.max_pages)
+        return [found[i] for i in sorted(found)]
+
+    def _fetch(self, stream: WeiboStream, path: str, params: dict[str, Any],
+               since: Position) -> Generator[Item, None, dict[str, Any] | None]:
+        """One page, retried through rate limits, server and network errors; None when the stream gives up."""
+        attempt = 0
+        while not self.stop.is_set():
+            try:
+                body = self._get(path, params)
+                if attempt:
+                    log.info("%s: Weibo answers again after %d failed attempts", stream.key, attempt)
+                return body
+            except WeiboApiError as err:
+                self.metrics.source_error()
+                where = f"{stream.key} (GET {path} page {params.get('page')})"
+                if err.kind == "rate_limit":
+                    reset = err.reset if err.reset is not None else self._rate_limit_reset()
+                    delay = min(reset, MAX_RESET_WAIT) if reset else self._backoff(attempt)
+                    log.warning("%s: rate limited by Weibo (%s); waiting %.1f s", where, err, delay)
+                elif err.kind == "token":
+                    then = ("--once: this stream is reported as failed" if self.once
+                            else f"retrying in {self.config.token_retry_seconds:g} s")
+                    log.error("%s: Weibo rejected the access token (%s): %s. %s.", where, err, TOKEN_HELP, then)
+                    if self.once:
+                        self.failed[stream.key] = f"access token rejected ({err}): {TOKEN_HELP}"
+                        return None
+                    delay = self.config.token_retry_seconds
+                elif err.kind == "transient":
+                    delay = self._backoff(attempt)
+                    log.warning("%s: %s; retrying in %.1f s", where, err, delay)
+                else:
+                    log.error("%s: Weibo API error %s; this stream is tried again at its next poll", where, err)
+                    if self.once:
+                        self.failed[stream.key] = str(err)
+                    return None
+            attempt += 1
+            yield from self._wait(delay, since)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.config.retry_max_seconds, 2.0 ** attempt)
+
+    def _rate_limit_reset(self) -> float | None:
+        """Seconds until the hourly window resets, from account/rate_limit_status.json (not itself limited)."""
+        try:
+            body = self._get("/2/account/rate_limit_status.json", {})
+            reset = body.get("reset_time_in_seconds")
+            return float(reset) if isinstance(reset, (int, float)) and reset >= 0 else None
+        except WeiboApiError:
+            return None
+
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET and classify: return the JSON body of a success, raise WeiboApiError otherwise.
+
+        The token goes in the ``Authorization: OAuth2 <token>`` header, the API's other documented way to pass
+        access_token: in the URL it would land in every log line that names the URL (httpx, proxies)."""
+        try:
+            resp = self._client.get(path, params=params, headers={"Authorization": f"OAuth2 {self.config.token}"})
+        except httpx.HTTPError as err:
+            raise WeiboApiError(f"cannot reach {self.config.base_url}: {type(err).__name__}: {err}",
+                                kind="transient") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "error_code" in body:
+            try:
+                code: int | None = int(body["error_code"])  # documented both as number and as string
+            except (TypeError, ValueError):
+                code = None
+            message = f"error_code {body['error_code']}: {body.get('error', '')} (HTTP {resp.status_code})"
+            kind = ("rate_limit" if code in RATE_LIMIT_CODES else "token" if code in TOKEN_CODES
+                    else "transient" if resp.status_code >= 500 else "api")
+            raise WeiboApiError(message, kind=kind, code=code, status=resp.status_code,
+                                reset=_retry_after(resp, body))
+        if resp.status_code in (403, 429):  # a limit answered without Weibo's JSON (e.g. by a proxy)
+            raise WeiboApiError(f"HTTP {resp.status_code} without an error_code", kind="rate_limit",
+                                status=resp.status_code, reset=_retry_after(resp, {}))
+        if resp.status_code >= 500:
+            raise WeiboApiError(f"HTTP {resp.status_code} from {self.config.base_url}", kind="transient",
+                                status=resp.status_code)
+        if resp.status_code >= 400 or not isinstance(body, dict):
+            what = "a non-JSON body" if body is None else "an unexpected body"
+            raise WeiboApiError(f"HTTP {resp.status_code} with {what}: {resp.text[:200]!r}",
+                                kind="transient" if resp.status_code < 400 else "api", status=resp.status_code)
+        return body
+
+
+def _endpoint(stream: WeiboStream) -> tuple[str, dict[str, Any]]:
+    if stream.keyword is not None:
+        return "/2/search/topics.json", {"q": stream.keyword}
+    if stream.uid is not None:
+        return "/2/statuses/user_timeline.json", {"uid": stream.uid}
+    return "/2/statuses/user_timeline.json", {"screen_name": stream.screen_name}
+
+
+def _retry_after(resp: httpx.Response, body: dict[str, Any]) -> float | None:
+    for value in (resp.headers.get("Retry-After"), body.get("reset_time_in_seconds")):
+        try:
+            if value is not None and float(value) >= 0:
+                return float(value)
+        except (TypeError, ValueError):
+            pass
+    return None
+
+
+def _short(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'status'}: {e['msg']}" for e in err.errors()[:5])
+    return str(err)
