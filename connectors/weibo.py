@@ -13,9 +13,7 @@ are logged with their code and message and the stream is tried again at its next
 """
 from __future__ import annotations
 
-import html
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +25,7 @@ from pydantic import ValidationError
 
 from connectors.base import ConnectorError, Source, connector_metrics, register
 from connectors.config import WeiboConfig, WeiboStream
+from connectors.html_text import html_to_text
 from schemas import Author, Metrics, RawPost
 
 log = logging.getLogger("lingting.connect.weibo")
@@ -53,19 +52,7 @@ class WeiboApiError(ConnectorError):
 
 # --- mapping ---------------------------------------------------------------------------------------------
 
-_IMG = re.compile(r"<img\b[^<>]*?\balt=([\"'])(.*?)\1[^<>]*>", re.IGNORECASE)  # emoticon images: keep [怒]
-_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}(?:\s[^<>]{0,500})?/?>")  # real tags only, not "价格<100元"
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}
-
-
-def strip_html(text: str) -> str:
-    """Weibo text → plain text: links keep their text, emoticon images become their ``[code]``."""
-    if "<" in text:
-        text = _IMG.sub(lambda m: m.group(2), text)
-        text = _BR.sub("\n", text)
-        text = _TAG.sub("", text)
-    return html.unescape(text) if "&" in text else text
 
 
 def parse_weibo_time(value: str) -> datetime:
@@ -90,7 +77,7 @@ def status_to_post(status: dict[str, Any]) -> RawPost:
     if not sid.isdigit():
         raise ValueError(f"status without a numeric id/idstr: {str(status)[:200]}")
     long_text = (status.get("longText") or {}).get("longTextContent") if status.get("isLongText") else None
-    text = strip_html(long_text or status.get("text") or "")
+    text = html_to_text(long_text or status.get("text") or "")
     user = status.get("user") or {}
     uid = str(user.get("idstr") or user.get("id") or "") or None
     author = None

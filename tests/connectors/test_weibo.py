@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from connectors.config import WeiboConfig
-from connectors.weibo import WeiboSource, parse_weibo_time, status_to_post, strip_html
+from connectors.html_text import html_to_text
+from connectors.weibo import WeiboSource, parse_weibo_time, status_to_post
 from schemas.errors import ConfigError
 from tests.connectors.weibo_server import TEXTS, WeiboServer, status, timeline, user
 
@@ -66,7 +67,7 @@ def test_status_mapping_keeps_the_chinese_and_drops_the_html():
     assert parse_weibo_time("Mon Mar 02 23:59:59 -0500 2026").utcoffset() == timedelta(hours=-5)
     with pytest.raises(ValueError, match="Weibo's format"):
         parse_weibo_time("2026-11-24 10:15:00")
-    assert strip_html("质量<好>差") == "质量<好>差"  # not a tag: kept
+    assert html_to_text("质量<好>差") == "质量<好>差"  # not a tag: kept
 
 
 def test_config_needs_exactly_one_target_per_stream():
