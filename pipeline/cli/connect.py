@@ -81,6 +81,7 @@ def synthetic(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scena
                                                     "multiplier, e.g. 60 = one hour of history per minute."),
               out: Optional[Path] = typer.Option(None, help="Write JSONL here instead of publishing to Kafka."),
               checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default under .lingting/)."),
+              rate: Optional[float] = typer.Option(None, help="At most this many posts per second (wall clock)."),
               metrics_port: Optional[int] = MetricsPortOpt,
               ) -> None:
     """Publish a realistic synthetic Chinese stream with injected crises, campaigns and outages."""
@@ -113,7 +114,7 @@ def synthetic(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scena
     if start is None:
         store.path.unlink(missing_ok=True)  # "ending now" is a new stream on every run
     try:
-        sent = run_source(source, publisher, store, stop=stop)
+        sent = run_source(source, publisher, store, rate=rate, stop=stop)
     finally:
         publisher.close()
     typer.echo(f"published {sent} synthetic posts to {settings.kafka.raw_topic}", err=True)

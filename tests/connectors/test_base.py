@@ -21,6 +21,7 @@ import pytest
 
 from connectors.base import Checkpoint, Publisher, Source, run_source, serve_metrics
 from schemas import RawPost
+from tests.connectors.kafka_topic import key_counts
 
 pytestmark = pytest.mark.integration
 
@@ -149,13 +150,7 @@ class ListSource(Source):
 
 
 def topic_keys(settings) -> Counter:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(settings.kafka.raw_topic, bootstrap_servers=settings.kafka.bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
-    keys = Counter(m.key.decode() for m in consumer)
-    consumer.close()
-    return keys
+    return key_counts(settings.kafka.raw_topic, settings.kafka.bootstrap)
 
 
 @pytest.fixture

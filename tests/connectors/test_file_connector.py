@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
 from connectors.file import FileSource
+from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,8 +45,6 @@ def test_csv_with_flat_author_and_metrics_columns(tmp_path):
 
 @pytest.mark.integration
 def test_kill_9_and_restart_publishes_every_post_exactly_once(make_config, tmp_path):
-    from kafka import KafkaConsumer
-
     config = tmp_path / "lingting.yaml"
     data = make_config()
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -58,21 +53,11 @@ def test_kill_9_and_restart_publishes_every_post_exactly_once(make_config, tmp_p
     posts.write_text(lines(total), encoding="utf-8")
     cmd = [sys.executable, "-m", "pipeline.cli", "connect", "file", str(posts), "--config", str(config),
            "--checkpoint", str(tmp_path / "cp.json")]
-    first = subprocess.Popen(cmd + ["--rate", "400"], cwd=ROOT, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "cp.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # more posts in flight after the first checkpoint
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    checkpoint = json.loads((tmp_path / "cp.json").read_text())
+    checkpoint = kill_9_after_first_checkpoint(cmd + ["--rate", "400"], tmp_path / "cp.json", cwd=ROOT)
     assert 0 < checkpoint["position"] < total, "the kill must land mid-replay for this test to mean anything"
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=120, stderr=subprocess.DEVNULL)
 
     topic = f"{data['kafka']['topic_prefix']}.posts.raw"
-    consumer = KafkaConsumer(topic, bootstrap_servers=data["kafka"]["bootstrap"], auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
-    keys = Counter(m.key.decode() for m in consumer)
-    consumer.close()
+    keys = key_counts(topic, data["kafka"]["bootstrap"])
     assert len(keys) == total
     assert max(keys.values()) == 1, [k for k, c in keys.items() if c > 1][:5]

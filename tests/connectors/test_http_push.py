@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 import pytest
+from tests.connectors.kafka_topic import key_counts
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,6 @@ def post(i: int, **over) -> dict:
 
 def test_push_endpoint(make_settings):
     from aiohttp import ClientSession, web
-    from kafka import KafkaConsumer
 
     from connectors.base import Publisher
     from connectors.config import HttpPushConfig
@@ -87,21 +87,8 @@ def test_push_endpoint(make_settings):
     assert 'lingting_connector_http_requests_total{status="207"}' in out["metrics"]
     assert published() - before == 6
 
-    consumer = KafkaConsumer(settings.kafka.raw_topic, bootstrap_servers=settings.kafka.bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
-    keys = Counter(m.key.decode() for m in consumer)
-    consumer.close()
+    keys = key_counts(settings.kafka.raw_topic, settings.kafka.bootstrap)
     assert keys == Counter({f"xiaohongshu:n{i}": 1 for i in (1, 2, 4, 5, 6, 7)})
-
-
-def _topic_keys(topic: str, bootstrap: str) -> Counter:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
-    keys = Counter(m.key.decode() for m in consumer)
-    consumer.close()
-    return keys
 
 
 def _free_port() -> int:
@@ -179,7 +166,7 @@ def test_kill_9_mid_load_then_client_retries_every_key_once(make_config, tmp_pat
     assert unanswered and len(acked) >= 30, "the kill must land while requests are in flight"
 
     topic = f"{data['kafka']['topic_prefix']}.posts.raw"
-    before = _topic_keys(topic, data["kafka"]["bootstrap"])  # what the killed process got into Kafka
+    before = key_counts(topic, data["kafka"]["bootstrap"])  # what the killed process got into Kafka
     second = _start_connector(config, port, log)
     resent: dict[int, dict] = {}
 
@@ -202,7 +189,7 @@ def test_kill_9_mid_load_then_client_retries_every_key_once(make_config, tmp_pat
         in_topic = sum(1 for p in batches[b] if f"xiaohongshu:{p['id']}" in before)
         assert resent[b]["duplicates"] == in_topic, b
 
-    keys = _topic_keys(topic, data["kafka"]["bootstrap"])
+    keys = key_counts(topic, data["kafka"]["bootstrap"])
     expected = {f"xiaohongshu:n{b * 100 + i}" for b in answered for i in range(100)}
     assert set(keys) == expected
     assert max(keys.values()) == 1, [k for k, c in keys.items() if c > 1][:5]
@@ -259,5 +246,5 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
     assert out["b_down"][0] == 503 and out["b_still_down"][0] == 503
     assert out["b_back"][0] == 200 and out["b_back"][1]["accepted"] == 20
     assert out["a_again"] == (200, {"accepted": 20, "duplicates": 20, "rejected": []})
-    assert _topic_keys(direct.kafka.raw_topic, direct.kafka.bootstrap) == Counter(
+    assert key_counts(direct.kafka.raw_topic, direct.kafka.bootstrap) == Counter(
         {f"xiaohongshu:n{i}": 1 for i in [*range(100, 120), *range(200, 220)]})

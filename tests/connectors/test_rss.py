@@ -26,6 +26,7 @@ import yaml
 
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.rss import (ONCE_ATTEMPTS, RssSource, html_to_text, native_id, route_platform, weibo_mid)
+from tests.connectors.kafka_topic import key_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -333,7 +334,6 @@ def test_config_typos_and_bad_values_name_the_key(tmp_path):
 
 @pytest.mark.integration
 def test_daemon_publishes_new_entries_once_and_stops_cleanly(server, make_settings, tmp_path):
-    from kafka import KafkaConsumer
 
     from connectors.base import Checkpoint, Publisher, run_source
     from pipeline.topics import ensure_topics
@@ -364,10 +364,7 @@ def test_daemon_publishes_new_entries_once_and_stops_cleanly(server, make_settin
     assert not runner.is_alive() and result["sent"] == 4
     saved = json.loads((tmp_path / "cp.json").read_text())
     assert len(saved["position"]["feeds"][fast.url]["seen"]) == 4 and saved["position"]["feeds"][fast.url]["etag"]
-    consumer = KafkaConsumer(settings.kafka.raw_topic, bootstrap_servers=settings.kafka.bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
-    keys = Counter(m.key.decode() for m in consumer)
-    consumer.close()
+    keys = key_counts(settings.kafka.raw_topic, settings.kafka.bootstrap)
     assert len(keys) == 4 and max(keys.values()) == 1 and "weibo:3501756485200075" in keys
 
 
@@ -413,7 +410,6 @@ def weibo_bid(mid: int) -> str:
 
 @pytest.mark.integration
 def test_kill_9_and_restart_publishes_every_entry_exactly_once(server, make_config, tmp_path):
-    from kafka import KafkaConsumer
 
     total = 3000
     body = big_rss(total)
@@ -437,12 +433,7 @@ def test_kill_9_and_restart_publishes_every_entry_exactly_once(server, make_conf
     assert f'"new_entries": {total - len(seen)}' in second.stderr  # the checkpointed entries are not re-read
 
     def topic_keys() -> Counter:
-        consumer = KafkaConsumer(f"{data['kafka']['topic_prefix']}.posts.raw",
-                                 bootstrap_servers=data["kafka"]["bootstrap"], auto_offset_reset="earliest",
-                                 enable_auto_commit=False, consumer_timeout_ms=3000)
-        keys = Counter(m.key.decode() for m in consumer)
-        consumer.close()
-        return keys
+        return key_counts(f"{data['kafka']['topic_prefix']}.posts.raw", data["kafka"]["bootstrap"])
 
     keys = topic_keys()
     assert len(keys) == total and all(k.startswith("weibo:49") for k in keys)

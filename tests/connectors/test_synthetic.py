@@ -1,13 +1,20 @@
 """The synthetic stream: valid RawPosts, reproducible, and the scenario's events where they belong."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from connectors.synthetic import SyntheticSource, load_scenario
+import pytest
+import yaml
 
-SCENARIO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "scenario.yaml"
+from connectors.synthetic import SyntheticSource, load_scenario
+from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "deploy" / "demo" / "scenario.yaml"
 START = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
 
 
@@ -44,3 +51,20 @@ def test_resume_continues_the_same_stream():
     _, position = items[99]
     resumed = [p for p, _ in SyntheticSource(load_scenario(SCENARIO), seed=7).items(position)]
     assert [p.key for p in resumed[:50]] == [p.key for p, _ in items[100:150]]
+
+
+@pytest.mark.integration
+def test_kill_9_and_restart_publishes_the_stream_exactly_once(make_config, tmp_path):
+    config = tmp_path / "lingting.yaml"
+    data = make_config()
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    expected = {p.key for p in stream()}
+    cmd = [sys.executable, "-m", "pipeline.cli", "connect", "synthetic", "--scenario", str(SCENARIO),
+           "--start", START.isoformat(), "--config", str(config), "--checkpoint", str(tmp_path / "cp.json")]
+    checkpoint = kill_9_after_first_checkpoint(cmd + ["--rate", "3000"], tmp_path / "cp.json", cwd=ROOT)
+    assert 0 < checkpoint["position"]["n"] < len(expected), "the kill must land mid-stream"
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=180, stderr=subprocess.DEVNULL)
+
+    keys = key_counts(f"{data['kafka']['topic_prefix']}.posts.raw", data["kafka"]["bootstrap"])
+    assert set(keys) == expected
+    assert max(keys.values()) == 1, [k for k, c in keys.items() if c > 1][:5]

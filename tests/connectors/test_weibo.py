@@ -22,6 +22,7 @@ from connectors.html_text import html_to_text
 from connectors.weibo import WeiboSource, parse_weibo_time, status_to_post
 from schemas.errors import ConfigError
 from tests.connectors.weibo_server import TEXTS, WeiboServer, status, timeline, user
+from tests.connectors.kafka_topic import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "2.00tok-valid"
@@ -234,13 +235,7 @@ def _checkpointed(path: Path, stream: str) -> int:
 
 
 def _read_topic(data: dict, name: str) -> list:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(f"{data['kafka']['topic_prefix']}.{name}", bootstrap_servers=data["kafka"]["bootstrap"],
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
-    messages = list(consumer)
-    consumer.close()
-    return messages
+    return read_topic(f"{data['kafka']['topic_prefix']}.{name}", data["kafka"]["bootstrap"])
 
 
 def _topic_keys(data: dict) -> Counter:
