@@ -66,6 +66,7 @@ class Lexicon:
     def __init__(self, words: dict[str, int]) -> None:
         self.words = words
         self.long_words = sorted((w for w in words if len(w) >= 2), key=len, reverse=True)
+        self._rank = {w: i for i, w in enumerate(self.long_words)}
         self._cache: dict[str, int] = {}
 
     @classmethod
@@ -83,16 +84,31 @@ class Lexicon:
         if known is not None:
             return known
         value = self.words.get(token, 0)
-        if not value and len(token) >= 2:
-            for word in self.long_words:
-                if len(word) < len(token) and word in token:
-                    value = self.words[word]
-                    if token[0] in "不没无别" and word[0] not in "不没无别":
-                        value = -value
-                    break
+        if not value and len(token) >= 3:
+            word = self._longest_inner_word(token)
+            if word is not None:
+                value = self.words[word]
+                if token[0] in "不没无别" and word[0] not in "不没无别":
+                    value = -value
         if len(self._cache) < 200_000:
             self._cache[token] = value
         return value
+
+    def _longest_inner_word(self, token: str) -> str | None:
+        """The first of ``long_words`` (longest first, then file order) that is a proper substring of ``token``.
+        Short tokens look their substrings up (≤ 66 lookups) instead of scanning the whole lexicon."""
+        if len(token) > 12:
+            return next((w for w in self.long_words if len(w) < len(token) and w in token), None)
+        rank = self._rank
+        for n in range(len(token) - 1, 1, -1):
+            best = None
+            for i in range(len(token) - n + 1):
+                r = rank.get(token[i:i + n])
+                if r is not None and (best is None or r < best):
+                    best = r
+            if best is not None:
+                return self.long_words[best]
+        return None
 
 
 def features(raw_tokens: Sequence[str], config: FeatureConfig = FeatureConfig(),

@@ -8,8 +8,8 @@ import pytest
 from snownlp.classification.bayes import Bayes
 
 from processors.segment import Segmenter
-from processors.sentiment import (DEFAULT_MODEL, BayesSentiment, Calibration, FeatureConfig, SnowNLPSentiment,
-                                  features, load_bayes)
+from processors.sentiment import (DEFAULT_MODEL, BayesSentiment, Calibration, FeatureConfig, Lexicon,
+                                  SnowNLPSentiment, features, load_bayes)
 from processors.train_sentiment import balance, build_idf, fit_platt, folds, train_and_save
 
 # Hand-written reviews and posts (not from the training corpora), clear polarity.
@@ -184,6 +184,21 @@ def test_training_is_reproducible(tmp_path) -> None:
     trained = BayesSentiment.load((tmp_path / "a" / DEFAULT_MODEL).read_bytes(),
                                   (tmp_path / "a" / (DEFAULT_MODEL + ".json")).read_text("utf-8"))
     assert trained.score_tokens(Segmenter().cut("味道很好，推荐")).score > 0.5
+
+
+def test_lexicon_inner_word_lookup_equals_a_scan_of_the_whole_lexicon(segmenter: Segmenter) -> None:
+    from connectors.synthetic import load_sentences
+
+    lexicon = Lexicon.shipped()
+    texts = [t for pool in load_sentences().values() for t in pool] + POSITIVE + NEGATIVE
+    tokens = [t for text in texts for t in segmenter.cut(text)]
+    candidates = set(tokens) | {a + b for a, b in zip(tokens, tokens[1:])} | {"一点都不干净", "好" * 20 + "不满意"}
+    inner = 0
+    for token in candidates:
+        expected = next((w for w in lexicon.long_words if len(w) < len(token) and w in token), None)
+        assert lexicon._longest_inner_word(token) == expected, token
+        inner += expected is not None
+    assert inner > 1000  # the comparison covered many tokens that do contain a lexicon word
 
 
 def test_self_training_learns_a_new_domains_words_from_unlabeled_text() -> None:
