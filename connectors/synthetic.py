@@ -24,6 +24,8 @@ from schemas import RawPost
 EMOTICONS_POS = ["[赞]", "[哈哈]", "[爱你]", "😋", "👍", "[鼓掌]"]
 EMOTICONS_NEG = ["[怒]", "[泪]", "[失望]", "😡", "[吐]", "[抓狂]"]
 FRAMES = ["{b}{s}", "在{b}，{s}", "#{b}# {s}", "{s} 说的就是{b}", "今天的{b}：{s}", "{b}，{s}"]
+FRAMES_NAMED = ["{s}", "#{b}# {s}"]  # for sentences that already name the brand (no 海底捞海底捞…)
+Domain = Literal["any", "food", "hotel"]
 
 
 class BrandLoad(BaseModel):
@@ -31,6 +33,8 @@ class BrandLoad(BaseModel):
     name: str
     per_minute: float = Field(default=10.0, ge=0, description="Average mentions per minute (daily mean).")
     negative_share: float = Field(default=0.15, ge=0, le=1)
+    domain: Domain = Field(default="any", description="Which review sentences its everyday posts use: food "
+                                                      "(restaurants, delivery, drinks), hotel, or any.")
 
 
 class ScenarioEvent(BaseModel):
@@ -68,12 +72,13 @@ def load_scenario(path: Path) -> Scenario:
         raise ConnectorError(f"invalid scenario {path}: {problems}") from None
 
 
-def load_sentences() -> dict[str, list[str]]:
+def load_sentences(domain: Domain = "any") -> dict[str, list[str]]:
+    """Review sentences by label ("pos", "neg"), of one domain or all (``label<TAB>domain<TAB>sentence`` lines)."""
     pools: dict[str, list[str]] = {"pos": [], "neg": []}
     text = resources.files("connectors.resources").joinpath("reviews.tsv").read_text(encoding="utf-8")
     for line in text.splitlines():
-        label, _, sentence = line.partition("\t")
-        if sentence:
+        label, kind, sentence = line.split("\t", 2)
+        if sentence and domain in ("any", kind):
             pools[label].append(sentence)
     return pools
 
@@ -127,7 +132,8 @@ class SyntheticSource(Source):
         self.seed = seed
         self.start = start or (datetime.now(timezone.utc).replace(second=0, microsecond=0)
                                - timedelta(minutes=scenario.minutes))
-        self.sentences = load_sentences()
+        self.sentences = {domain: load_sentences(domain) for domain in ("any", "food", "hotel")}
+        self.domains = {load.name: load.domain for load in scenario.brands}
 
     def items(self, resume: Any) -> Iterable[tuple[RawPost, Any]]:
         # A restart continues the same stream: same start, same seed, skipping what was published.
@@ -180,10 +186,12 @@ class SyntheticSource(Source):
 
     def _post(self, rnd: random.Random, brand: str, negative: bool, at: datetime, authors: list[_Author],
               event: ScenarioEvent | None = None, author: _Author | None = None) -> dict[str, Any]:
-        sentence = rnd.choice(self.sentences["neg" if negative else "pos"])
+        pools = self.sentences[self.domains.get(brand, "any")]
+        sentence = rnd.choice(pools["neg" if negative else "pos"])
         if event and event.texts and rnd.random() < 0.6:
             sentence = rnd.choice(event.texts)
-        text = rnd.choice(FRAMES).format(b=brand, s=sentence.replace("{b}", brand))
+        sentence = sentence.replace("{b}", brand)
+        text = rnd.choice(FRAMES_NAMED if brand in sentence else FRAMES).format(b=brand, s=sentence)
         if event and event.hashtag and rnd.random() < 0.5:
             text = f"#{event.hashtag}# {text}"
         if rnd.random() < 0.4:

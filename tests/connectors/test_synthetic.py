@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.synthetic import SyntheticSource, load_scenario
+from connectors.synthetic import SyntheticSource, load_scenario, load_sentences
 from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,17 @@ def test_scenario_events_shape_the_stream():
     assert reposts and all("//@" in p.text for p in reposts)
     followers = sorted(p.author.followers for p in posts)
     assert followers[-1] > 100 * followers[len(followers) // 2], "follower counts are heavy-tailed"
+
+
+def test_a_restaurants_posts_are_not_about_hotel_rooms_and_never_repeat_its_name():
+    hotel = load_sentences("hotel")
+    hotel_sentences = hotel["pos"] + hotel["neg"]
+    food = load_sentences("food")
+    assert hotel_sentences and food["pos"] and not set(hotel_sentences) & set(food["pos"] + food["neg"])
+    own = [p.text for p in stream() if not p.repost_of and "海底捞" in p.text]
+    assert len(own) > 1000
+    assert not [t for t in own if any(s in t for s in hotel_sentences)]
+    assert not [t for t in own if "海底捞海底捞" in t]
 
 
 def test_resume_continues_the_same_stream():
