@@ -4,7 +4,8 @@ Each stream (``keyword:海底捞``, ``uid:1234``, ``screen_name:海底捞火锅`
 answers newest first, so a poll collects the pages newer than the stream's since_id, then publishes them
 oldest first. The position (what ``run_source`` checkpoints) is ``{stream key: highest id published}``; it only
 grows, so a restart asks for what came after it. A reposted status (``retweeted_status``) is published as its
-own post too, and the repost points to it (``repost_of``).
+own post too, and the repost points to it (``repost_of``); the keys of the last ``ORIGINALS_KEPT`` originals
+published are part of the position, so an original reposted again after a restart is not published twice.
 
 Errors: rate limits (HTTP 403, error codes 10022/10023/10024) wait for the reset the API reports
 (``account/rate_limit_status.json``) or back off exponentially; 5xx and network errors back off; a rejected
@@ -37,7 +38,9 @@ TOKEN_HELP = ("renew the access token (OAuth2 on open.weibo.com), set LINGTING_W
 MAX_RESET_WAIT = 3600.0  # Weibo limits are per hour: never wait longer than one window
 RECENT_KEYS = 100_000    # posts remembered to publish a reposted original (or a post in two streams) once
 
-Position = dict[str, str]
+ORIGINALS_KEPT = 5_000   # reposted originals remembered in the checkpoint (across restarts)
+ORIGINALS = "_originals"  # position key of that list (stream keys always contain ':')
+Position = dict[str, Any]
 Item = tuple[RawPost | None, Position]
 
 
@@ -120,9 +123,13 @@ class WeiboSource(Source):
     # -- polling loop --
 
     def items(self, resume: Any) -> Iterator[Item]:
-        since: Position = {k: str(v) for k, v in (resume or {}).items()}
+        resume = dict(resume or {})
+        self._originals: tuple[str, ...] = tuple(resume.pop(ORIGINALS, ()))
+        since: Position = {k: str(v) for k, v in resume.items()}
         due = {s.key: 0.0 for s in self.config.streams}
-        self._recent.clear()  # run_source may start over from a checkpoint: what it lost must be sent again
+        # run_source may start over from a checkpoint: what it lost must be sent again, what the checkpoint
+        # says was published (its originals) must not
+        self._recent = OrderedDict.fromkeys(self._originals)
         with httpx.Client(base_url=self.config.base_url.rstrip("/"), timeout=self.config.timeout,
                           headers={"User-Agent": "lingting-weibo/1"}) as self._client:
             while not self.stop.is_set():
@@ -143,10 +150,11 @@ class WeiboSource(Source):
             if retweeted and not retweeted.get("deleted") and status_id(retweeted):
                 post = self._map(stream, retweeted)
                 if post is not None and self._first_time(post.key):
-                    yield post, dict(since)
+                    self._originals = (*self._originals[-(ORIGINALS_KEPT - 1):], post.key)
+                    yield post, self._position(since)
             post = self._map(stream, status)
             since[stream.key] = status_id(status)
-            yield (post if post is not None and self._first_time(post.key) else None), dict(since)
+            yield (post if post is not None and self._first_time(post.key) else None), self._position(since)
 
     def _map(self, stream: WeiboStream, status: dict[str, Any]) -> RawPost | None:
         try:
@@ -154,6 +162,10 @@ class WeiboSource(Source):
         except (ValidationError, ValueError) as err:
             self.report(stream.key, _short(err), status)
             return None
+
+    def _position(self, since: Position) -> Position:
+        """A snapshot of the position: since_ids per stream, plus the recent originals (a shared tuple)."""
+        return {**since, ORIGINALS: self._originals} if self._originals else dict(since)
 
     def _first_time(self, key: str) -> bool:
         """False for a post this process already published (an original reposted twice, a post in two streams)."""
@@ -173,7 +185,7 @@ class WeiboSource(Source):
             if left <= 0:
                 return
             self.stop.wait(min(1.0, left))
-            yield None, dict(since)
+            yield None, self._position(since)
 
     # -- fetching --
 

@@ -86,7 +86,8 @@ def test_config_needs_exactly_one_target_per_stream():
 
 def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
     with WeiboServer() as api:
-        api.add_timeline(UID, timeline(UID, "海底捞火锅", 250, first_id=FIRST, repost_every=10))
+        first = timeline(UID, "海底捞火锅", 250, first_id=FIRST, repost_every=10)
+        api.add_timeline(UID, first)
         pairs = list(WeiboSource(config(api), once=True).items(None))
         posts, position = [p for p, _ in pairs if p is not None], pairs[-1][1]
         own = [p for p in posts if p.author.id == str(UID)]
@@ -94,7 +95,8 @@ def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
         assert [pos[f"uid:{UID}"] for p, pos in pairs if p in own] == [p.id for p in own]
         assert [int(p.id) for p in own] == [FIRST + 7 * i for i in range(250)]  # oldest first, all of them
         assert len(posts) == 250 + 25 and len({p.key for p in posts}) == 275      # + the reposted originals
-        assert position == {f"uid:{UID}": str(FIRST + 7 * 249)}
+        assert position[f"uid:{UID}"] == str(FIRST + 7 * 249)
+        assert list(position["_originals"]) == [p.key for p in posts if p.author.id != str(UID)]  # 25 originals
         assert [r["page"] for r in api.requests] == ["1", "2", "3"] and "since_id" not in api.requests[0]
         assert all(r["token_ok"] for r in api.requests) and not any(TOKEN in url for url in api.urls)
         reposted = posts[posts.index(own[10]) - 1]
@@ -110,8 +112,14 @@ def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
         api.after_request = None
         assert [int(p.id) for p in posts2] == [base + 7 * i for i in range(130)]
         assert api.requests[0]["since_id"] == str(FIRST + 7 * 249)
-        posts3, _ = drain(WeiboSource(config(api), once=True), position2)
+        posts3, position3 = drain(WeiboSource(config(api), once=True), position2)
         assert [int(p.id) for p in posts3] == [base + 7 * i for i in range(130, 137)]
+
+        # after a restart, an original published before it is reposted again: only the repost is new
+        again = status(base + 7 * 137, first[0]["user"], "再转一次，太离谱了[怒]", retweeted=first[10]["retweeted_status"])
+        api.add_timeline(UID, [again])
+        posts4, _ = drain(WeiboSource(config(api), once=True), json.loads(json.dumps(position3)))  # as checkpointed
+        assert [p.key for p in posts4] == [f"weibo:{base + 7 * 137}"] and posts4[0].repost_of == reposted.key
 
 
 def test_keyword_search_filters_what_the_api_does_not_and_stops_at_the_known_ids():
