@@ -122,6 +122,19 @@ def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
         assert [p.key for p in posts4] == [f"weibo:{base + 7 * 137}"] and posts4[0].repost_of == reposted.key
 
 
+def test_a_checkpoint_right_after_a_reposted_original_resumes_without_sending_it_again():
+    """The original is published before its repost, at the repost's since_id: a crash between the two resumes
+    before the repost, which brings the original back; the checkpointed position says it was sent."""
+    with WeiboServer() as api:
+        api.add_timeline(UID, timeline(UID, "海底捞火锅", 30, first_id=FIRST, repost_every=10))
+        pairs = [(p, pos) for p, pos in WeiboSource(config(api), once=True).items(None) if p is not None]
+        i = next(i for i, (p, _) in enumerate(pairs) if i and p.author.id != str(UID))
+        original, position = pairs[i]
+        resumed, _ = drain(WeiboSource(config(api), once=True), json.loads(json.dumps(position)))  # as saved
+        assert [p.key for p in resumed] == [p.key for p, _ in pairs[i + 1:]]
+        assert resumed[0].repost_of == original.key
+
+
 def test_keyword_search_filters_what_the_api_does_not_and_stops_at_the_known_ids():
     author = user(88, "蜜雪冰城甜蜜蜜")
     with WeiboServer() as api:
