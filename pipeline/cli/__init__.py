@@ -34,6 +34,9 @@ def setup_logging(level: str = "INFO") -> None:
     # client libraries narrate every connection at INFO; an operator needs their warnings only
     for noisy in ("kafka", "aiokafka", "elastic_transport", "faust.transport", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # kafka-python's I/O loop warns whenever one of its tasks ran > 100 ms (GIL contention under load): a
+    # diagnostic for its developers, several lines a second under a push load, nothing an operator can act on
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 
 def main() -> None:

@@ -126,6 +126,8 @@ def http(config: Optional[Path] = ConfigOpt,
          port: Optional[int] = typer.Option(None, help="Port (default connectors.http.port, 8090)."),
          token: Optional[str] = typer.Option(None, envvar="LINGTING_HTTP_TOKEN",
                                              help="Bearer token clients must send (or connectors.http.token)."),
+         access_log: bool = typer.Option(False, "--access-log", help="Log every request (one line each; off: "
+                                         "the totals line every minute and /metrics say how it goes)."),
          ) -> None:
     """Serve POST /v1/posts for data vendors (JSON object, array or NDJSON; bearer token; per-item errors;
     429 when Kafka is behind), plus /healthz, /metrics and /openapi.json."""
@@ -145,7 +147,8 @@ def http(config: Optional[Path] = ConfigOpt,
                     fg=typer.colors.YELLOW, err=True)
     publisher = open_publisher(settings, "lingting-connect-http")  # waits for Kafka instead of exiting
     try:
-        web.run_app(create_push_app(publisher, cfg), host=cfg.host, port=cfg.port, print=None)
+        web.run_app(create_push_app(publisher, cfg), host=cfg.host, port=cfg.port, print=None,
+                    **({} if access_log else {"access_log": None}))
     finally:
         publisher.close()
 
