@@ -20,7 +20,6 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 from connectors.base import ConnectorError, Source, connector_metrics, register
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.html_text import html_to_text
+from pipeline.retry_after import retry_after_seconds
 from schemas import Author, RawPost
 
 log = logging.getLogger("lingting.connect.rss")
@@ -186,18 +186,6 @@ class _FeedState:
         return {"etag": self.etag, "modified": self.modified, "seen": list(self.seen)}
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
 @lru_cache(maxsize=1)
 def _feed_metrics() -> tuple[Any, Any]:
     """Per-feed counters, in the default registry that ``serve_metrics`` (--metrics-port) exposes."""
@@ -255,7 +243,7 @@ class RssSource(Source):
                     403: "access denied (RSSHub may need cookies/keys for this route)",
                     429: "rate limited by the server"}.get(resp.status_code, "server error")
             raise FeedError(f"HTTP {resp.status_code} {resp.reason_phrase}: {hint}",
-                            retry_after=_retry_after(resp.headers.get("retry-after")))
+                            retry_after=retry_after_seconds(resp.headers.get("retry-after")))
         parsed = feedparser.parse(resp.content, response_headers={
             "content-type": resp.headers.get("content-type", "application/xml"),
             "content-location": str(resp.url)})

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from connectors.base import ConnectorError, Source, connector_metrics, register
 from connectors.config import WeiboConfig, WeiboStream
 from connectors.html_text import html_to_text
+from pipeline.retry_after import retry_after_seconds
 from schemas import Author, Metrics, RawPost
 
 log = logging.getLogger("lingting.connect.weibo")
@@ -312,13 +313,15 @@ def _endpoint(stream: WeiboStream) -> tuple[str, dict[str, Any]]:
 
 
 def _retry_after(resp: httpx.Response, body: dict[str, Any]) -> float | None:
-    for value in (resp.headers.get("Retry-After"), body.get("reset_time_in_seconds")):
-        try:
-            if value is not None and float(value) >= 0:
-                return float(value)
-        except (TypeError, ValueError):
-            pass
-    return None
+    """The reset the API reports: the Retry-After header, else the body's ``reset_time_in_seconds``."""
+    header = retry_after_seconds(resp.headers.get("Retry-After"))
+    if header is not None:
+        return header
+    try:
+        reset = float(body.get("reset_time_in_seconds"))
+    except (TypeError, ValueError):
+        return None
+    return reset if reset >= 0 else None
 
 
 def _short(err: Exception) -> str:

@@ -10,12 +10,11 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import httpx
 
+from pipeline.retry_after import retry_after_seconds
 from sinks.notify.render import MessageContext, Renderer
 
 BUTTON_LABELS = {
@@ -129,23 +128,6 @@ class Channel(ABC):
         for s in sorted(self.secret_parts(), key=len, reverse=True):
             text = text.replace(s, "***")
         return text
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 class HttpChannel(Channel):
