@@ -308,7 +308,6 @@ class Publisher:
                          "max_block_ms": 120_000, **(producer_options or {})}
         #: a flush waiting longer than this is given up (the producer's delivery timeout plus a grace period)
         self.give_up_after = self._options["delivery_timeout_ms"] / 1000 * 1.1 + 5
-        self.sent = 0
         self._errors: list[BaseException] = []
         self._consumer: Any = None
         self._producer = self._connect()
@@ -335,7 +334,6 @@ class Publisher:
                                      value=post.model_dump_json(exclude_unset=True).encode())
         if collect_errors:
             future.add_errback(self._errors.append)
-        self.sent += 1
         return future
 
     def flush(self, timeout: float | None = None) -> None:
