@@ -14,8 +14,10 @@ lexicon (``resources/sentiment_lexicon.txt``), each counted once per text (binar
 Two deliberate differences from ``Bayes.classify``, both stored with the model (``<model>.json``):
 - features never seen in training are ignored (snownlp counts them, which pulls every unknown word towards the
   class with fewer training tokens);
-- the class prior and the confidence are calibrated: ``P(positive) = sigmoid(a * llr + b)`` (Platt scaling fitted
-  on out-of-fold scores), then the label is ``neutral`` inside the band ``[neutral_low, neutral_high]``.
+- the class prior and the confidence are calibrated: ``P(positive) = sigmoid(a * llr + per_feature * known + b)``,
+  a logistic regression fitted on out-of-fold scores (Platt scaling plus one term for the number of known
+  features: naive Bayes drifts towards the class whose training texts have fewer tokens, more so the longer
+  the text); then the label is ``neutral`` inside the band ``[neutral_low, neutral_high]``.
 Emoticons add a fixed log-odds per polarised emoticon (the review corpora have none to learn from).
 """
 from __future__ import annotations
@@ -184,6 +186,7 @@ class Calibration:
 
     a: float = 1.0                 # scale of the log-likelihood ratio (naive Bayes is over-confident)
     b: float = 0.0                 # bias = calibrated class prior
+    per_feature: float = 0.0       # log-odds per known feature: offsets naive Bayes' drift on long texts
     neutral_low: float = 0.35      # P(positive) in [low, high] → neutral
     neutral_high: float = 0.65
     emoticon_weight: float = 1.5   # log-odds per polarised emoticon, added after calibration
@@ -193,6 +196,10 @@ class Calibration:
     @property
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(**self.features)
+
+    def logit(self, z: float, known: int) -> float:
+        """Calibrated log-odds of a text whose ``known`` features sum to the log-likelihood ratio ``z``."""
+        return self.a * z + self.per_feature * known + self.b
 
 
 def read_model(data: bytes) -> dict:
@@ -306,7 +313,7 @@ class BayesSentiment:
         if not known and not (pos_emo or neg_emo):
             return SentimentResult(0.5, "neutral")  # no evidence either way
         c = self.calibration
-        logit = (c.a * z + c.b) if known else 0.0
+        logit = c.logit(z, known) if known else 0.0
         logit += c.emoticon_weight * (min(pos_emo, 3) - min(neg_emo, 3))
         score = _sigmoid(logit)
         return SentimentResult(score, self.label(score))

