@@ -348,8 +348,23 @@ class Publisher:
 
     def reset(self) -> None:
         """Drop the producer (and whatever it still buffers) and open a fresh one, waiting for Kafka."""
+        from kafka.errors import KafkaTimeoutError
+
+        old = self._producer
         try:
-            self._producer.close(timeout=0)
+            old.close(timeout=0)
+        except KafkaTimeoutError:
+            # kafka-python's close() flushes first and gives up while records are pending (dpkp/kafka-python#2537),
+            # which left the producer's I/O thread retrying the dropped batch, able to deliver it later under
+            # another producer id. Abort that thread (pending records fail), then close.
+            sender = getattr(old, "_sender", None)
+            if sender is not None:
+                sender.force_close()
+                sender.join(5)
+            try:
+                old.close(timeout=0)
+            except Exception as err:
+                log.debug("closing the old producer: %s", err)
         except Exception as err:  # closing a producer whose broker is gone may complain; the new one matters
             log.debug("closing the old producer: %s", err)
         self._close_consumer()

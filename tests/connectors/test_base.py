@@ -185,6 +185,33 @@ def test_publisher_waits_for_kafka_and_logs_then_publishes(make_settings, kafka_
     assert topic_keys(direct) == Counter({f"weibo:w{i}": 1 for i in range(3)})
 
 
+def test_reset_stops_the_dropped_producer_even_with_posts_pending(make_settings, kafka_path):
+    from pipeline.topics import ensure_topics
+
+    direct = make_settings()
+    ensure_topics(direct)
+    kafka_path.open()
+    settings = make_settings(kafka={"bootstrap": f"127.0.0.1:{kafka_path.port}"})
+    publisher = Publisher(settings, client_id="lingting-connect-reset")
+
+    def io_threads() -> int:
+        return sum(t.name == "lingting-connect-reset-network-thread" for t in threading.enumerate())
+
+    publisher.publish(RawPost(platform="weibo", id="before", text=TEXTS[2], created_at="2026-11-20T19:59:59+08:00"))
+    publisher.flush(30)  # the producer knows the topic now, so the next post queues instead of blocking
+    kafka_path.close()  # outage: the next post stays pending in the producer
+    publisher.publish(RawPost(platform="weibo", id="dropped", text=TEXTS[0], created_at="2026-11-20T20:00:00+08:00"))
+    resetting = threading.Thread(target=publisher.reset, daemon=True)
+    resetting.start()  # drops the producer, then waits for Kafka to open a new one
+    wait_until(lambda: io_threads() == 0, 15, "the dropped producer's I/O thread to end")
+    kafka_path.open()
+    resetting.join(60)
+    publisher.publish(RawPost(platform="weibo", id="after", text=TEXTS[1], created_at="2026-11-20T20:00:01+08:00"))
+    publisher.close()
+    # run_source re-sends what a reset dropped from its checkpoint; the old producer must not deliver it as well
+    assert topic_keys(direct) == Counter({"weibo:before": 1, "weibo:after": 1})
+
+
 def test_run_source_survives_a_broker_outage_mid_run_exactly_once(make_settings, kafka_path, caplog, tmp_path):
     from prometheus_client import REGISTRY
 
@@ -216,6 +243,9 @@ def test_run_source_survives_a_broker_outage_mid_run_exactly_once(make_settings,
     runner.join(90)
     assert not runner.is_alive()
     publisher.close()
+    # the producers dropped with their refused batches are closed too, not left retrying in the background
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name == "lingting-connect-outage-network-thread"],
+               10, "every producer's I/O thread to end")
 
     keys = topic_keys(direct)
     expected = {f"weibo:{source.prefix}{i}" for i in range(total) if i % 500 != 499}
