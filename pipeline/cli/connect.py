@@ -14,6 +14,8 @@ import typer
 connect_app = typer.Typer(help="Run a source connector (publishes RawPost JSON to <prefix>.posts.raw).",
                           no_args_is_help=True)
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG", help="YAML config file.")
+CheckpointOpt = typer.Option(None, help="Checkpoint file (default under .lingting/).")
+RateOpt = typer.Option(None, help="At most this many posts per second.")
 MetricsPortOpt = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics (lingting_connector_*) on "
                                                            "http://0.0.0.0:PORT/metrics.")
 
@@ -28,10 +30,10 @@ def _stop_event() -> threading.Event:
 @connect_app.command("file")
 def file(path: Path = typer.Argument(..., help="JSONL (one RawPost per line) or CSV with a header row."),
          config: Optional[Path] = ConfigOpt,
-         rate: Optional[float] = typer.Option(None, help="At most this many posts per second."),
+         rate: Optional[float] = RateOpt,
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading lines appended to the file."),
          fmt: Optional[str] = typer.Option(None, "--format", help="jsonl | csv (default: by file extension)."),
-         checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default under .lingting/)."),
+         checkpoint: Optional[Path] = CheckpointOpt,
          from_start: bool = typer.Option(False, "--from-start", help="Ignore the checkpoint: replay everything."),
          metrics_port: Optional[int] = MetricsPortOpt,
          ) -> None:
@@ -80,7 +82,7 @@ def synthetic(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scena
               speed: str = typer.Option("max", help="'max' (as fast as Kafka takes it) or an event-time "
                                                     "multiplier, e.g. 60 = one hour of history per minute."),
               out: Optional[Path] = typer.Option(None, help="Write JSONL here instead of publishing to Kafka."),
-              checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default under .lingting/)."),
+              checkpoint: Optional[Path] = CheckpointOpt,
               rate: Optional[float] = typer.Option(None, help="At most this many posts per second (wall clock)."),
               metrics_port: Optional[int] = MetricsPortOpt,
               ) -> None:
@@ -161,8 +163,8 @@ def rss(config: Optional[Path] = ConfigOpt,
                                                              "default 300); config feeds keep their own."),
         once: bool = typer.Option(False, "--once", help="Poll each feed once and exit (cron, tests); exit 1 "
                                                        "if a feed still failed after retries."),
-        checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default under .lingting/)."),
-        rate: Optional[float] = typer.Option(None, help="At most this many posts per second."),
+        checkpoint: Optional[Path] = CheckpointOpt,
+        rate: Optional[float] = RateOpt,
         metrics_port: Optional[int] = MetricsPortOpt,
         ) -> None:
     """Poll RSS/Atom feeds (RSSHub routes or any feed) and publish new entries, keyed platform:id. Conditional
@@ -227,8 +229,8 @@ def weibo(config: Optional[Path] = ConfigOpt,
                                                  "connectors.weibo.base_url, https://api.weibo.com)."),
           once: bool = typer.Option(False, "--once", help="Read each stream until caught up, then exit (cron, "
                                                          "tests); exit 1 if a stream could not be read."),
-          checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default under .lingting/)."),
-          rate: Optional[float] = typer.Option(None, help="At most this many posts per second."),
+          checkpoint: Optional[Path] = CheckpointOpt,
+          rate: Optional[float] = RateOpt,
           metrics_port: Optional[int] = MetricsPortOpt,
           ) -> None:
     """Poll the Weibo open API (keyword search, account timelines) with since_id paging and publish new statuses
