@@ -9,7 +9,8 @@ Three models on the same rows, the same folds and the same tokens:
   their mean weight (Wang & Manning 2012, beta 0.25): the strongest model still "built on" the naive Bayes;
 - ``char-svm``: a linear SVM on TF-IDF of character 1-3-grams of the normalised text, the usual strong baseline
   for short Chinese reviews.
-Both SVMs weigh the classes equally (like lingting's balancing) and decide at 0; lingting at P(positive) 0.5.
+Both SVMs weigh the classes equally (like lingting's balancing) and go through lingting's calibration (length
+term included, fitted on out-of-fold scores): only the scores differ. All decide at P(positive) 0.5.
 
 Protocols: 5-fold cross-validation within each data set (``folds`` as in bench/nlp.py); cross-domain (all rows
 of one set → all rows of the other); with ``--unseen CSV``: trained on both sets, scored on the categories of
@@ -23,6 +24,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,7 +49,8 @@ def main() -> None:
         sys.exit("this benchmark needs scikit-learn: .venv/bin/pip install -e '.[reference]'")
     from processors.normalize import normalize
     from processors.segment import Segmenter
-    from processors.train_sentiment import SHIPPED_FEATURES, feature_rows, folds, tokenize_rows, train_model
+    from processors.train_sentiment import (SHIPPED_FEATURES, feature_rows, fit_calibration, folds, tokenize_rows,
+                                            train_model)
 
     segmenter = Segmenter()
     rows = {name: read_csv(DATA_DIR / f) for name, f in SETS.items()}
@@ -65,13 +68,15 @@ def main() -> None:
     def balanced(y):
         return np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
 
-    def lingting(train: dict[str, list], test: str, idx: list[int]) -> float:
+    def lingting(train: dict[str, list[int]], test: str, idx: list[int]) -> float:
         model = train_model({n: [feats[n][i] for i in ix] for n, ix in train.items()}, seed=args.seed,
                             config=SHIPPED_FEATURES, k=3)
         return float(np.mean([(model.score_tokens(tokens[test][i][0]).score >= 0.5) == bool(tokens[test][i][1])
                               for i in idx]))
 
-    def nbsvm(train: dict[str, list], test: str, idx: list[int], beta: float = 0.25) -> float:
+    Scorer = Callable[[str, list[int]], tuple[np.ndarray, np.ndarray]]  # → (score, known features) per text
+
+    def fit_nbsvm(train: dict[str, list[int]], beta: float = 0.25) -> Scorer:
         docs = [feats[n][i] for n, ix in train.items() for i in ix]
         vec = CountVectorizer(analyzer=lambda f: f, binary=True)
         x, y = vec.fit_transform([f for f, _ in docs]), np.array([label for _, label in docs])
@@ -79,23 +84,51 @@ def main() -> None:
         q = 1 + np.asarray(x[y == 0].sum(0)).ravel()
         r = np.log(p / p.sum()) - np.log(q / q.sum())
         svm = LinearSVC(C=0.05).fit(x @ sp.diags(r), y, sample_weight=balanced(y))
-        w = (1 - beta) * np.abs(svm.coef_).mean() + beta * svm.coef_.ravel()
-        xt = vec.transform([feats[test][i][0] for i in idx])
-        pred = (xt @ (w * r) + beta * svm.intercept_[0]) > 0
-        return float(np.mean(pred == np.array([feats[test][i][1] for i in idx])))
+        w = ((1 - beta) * np.abs(svm.coef_).mean() + beta * svm.coef_.ravel()) * r
+
+        def score(name: str, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            xt = vec.transform([feats[name][i][0] for i in idx])
+            return xt @ w, xt.getnnz(axis=1)
+        return score
 
     vocabulary: dict[str, int] = {}
 
-    def char_svm(train: dict[str, list], test: str, idx: list[int]) -> float:
+    def fit_char_svm(train: dict[str, list[int]]) -> Scorer:
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
         x = vec.fit_transform([texts[n][i] for n, ix in train.items() for i in ix])
         y = np.array([rows[n][i][0] for n, ix in train.items() for i in ix])
         svm = LinearSVC(C=0.5).fit(x, y, sample_weight=balanced(y))
-        vocabulary[test] = len(vec.vocabulary_)
-        pred = svm.predict(vec.transform([texts[test][i] for i in idx]))
-        return float(np.mean(pred == np.array([rows[test][i][0] for i in idx])))
+        vocabulary["+".join(train)] = len(vec.vocabulary_)
 
-    models = {"lingting": lingting, "nbsvm": nbsvm, "char-svm": char_svm}
+        def score(name: str, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            xt = vec.transform([texts[name][i] for i in idx])
+            return svm.decision_function(xt), xt.getnnz(axis=1)
+        return score
+
+    def calibrated(fit: Callable[[dict[str, list[int]]], Scorer]) -> Callable[[dict, str, list[int]], float]:
+        """The SVM's score through lingting's calibration (``fit_calibration`` on 3-fold out-of-fold scores and
+        known-feature counts, each data set weighted the same), so that only the scores differ, not how a
+        threshold is chosen for a new domain or length."""
+        def run(train: dict[str, list[int]], test: str, idx: list[int]) -> float:
+            z, known, labels, domain = [], [], [], []
+            splits = {n: folds(len(ix), 3, args.seed + d) for d, (n, ix) in enumerate(train.items())}
+            for f in range(3):
+                score = fit({n: [ix[j] for k, part in enumerate(splits[n]) if k != f for j in part]
+                             for n, ix in train.items()})
+                for d, (n, ix) in enumerate(train.items()):
+                    held = [ix[j] for j in splits[n][f]]
+                    s, k = score(n, held)
+                    z.extend(s)
+                    known.extend(k)
+                    domain.extend([d] * len(held))
+                    labels.extend(rows[n][i][0] for i in held)
+            a, per_feature, b = fit_calibration(z, known, labels, domain)
+            s, k = fit(train)(test, idx)
+            pred = a * s + per_feature * k + b >= 0
+            return float(np.mean(pred == np.array([rows[test][i][0] for i in idx])))
+        return run
+
+    models = {"lingting": lingting, "nbsvm": calibrated(fit_nbsvm), "char-svm": calibrated(fit_char_svm)}
     names = list(SETS)
     result: dict = {"seed": args.seed, "rows": {n: len(r) for n, r in rows.items()}, "accuracy": {}}
     for name in names:
