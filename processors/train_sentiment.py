@@ -43,27 +43,34 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
-from snownlp.classification.bayes import Bayes
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from processors.normalize import normalize
 from processors.segment import Segmenter
 from processors.sentiment import (DEFAULT_MODEL, BayesSentiment, Calibration, FeatureConfig, Lexicon, features)
 
+if TYPE_CHECKING:  # importing snownlp loads all its models (~450 MB): only training itself does it
+    from snownlp.classification.bayes import Bayes
+
 Example = tuple[list[str], int]  # (raw tokens or features, label 1 positive / 0 negative)
 
 
-def read_labelled_csv(path: str | Path) -> list[tuple[int, str]]:
-    """Rows (label, text) of a ``label,review`` CSV with a header (ChineseNlpCorpus format)."""
+def read_labelled(path: str | Path) -> list[tuple[int, str, str]]:
+    """Rows (label, text, category) of a ``label,review[,cat]`` CSV with a header (ChineseNlpCorpus format; a
+    UTF-8 byte order mark is allowed); rows without a 0/1 label or without text are left out; the category is
+    the ``cat`` column, else the file's name."""
     rows = []
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
-            text = (row.get("review") or "").strip()
+            text = (row.get("review") or "").strip().lstrip("\ufeff")
             if text and row.get("label") in ("0", "1"):
-                rows.append((int(row["label"]), text))
+                rows.append((int(row["label"]), text, (row.get("cat") or "").strip() or Path(path).stem))
     return rows
+
+
+def read_labelled_csv(path: str | Path) -> list[tuple[int, str]]:
+    """Rows (label, text) of a labelled CSV (see ``read_labelled``)."""
+    return [(label, text) for label, text, _ in read_labelled(path)]
 
 
 #: Domain name of snownlp's own sentiment corpus when it joins the training data.
@@ -161,6 +168,8 @@ def fit_bayes(domains: Sequence[Sequence[Example]], seed: int, how: Refinement |
 def train_bayes(domains: Sequence[Sequence[Example]], seed: int, balanced: bool = True, repeat: int = 1) -> Bayes:
     """snownlp ``Bayes.train`` on (features, label) examples, each domain class-balanced. ``repeat`` > 1 trains on
     every example that many times: with snownlp's add-one smoothing that is additive smoothing 1/repeat."""
+    from snownlp.classification.bayes import Bayes
+
     rng = random.Random(seed)
     data = []
     for examples in domains:
@@ -209,6 +218,8 @@ def fit_calibration(z: Sequence[float], known: Sequence[int], labels: Sequence[i
     quantiles of the known-feature count) and both classes weigh the same within each group. So the bias learns
     neither the mix of domains nor of classes, and ``per_feature`` learns how the model's scores drift with
     length, not that long texts are mostly complaints in one data set (true of waimai, false of hotel reviews)."""
+    import numpy as np  # training only: the worker and the benchmark's memory figure stay without it
+
     x = np.column_stack([np.asarray(z, float), np.asarray(known, float), np.ones(len(z))])
     y = np.asarray(labels, float)
     dom = np.asarray(domains)
