@@ -30,13 +30,15 @@ def brand_terms(rule: BrandRule) -> list[str]:
 
 
 class Enricher:
-    def __init__(self, brands: Sequence[BrandRule] = (), *, sentiment_model: str = "lingting") -> None:
+    def __init__(self, brands: Sequence[BrandRule] = (), *, sentiment_model: str = "lingting",
+                 lingting_model: BayesSentiment | None = None) -> None:
+        """``lingting_model``: a trained model to use instead of the shipped one (``sentiment_model`` lingting)."""
         if sentiment_model not in SENTIMENT_MODELS:
             raise ValueError(f"sentiment_model must be one of {SENTIMENT_MODELS}, got {sentiment_model!r}")
         self.brands = list(brands)
         self.matcher = BrandMatcher(self.brands)
         self.sentiment_model = sentiment_model
-        self._lingting = BayesSentiment.shipped() if sentiment_model == "lingting" else None
+        self._lingting = (lingting_model or BayesSentiment.shipped()) if sentiment_model == "lingting" else None
         self._snownlp = SnowNLPSentiment() if sentiment_model == "snownlp" else None
         # Segment exactly as the model's training data was segmented.
         hmm = bool(self._lingting.calibration.trained_on.get("hmm", False)) if self._lingting else False

@@ -281,8 +281,13 @@ class BayesSentiment:
     @classmethod
     def shipped(cls) -> "BayesSentiment":
         """The model shipped in processors/resources (trained on both review corpora, all rows)."""
-        base = resources.files("processors.resources")
-        return cls.load((base / DEFAULT_MODEL).read_bytes(), (base / (DEFAULT_MODEL + ".json")).read_text("utf-8"))
+        return cls.from_dir(resources.files("processors.resources"))
+
+    @classmethod
+    def from_dir(cls, directory) -> "BayesSentiment":
+        """The model a ``lingting train-sentiment --out DIRECTORY`` wrote (a Path or an importlib resource)."""
+        return cls.load((directory / DEFAULT_MODEL).read_bytes(),
+                        (directory / (DEFAULT_MODEL + ".json")).read_text("utf-8"))
 
     def features(self, raw_tokens: Sequence[str]) -> list[str]:
         return features(raw_tokens, self.feature_config, self.lexicon)

@@ -62,6 +62,51 @@ def test_train_sentiment_command_writes_a_loadable_model(tmp_path: Path) -> None
                                 (out / (DEFAULT_MODEL + ".json")).read_text("utf-8"))
     assert model.total > 0 and (out / "idf.txt.gz").exists()
 
+    # eval-sentiment --model-dir scores with that model, not the shipped one
+    evaluated = _run(["eval-sentiment", str(data), "--model-dir", str(out), "--json"], "", tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr.decode()
+    from processors.enrich import Enricher
+
+    trained = Enricher(lingting_model=BayesSentiment.from_dir(out))
+    right = sum((trained.analyse(r[2:])["sentiment"].score >= 0.5) == (r[0] == "1") for r in rows)
+    assert json.loads(evaluated.stdout)["lingting"][str(data)]["all"]["accuracy"] == round(right / len(rows), 4)
+
     missing = _run(["train-sentiment", str(tmp_path / "nope.csv"), "--out", str(out)], "", tmp_path)
     assert missing.returncode == 2
     assert "nope.csv" in missing.stderr.decode()
+
+
+def test_eval_sentiment_command_per_file_and_category_beside_snownlp(tmp_path: Path) -> None:
+    data = tmp_path / "labelled.csv"
+    data.write_text("label,review,cat\n"
+                    "1,很快，好吃，味道足，量大,外卖\n"
+                    "0,送餐太慢了，饭都凉了[怒],外卖\n"
+                    "1,房間很乾淨，服務也好👍,酒店\n"
+                    "0,#避雷# 前台态度极差，再也不住了,酒店\n"
+                    "x,not a label,酒店\n", encoding="utf-8")
+    result = _run(["eval-sentiment", str(data), "--compare-snownlp", "--json"], "", tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(result.stdout)
+    ours, theirs = report["lingting"][str(data)], report["snownlp"][str(data)]
+    assert ours["all"]["n"] == theirs["all"]["n"] == 4  # the row without a 0/1 label is left out
+    assert list(ours["categories"]) == ["外卖", "酒店"] and ours["categories"]["酒店"]["n"] == 2
+    from processors.enrich import Enricher
+
+    shipped = Enricher()
+    right = [(shipped.analyse(t)["sentiment"].score >= 0.5) == bool(label)
+             for label, t in [(1, "很快，好吃，味道足，量大"), (0, "送餐太慢了，饭都凉了[怒]")]]
+    assert ours["categories"]["外卖"]["accuracy"] == sum(right) / 2
+
+    table = _run(["eval-sentiment", str(data)], "", tmp_path)
+    assert table.returncode == 0
+    lines = table.stdout.decode("utf-8").splitlines()
+    assert lines[0] == f"{data}:" and lines[2].split()[0] == "4" and lines[2].endswith("all")
+
+    missing = _run(["eval-sentiment", str(tmp_path / "nope.csv")], "", tmp_path)
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr.decode()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text,score\n好,1\n", encoding="utf-8")
+    no_rows = _run(["eval-sentiment", str(empty)], "", tmp_path)
+    assert no_rows.returncode == 2 and "label,review" in no_rows.stderr.decode()
+    no_model = _run(["eval-sentiment", str(data), "--model-dir", str(tmp_path)], "", tmp_path)
+    assert no_model.returncode == 2 and "--model-dir" in no_model.stderr.decode()
