@@ -34,6 +34,9 @@ from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 from processors.segment import is_punctuation
 
 if TYPE_CHECKING:  # importing snownlp loads all its models (~450 MB): only training and comparison do it
+    from importlib.resources.abc import Traversable
+    from pathlib import Path
+
     from snownlp.classification.bayes import Bayes
 
 Label = Literal["positive", "neutral", "negative"]
@@ -284,7 +287,7 @@ class BayesSentiment:
         return cls.from_dir(resources.files("processors.resources"))
 
     @classmethod
-    def from_dir(cls, directory) -> "BayesSentiment":
+    def from_dir(cls, directory: "Path | Traversable") -> "BayesSentiment":
         """The model a ``lingting train-sentiment --out DIRECTORY`` wrote (a Path or an importlib resource)."""
         return cls.load((directory / DEFAULT_MODEL).read_bytes(),
                         (directory / (DEFAULT_MODEL + ".json")).read_text("utf-8"))

@@ -106,7 +106,7 @@ def eval_sentiment(
     macro-F1 at P(positive) 0.5, the share labelled neutral and the accuracy of the labels outside it; per file
     and per category (the optional cat column)."""
     from processors.enrich import Enricher
-    from processors.sentiment import BayesSentiment, SentimentResult
+    from processors.sentiment import DEFAULT_MODEL, BayesSentiment, SentimentResult
     from processors.sentiment_eval import evaluate_labelled
     from processors.train_sentiment import read_labelled
     from schemas.errors import ConfigError
@@ -119,8 +119,8 @@ def eval_sentiment(
         if not files[str(path)]:
             raise ConfigError(f"no labelled rows in {path}: expected a header line 'label,review' (optionally "
                               f"',cat') and rows with label 0 or 1")
-    if model_dir is not None and not (model_dir / "sentiment_lingting.marshal").is_file():
-        raise ConfigError(f"--model-dir {model_dir}: no sentiment_lingting.marshal in it (train-sentiment --out)")
+    if model_dir is not None and not (model_dir / DEFAULT_MODEL).is_file():
+        raise ConfigError(f"--model-dir {model_dir}: no {DEFAULT_MODEL} in it (written by train-sentiment --out)")
     models = {"lingting": Enricher(lingting_model=BayesSentiment.from_dir(model_dir) if model_dir else None)}
     if compare_snownlp:
         models["snownlp"] = Enricher(sentiment_model="snownlp")
