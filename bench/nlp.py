@@ -306,28 +306,28 @@ def unseen(path: Path, segmenter, snow, seed: int, training_texts: list[str], sn
         return k in trained or any(k.startswith(s, i) for i in range(len(k) - 7) for s in by_prefix.get(k[i:i + 8], ()))
 
     model = BayesSentiment.shipped()
-    cats: dict[str, dict] = {}
-    correct: list[tuple[str, bool, bool]] = []
-    results = []
-    for label, text, cat in data:
-        results.append(model.score_tokens(segmenter.cut(normalize(text).text)))
-        correct.append((cat, (results[-1].score >= 0.5) == bool(label), seen(text)))
-    for cat in dict.fromkeys(c for c, _, _ in correct):
-        rows_ = [(ok, s) for c, ok, s in correct if c == cat]
-        cats[cat] = {"n": len(rows_), "accuracy": round(sum(ok for ok, _ in rows_) / len(rows_), 4),
-                     "seen_share": round(sum(s for _, s in rows_) / len(rows_), 4)}
+    results = [model.score_tokens(segmenter.cut(normalize(text).text)) for _, text, _ in data]
+    by_category: dict[str, list[int]] = {}
+    for i, (_, _, cat) in enumerate(data):
+        by_category.setdefault(cat, []).append(i)
+
+    def scored(idx: list[int]) -> dict:
+        return result_metrics([results[i] for i in idx], [data[i][0] for i in idx])
+
+    cats = {cat: {**scored(idx), "seen_share": round(sum(seen(data[i][1]) for i in idx) / len(idx), 4)}
+            for cat, idx in by_category.items()}
     clean = {c for c, e in cats.items() if e["seen_share"] <= 0.05}
-    idx = [i for i, (c, _, _) in enumerate(correct) if c in clean]
+    idx = sorted(i for c in clean for i in by_category[c])
     out = {"file": str(path), "categories": cats, "unseen_categories": sorted(clean)}
     if idx:
-        out["unseen_accuracy"] = round(sum(correct[i][1] for i in idx) / len(idx), 4)
-        out["unseen_labels"] = result_metrics([results[i] for i in idx], [data[i][0] for i in idx])
+        out["unseen_labels"] = scored(idx)
+        out["unseen_accuracy"] = out["unseen_labels"]["accuracy"]
         out["unseen_rows"] = len(idx)
         sample = sorted(random.Random(seed + 3).sample(idx, min(snownlp_rows or len(idx), len(idx))))
         gold = [data[i][0] for i in sample]
         out["snownlp_default_sample"] = metrics(
             [snow.score_text(normalize(data[i][1]).text).score > 0.5 for i in sample], gold)
-        out["lingting_same_sample"] = metrics([correct[i][1] == bool(g) for i, g in zip(sample, gold)], gold)
+        out["lingting_same_sample"] = metrics([results[i].score >= 0.5 for i in sample], gold)
     return out
 
 
