@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lingting developer entry point: does all set-up itself on a fresh machine, then runs one thing.
 #   ./dev.sh demo   — local Kafka + Elasticsearch, a worker, a replayed crisis, the alert printed
-#   ./dev.sh test   — the whole test suite against the real local stack
+#   ./dev.sh test   — the static checks (./dev.sh lint), then the whole test suite against the real local stack
+#   ./dev.sh lint   — the static checks alone: the import layering (import-linter)
 # Needs: python3 >= 3.11, Java 17 (Maven is installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,14 +37,23 @@ ensure_venv() {
   fi
 }
 
+lint() {
+  say "checking the import layering (lint-imports)"
+  "$VENV/bin/lint-imports" --no-logo --no-cache
+}
+
 cmd=${1:-help}; shift || true
 case "$cmd" in
   demo)
     need_tools; ensure_venv
     exec "$VENV/bin/lingting" demo "$@"
     ;;
+  lint)
+    ensure_venv; lint
+    ;;
   test)
     need_tools; ensure_venv
+    lint
     started_here=0
     if ! "$VENV/bin/lingting" stack status >/dev/null 2>&1; then started_here=1; fi
     "$VENV/bin/lingting" stack up

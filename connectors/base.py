@@ -23,9 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, TypeVar
 
-from pipeline.settings import Settings
 from schemas import RawPost
 from schemas.errors import LingtingError
+from schemas.retry import backoff_delay
+from schemas.settings import KafkaSettings
 
 log = logging.getLogger("lingting.connect")
 
@@ -189,7 +190,7 @@ def retry_kafka(action: Callable[[], T], *, bootstrap: list[str], what: str, sto
     from kafka.errors import KafkaError
 
     started = time.monotonic()
-    next_log, delay, error = started + log_every, 0.2, "no answer"
+    next_log, attempt, error = started + log_every, 0, "no answer"
     while True:
         if kafka_reachable(bootstrap):
             try:
@@ -215,26 +216,12 @@ def retry_kafka(action: Callable[[], T], *, bootstrap: list[str], what: str, sto
             log.warning("Kafka at %s unreachable for %.0f s (%s; last error: %s); retrying — %s",
                         ",".join(bootstrap), now - started, what, error, KAFKA_HINT)
             next_log = now + log_every
+        attempt += 1
+        delay = backoff_delay(attempt, initial=0.2, cap=5.0)
         if stop is not None:
             stop.wait(delay)
         else:
             time.sleep(delay)
-        delay = min(delay * 2, 5.0)
-
-
-def wait_for_topics(settings: Settings, *, stop: threading.Event | None = None, log_every: float = 30.0) -> None:
-    """``ensure_topics``, waiting for Kafka instead of failing when it is not up yet."""
-    from pipeline.topics import ensure_topics
-
-    retry_kafka(lambda: ensure_topics(settings), bootstrap=settings.kafka.bootstrap.split(","),
-                what="creating the topics", stop=stop, log_every=log_every)
-
-
-def open_publisher(settings: Settings, client_id: str, *, stop: threading.Event | None = None,
-                   log_every: float = 30.0, **kwargs: Any) -> "Publisher":
-    """What a ``lingting connect`` command does first: wait for Kafka, create the topics, open the producer."""
-    wait_for_topics(settings, stop=stop, log_every=log_every)
-    return Publisher(settings, client_id=client_id, stop=stop, log_every=log_every, **kwargs)
 
 
 # --------------------------------------------------------------------------------- checkpoint, limiter
@@ -294,12 +281,12 @@ class Publisher:
     metrics (default: the client id without ``lingting-connect-``); ``producer_options`` override producer
     settings (tests shorten ``delivery_timeout_ms``)."""
 
-    def __init__(self, settings: Settings, client_id: str = "lingting-connector", *, source: str | None = None,
+    def __init__(self, kafka: KafkaSettings, client_id: str = "lingting-connector", *, source: str | None = None,
                  stop: threading.Event | None = None, log_every: float = 30.0,
                  producer_options: dict[str, Any] | None = None) -> None:
-        self.topic = settings.kafka.raw_topic
-        self.deadletter_topic = settings.kafka.deadletter_topic
-        self.bootstrap = settings.kafka.bootstrap.split(",")
+        self.topic = kafka.raw_topic
+        self.deadletter_topic = kafka.deadletter_topic
+        self.bootstrap = kafka.servers
         self.client_id = client_id
         self.metrics = connector_metrics(source or client_id.removeprefix("lingting-connect-"))
         self.stop, self.log_every = stop, log_every
@@ -602,8 +589,8 @@ def _run_from_checkpoint(source: Source, publisher: Publisher, checkpoint: Check
             close()
 
 
-def default_checkpoint_path(settings: Settings, source: str, ident: str) -> Path:
+def default_checkpoint_path(kafka: KafkaSettings, source: str, ident: str) -> Path:
     import hashlib
 
-    digest = hashlib.sha1(f"{settings.kafka.bootstrap}|{settings.kafka.raw_topic}|{ident}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{kafka.bootstrap}|{kafka.raw_topic}|{ident}".encode()).hexdigest()
     return Path(".lingting") / "checkpoints" / f"{source}-{digest[:12]}.json"

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from connectors.base import ConnectorError, Source, connector_metrics, register
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.html_text import html_to_text
-from pipeline.retry_after import retry_after_seconds
+from schemas.retry import retry_after_seconds
 from schemas import Author, RawPost
 
 log = logging.getLogger("lingting.connect.rss")

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from connectors.base import ConnectorError, Source, connector_metrics, register
 from connectors.config import WeiboConfig, WeiboStream
 from connectors.html_text import html_to_text
-from pipeline.retry_after import retry_after_seconds
+from schemas.retry import retry_after_seconds
 from schemas import Author, Metrics, RawPost
 
 log = logging.getLogger("lingting.connect.weibo")

@@ -15,60 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors.config import ConnectorsConfig
 from processors.brands import BrandRule, validate_rules
 from processors.detection.settings import DetectionSettings
-from schemas.errors import ConfigError, RuleError
+from schemas.errors import ConfigError, RuleError, key_path, validation_problems
+from schemas.settings import ApiSettings, ElasticsearchSettings, KafkaSettings
 from sinks.notify.config import NotifyConfig
-
-
-class KafkaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    bootstrap: str = "127.0.0.1:9092"
-    topic_prefix: str = Field(default="lingting", pattern=r"^[A-Za-z0-9._-]+$")
-    partitions: int = Field(default=3, ge=1, description="Partitions of the topics lingting creates.")
-    replication_factor: int = Field(default=1, ge=1)
-
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}.{name}"
-
-    @property
-    def raw_topic(self) -> str:
-        return self.topic("posts.raw")
-
-    @property
-    def enriched_topic(self) -> str:
-        return self.topic("posts.enriched")
-
-    @property
-    def alerts_topic(self) -> str:
-        return self.topic("alerts")
-
-    @property
-    def deadletter_topic(self) -> str:
-        return self.topic("deadletter")
-
-
-class ElasticsearchSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = "http://127.0.0.1:9200"
-    index_prefix: str = Field(default="lingting", pattern=r"^[a-z0-9._-]+$")
-    username: str | None = None
-    password: str | None = None
-    bulk_size: int = Field(default=500, ge=1)
-    flush_seconds: float = Field(default=1.0, gt=0)
-    kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
-
-    @property
-    def posts_alias(self) -> str:
-        return f"{self.index_prefix}-posts"
-
-    @property
-    def alerts_alias(self) -> str:
-        return f"{self.index_prefix}-alerts"
-
-    @property
-    def deliveries_alias(self) -> str:
-        return f"{self.index_prefix}-deliveries"
 
 
 class WorkerSettings(BaseModel):
@@ -79,15 +28,6 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(default=6066, ge=0, le=65535)
     live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
     tick_seconds: float = Field(default=5.0, gt=0)
-
-
-class ApiSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8088, ge=0, le=65535)
-    token: str | None = Field(default=None, description="Bearer token for the acknowledge API; env LINGTING_API_TOKEN.")
-    public_url: str | None = Field(default=None, description="URL that chat buttons link to.")
 
 
 class Settings(BaseModel):
@@ -119,7 +59,7 @@ class Settings(BaseModel):
                 self.detection_for(brand.name)
             except ValidationError as err:
                 first = err.errors()[0]
-                raise ValueError(f"brands[{i}].detection.{_key_path(first['loc'])}: {first['msg']}") from None
+                raise ValueError(f"brands[{i}].detection.{key_path(first['loc'])}: {first['msg']}") from None
         return self
 
     def brand(self, name: str) -> BrandRule | None:
@@ -134,21 +74,8 @@ class Settings(BaseModel):
         return DetectionSettings.model_validate({**self.detection.model_dump(), **overrides})
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
-    for e in err.errors():
-        lines.append(f"  - {_key_path(e['loc'])}: {e['msg']}")
-    return "\n".join(lines)
+    return "\n".join([f"invalid configuration in {source}:", *(f"  - {p}" for p in validation_problems(err))])
 
 
 def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:

@@ -1,4 +1,9 @@
 """The project's exception hierarchy: every error a user can see derives from LingtingError."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class LingtingError(Exception):
@@ -11,3 +16,24 @@ class ConfigError(LingtingError):
 
 class RuleError(ConfigError):
     """A brand rule (Boolean query) does not parse; the message names the brand and position."""
+
+
+def key_path(loc: tuple[Any, ...], top: str = "(top level)") -> str:
+    """A pydantic error location as the key a user writes: ``brands[0].detection.window_seconds``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or top
+
+
+def validation_problems(err: ValidationError, *, limit: int | None = None, top: str = "(top level)") -> list[str]:
+    """Each problem of ``err`` as ``key: message`` (the first ``limit``), naming ``top`` for the whole object."""
+    return [f"{key_path(e['loc'], top)}: {e['msg']}" for e in err.errors()[:limit]]
+
+
+def validation_summary(err: ValidationError, *, limit: int | None = 5, top: str = "(top level)") -> str:
+    """The problems of ``err`` on one line (for a per-item error, a log line or a dead letter)."""
+    return "; ".join(validation_problems(err, limit=limit, top=top))

@@ -20,6 +20,16 @@ MetricsPortOpt = typer.Option(None, "--metrics-port", help="Serve Prometheus met
                                                            "http://0.0.0.0:PORT/metrics.")
 
 
+def open_publisher(settings, client_id: str, *, stop: threading.Event | None = None, log_every: float = 30.0):
+    """What a ``lingting connect`` command does first: wait for Kafka, create the topics, open the producer."""
+    from connectors.base import Publisher, retry_kafka
+    from pipeline.topics import ensure_topics
+
+    retry_kafka(lambda: ensure_topics(settings), bootstrap=settings.kafka.servers, what="creating the topics",
+                stop=stop, log_every=log_every)
+    return Publisher(settings.kafka, client_id=client_id, stop=stop, log_every=log_every)
+
+
 def _stop_event() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -39,7 +49,7 @@ def file(path: Path = typer.Argument(..., help="JSONL (one RawPost per line) or 
          ) -> None:
     """Replay a file of posts into Kafka, keyed platform:id (acks=all). Restartable: resumes after the last
     checkpointed line without sending a post twice. Invalid lines: error on stderr, kept on the dead-letter topic."""
-    from connectors.base import Checkpoint, default_checkpoint_path, open_publisher, run_source, serve_metrics
+    from connectors.base import Checkpoint, default_checkpoint_path, run_source, serve_metrics
     from connectors.file import FileSource
     from pipeline import cli
     from pipeline.settings import load_settings
@@ -60,7 +70,7 @@ def file(path: Path = typer.Argument(..., help="JSONL (one RawPost per line) or 
                               topic=settings.kafka.raw_topic)
 
     source = FileSource(path, fmt=fmt, follow=follow, stop=stop, report=report)
-    store = Checkpoint(checkpoint or default_checkpoint_path(settings, "file", str(path.resolve())))
+    store = Checkpoint(checkpoint or default_checkpoint_path(settings.kafka, "file", str(path.resolve())))
     if from_start:
         store.path.unlink(missing_ok=True)
     try:
@@ -87,7 +97,7 @@ def synthetic(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scena
               metrics_port: Optional[int] = MetricsPortOpt,
               ) -> None:
     """Publish a realistic synthetic Chinese stream with injected crises, campaigns and outages."""
-    from connectors.base import Checkpoint, default_checkpoint_path, open_publisher, run_source, serve_metrics
+    from connectors.base import Checkpoint, default_checkpoint_path, run_source, serve_metrics
     from connectors.synthetic import SyntheticSource, load_scenario
     from pipeline import cli
     from pipeline.settings import load_settings
@@ -112,7 +122,7 @@ def synthetic(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scena
     stop = _stop_event()
     publisher = open_publisher(settings, "lingting-connect-synthetic", stop=stop)  # waits for Kafka
     ident = f"{scenario.resolve()}|{seed}|{start.isoformat() if start else 'now'}"
-    store = Checkpoint(checkpoint or default_checkpoint_path(settings, "synthetic", ident))
+    store = Checkpoint(checkpoint or default_checkpoint_path(settings.kafka, "synthetic", ident))
     if start is None:
         store.path.unlink(missing_ok=True)  # "ending now" is a new stream on every run
     try:
@@ -135,7 +145,6 @@ def http(config: Optional[Path] = ConfigOpt,
     429 when Kafka is behind), plus /healthz, /metrics and /openapi.json."""
     from aiohttp import web
 
-    from connectors.base import open_publisher
     from connectors.http_push import create_push_app
     from pipeline import cli
     from pipeline.settings import load_settings
@@ -173,7 +182,7 @@ def rss(config: Optional[Path] = ConfigOpt,
 
     from pydantic import ValidationError
 
-    from connectors.base import Checkpoint, default_checkpoint_path, open_publisher, run_source, serve_metrics
+    from connectors.base import Checkpoint, default_checkpoint_path, run_source, serve_metrics
     from connectors.config import RssFeedConfig
     from connectors.rss import RssSource
     from pipeline import cli
@@ -196,7 +205,7 @@ def rss(config: Optional[Path] = ConfigOpt,
         serve_metrics(metrics_port)  # connector totals + per-feed lingting_rss_polls / lingting_rss_entries
     publisher = open_publisher(settings, "lingting-connect-rss", stop=stop)  # waits for Kafka
     ident = str(config.resolve()) if config and not feed else "|".join(sorted(f.url for f in cfg.feeds))
-    store = Checkpoint(checkpoint or default_checkpoint_path(settings, "rss", ident))
+    store = Checkpoint(checkpoint or default_checkpoint_path(settings.kafka, "rss", ident))
     try:
         sent = run_source(source, publisher, store, rate=rate, stop=stop)
     finally:
@@ -237,7 +246,7 @@ def weibo(config: Optional[Path] = ConfigOpt,
     (and the originals they repost), keyed weibo:id. Backs off on rate limits; restartable without duplicates."""
     from pydantic import ValidationError
 
-    from connectors.base import (Checkpoint, Publisher, default_checkpoint_path, open_publisher, run_source,
+    from connectors.base import (Checkpoint, Publisher, default_checkpoint_path, run_source,
                                  serve_metrics)
     from connectors.config import WeiboStream
     from connectors.weibo import WeiboSource
@@ -272,7 +281,7 @@ def weibo(config: Optional[Path] = ConfigOpt,
     if metrics_port is not None:
         serve_metrics(metrics_port)
     publisher = open_publisher(settings, "lingting-connect-weibo", stop=stop)  # waits for Kafka, never exits
-    store = Checkpoint(checkpoint or default_checkpoint_path(settings, "weibo", cfg.base_url))
+    store = Checkpoint(checkpoint or default_checkpoint_path(settings.kafka, "weibo", cfg.base_url))
     try:
         sent = run_source(source, publisher, store, rate=rate, stop=stop)
     finally:

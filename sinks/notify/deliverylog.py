@@ -2,12 +2,14 @@
 escalation — updated after every attempt. It makes delivery idempotent (a replayed alert finds its ``sent``
 document) and durable (``pending`` documents are picked up again when a notifier starts).
 
-Index ``<prefix>-deliveries-v1`` behind the alias ``<prefix>-deliveries`` (settings.elasticsearch.deliveries_alias).
+Index ``<prefix>-deliveries-v1`` behind the alias ``<prefix>-deliveries`` (``schemas.settings.IndexNames``).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from schemas.settings import IndexNames
 
 log = logging.getLogger("lingting.notify")
 
@@ -25,12 +27,13 @@ def escalation_id(alert_id: str, route: str) -> str:
 
 def deliveries_template(prefix: str) -> dict[str, Any]:
     keyword = {"type": "keyword"}
+    alias = IndexNames(prefix).deliveries_alias
     return {
-        "index_patterns": [f"{prefix}-deliveries-*"],
+        "index_patterns": [f"{alias}-*"],
         "priority": 200,
         "template": {
             "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "aliases": {f"{prefix}-deliveries": {}},
+            "aliases": {alias: {}},
             "mappings": {
                 "dynamic": False,
                 "properties": {
@@ -50,12 +53,11 @@ def deliveries_template(prefix: str) -> dict[str, Any]:
     }
 
 
-async def ensure_delivery_log(es, settings_or_prefix: Any) -> str:
+async def ensure_delivery_log(es, prefix: str) -> str:
     """Create the template and the first index (idempotent). Returns the concrete index name."""
-    prefix = settings_or_prefix if isinstance(settings_or_prefix, str) \
-        else settings_or_prefix.elasticsearch.index_prefix
-    await es.indices.put_index_template(name=f"{prefix}-deliveries", body=deliveries_template(prefix))
-    index = f"{prefix}-deliveries-v1"
+    names = IndexNames(prefix)
+    await es.indices.put_index_template(name=names.deliveries_alias, body=deliveries_template(prefix))
+    index = names.deliveries_index
     if not await es.indices.exists(index=index):
         try:
             await es.indices.create(index=index)
@@ -68,8 +70,8 @@ async def ensure_delivery_log(es, settings_or_prefix: Any) -> str:
 class DeliveryLog:
     def __init__(self, es, prefix: str, *, request_timeout: float = 5.0) -> None:
         self.es = es.options(request_timeout=request_timeout)
-        self.index = f"{prefix}-deliveries-v1"
-        self.alias = f"{prefix}-deliveries"
+        names = IndexNames(prefix)
+        self.index, self.alias = names.deliveries_index, names.deliveries_alias
 
     async def get_many(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -19,9 +19,10 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from schemas.alerts import Alert
+from schemas.settings import ApiSettings, ElasticsearchSettings, IndexNames
 from sinks.notify.channels import Channel, DeliveryError, build_channel
 from sinks.notify.config import Escalation, NotifyConfig
 from sinks.notify.deliverylog import FINAL, DeliveryLog, delivery_id, ensure_delivery_log, escalation_id
@@ -31,10 +32,16 @@ from sinks.notify.render import MessageContext, Renderer, build_links
 from sinks.notify.routing import Router
 from sinks.notify import workflow
 
-if TYPE_CHECKING:
-    from pipeline.settings import Settings
-
 log = logging.getLogger("lingting.notify")
+
+
+class NotifierSettings(Protocol):
+    """The config sections the notifier reads (``pipeline.settings.Settings`` has them)."""
+
+    notify: NotifyConfig
+    elasticsearch: ElasticsearchSettings
+    api: ApiSettings
+    language: str
 
 
 def _utcnow() -> datetime:
@@ -110,8 +117,8 @@ class Notifier:
                  language: str = "zh", signer: LinkSigner | None = None, kibana_url: str | None = None) -> None:
         self.config = config
         self.es_url, self.es_auth, self.prefix = es_url, es_auth, index_prefix
-        self.alerts_alias = f"{index_prefix}-alerts"
-        self.posts_alias = f"{index_prefix}-posts"
+        names = IndexNames(index_prefix)
+        self.alerts_alias, self.posts_alias = names.alerts_alias, names.posts_alias
         self.language = config.language or language
         self.signer = signer
         self.kibana_url = kibana_url
@@ -127,12 +134,11 @@ class Notifier:
         self.log: DeliveryLog | None = None
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "Notifier":
+    def from_settings(cls, settings: NotifierSettings) -> "Notifier":
         e, api = settings.elasticsearch, settings.api
         secret = settings.notify.links.secret.get_secret_value() if settings.notify.links.secret else api.token
         signer = LinkSigner(api.public_url, secret, settings.notify.links.ttl) if api.public_url and secret else None
-        return cls(settings.notify, es_url=e.url, index_prefix=e.index_prefix,
-                   es_auth=(e.username, e.password or "") if e.username else None,
+        return cls(settings.notify, es_url=e.url, index_prefix=e.index_prefix, es_auth=e.basic_auth,
                    language=settings.language, signer=signer, kibana_url=e.kibana_url)
 
     # ------------------------------------------------------------------ lifecycle

@@ -168,7 +168,7 @@ def test_publisher_waits_for_kafka_and_logs_then_publishes(make_settings, kafka_
     settings = make_settings(kafka={"bootstrap": f"127.0.0.1:{kafka_path.port}"})
     caplog.set_level(logging.WARNING, logger="lingting.connect")
     opened: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: opened.update(p=Publisher(settings, client_id="lingting-connect-test",
+    thread = threading.Thread(target=lambda: opened.update(p=Publisher(settings.kafka, client_id="lingting-connect-test",
                                                                        log_every=0.5)))
     thread.start()
     wait_until(lambda: any("unreachable" in r.getMessage() for r in caplog.records), 15, "the waiting log line")
@@ -192,7 +192,7 @@ def test_reset_stops_the_dropped_producer_even_with_posts_pending(make_settings,
     ensure_topics(direct)
     kafka_path.open()
     settings = make_settings(kafka={"bootstrap": f"127.0.0.1:{kafka_path.port}"})
-    publisher = Publisher(settings, client_id="lingting-connect-reset")
+    publisher = Publisher(settings.kafka, client_id="lingting-connect-reset")
 
     def io_threads() -> int:
         return sum(t.name == "lingting-connect-reset-network-thread" for t in threading.enumerate())
@@ -225,7 +225,7 @@ def test_run_source_survives_a_broker_outage_mid_run_exactly_once(make_settings,
     total = 3000
     source = ListSource(total, prefix=direct.kafka.topic_prefix)
     # a short delivery timeout, so that the outage makes Kafka definitively refuse a batch
-    publisher = Publisher(settings, client_id="lingting-connect-outage", log_every=1.0,
+    publisher = Publisher(settings.kafka, client_id="lingting-connect-outage", log_every=1.0,
                           producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 2000,
                                             "max_block_ms": 20_000})
     store = Checkpoint(tmp_path / "cp.json")
@@ -285,7 +285,7 @@ def test_dead_letters_count_as_invalid(make_settings):
 
     settings = make_settings()
     ensure_topics(settings)
-    publisher = Publisher(settings, client_id="lingting-connect-dltest")
+    publisher = Publisher(settings.kafka, client_id="lingting-connect-dltest")
     publisher.dead_letter("{坏掉的 JSON".encode(), stage="connect.test", error="line 1: not JSON",
                           topic=settings.kafka.raw_topic)
     publisher.close()

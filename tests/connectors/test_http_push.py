@@ -28,7 +28,7 @@ def test_push_endpoint(make_settings):
 
     settings = make_settings()
     ensure_topics(settings)
-    publisher = Publisher(settings, client_id="lingting-connect-http")
+    publisher = Publisher(settings.kafka, client_id="lingting-connect-http")
     config = HttpPushConfig(port=0, token="s3cret", max_body_bytes=64 * 1024)
 
     async def scenario():
@@ -209,7 +209,7 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
     ensure_topics(direct)
     path = KafkaPath(kafka_bootstrap)
     path.open()
-    publisher = Publisher(make_settings(kafka={"bootstrap": f"127.0.0.1:{path.port}"}),
+    publisher = Publisher(make_settings(kafka={"bootstrap": f"127.0.0.1:{path.port}"}).kafka,
                           client_id="lingting-connect-http", log_every=1.0,
                           producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 2000})
     batch_a = [post(i, text=f"瑞幸咖啡第{i}杯☕ 好喝[赞]") for i in range(100, 120)]

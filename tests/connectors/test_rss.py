@@ -348,7 +348,7 @@ def test_daemon_publishes_new_entries_once_and_stops_cleanly(server, make_settin
                                          platform=None)
     stop = threading.Event()
     source = RssSource(cfg(fast), stop=stop)
-    publisher = Publisher(settings)
+    publisher = Publisher(settings.kafka)
     store = Checkpoint(tmp_path / "cp.json")
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(sent=run_source(source, publisher, store, stop=stop)))

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from pipeline.retry_after import retry_after_seconds
+from schemas.retry import retry_after_seconds
 from sinks.notify.render import MessageContext, Renderer
 
 BUTTON_LABELS = {
