@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator, Optional
 
+import typer
 from pydantic import ValidationError
 
-from connectors.base import ConnectorError, Source, register
+from connectors.source import ConnectorError, Emit, Idle, Invalid, Item, Launch, Source
 from schemas import RawPost
+from schemas.errors import validation_summary
 
-log = logging.getLogger("lingting.connect.file")
 
 #: CSV columns besides the RawPost top-level fields: flat names for the nested author and metrics.
 CSV_NESTED = {"author_id": ("author", "id"), "author_name": ("author", "name"),
@@ -39,13 +39,13 @@ def csv_row_to_post(row: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-@register
-class FileSource(Source):
+class FileSource(Source[int]):
+    """The position is the number of the last line done."""
+
     name = "file"
 
     def __init__(self, path: Path, *, fmt: str | None = None, follow: bool = False,
-                 stop: threading.Event | None = None,
-                 report: Callable[[int, str, bytes], None] | None = None) -> None:
+                 stop: threading.Event | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise ConnectorError(f"no such file: {self.path}")
@@ -54,7 +54,6 @@ class FileSource(Source):
             raise ConnectorError(f"unknown format {self.fmt!r}: use jsonl or csv")
         self.follow = follow
         self.stop = stop or threading.Event()
-        self.report = report or (lambda n, err, raw: log.error("line %d: %s", n, err))
 
     def _lines(self) -> Iterator[str]:
         with open(self.path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
@@ -69,7 +68,7 @@ class FileSource(Source):
                 else:
                     return
 
-    def items(self, resume: Any) -> Iterable[tuple[RawPost | None, int]]:
+    def items(self, resume: int | None) -> Iterator[Item[int]]:
         start = int(resume or 0)
         lines = self._lines()
         header: list[str] | None = None
@@ -79,7 +78,7 @@ class FileSource(Source):
         for number, line in enumerate(lines, start=1):
             if number <= start or not line.strip():
                 if number > start:
-                    yield None, number
+                    yield Idle(number)
                 continue
             raw = line.encode("utf-8", "surrogateescape")
             try:
@@ -89,16 +88,23 @@ class FileSource(Source):
                     post = RawPost.model_validate(data)
                 else:
                     post = RawPost.model_validate_json(raw)
-            except (ValidationError, ValueError) as err:
-                self.report(number, _short(err), raw)
-                yield None, number
+            except ValidationError as err:
+                yield Invalid(number, validation_summary(err, top="line"), raw, {"line": number})
                 continue
-            yield post, number
+            except ValueError as err:
+                yield Invalid(number, str(err), raw, {"line": number})
+                continue
+            yield Emit(post, number)
 
 
-def _short(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in err.errors()[:5])
-    return str(err)
+def command(stop: threading.Event,
+            path: Path = typer.Argument(..., help="JSONL (one RawPost per line) or CSV with a header row."),
+            follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading lines appended to the file."),
+            fmt: Optional[str] = typer.Option(None, "--format", help="jsonl | csv (default: by file extension)."),
+            from_start: bool = typer.Option(False, "--from-start", help="Ignore the checkpoint: replay everything."),
+            ) -> Launch:
+    """Replay a file of posts into Kafka, keyed platform:id (acks=all). Restartable: resumes after the last
+    checkpointed line without sending a post twice. Invalid lines: error on stderr, kept on the dead-letter topic."""
+    return Launch(FileSource(path, fmt=fmt, follow=follow, stop=stop), ident=str(path.resolve()), fresh=from_start)
 
 

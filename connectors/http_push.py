@@ -14,19 +14,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable, Optional
 
+import typer
 from aiohttp import web
 from pydantic import ValidationError
 
-from connectors.base import Publisher, kafka_reachable
-from connectors.config import HttpPushConfig
+from connectors.config import ConnectorsConfig, HttpPushConfig
+from connectors.kafka import KAFKA_HINT, kafka_reachable
+from connectors.metrics import start_status_log
+from connectors.publisher import Publisher
+from connectors.ratelimit import RateLimiter
+from connectors.source import Launch
 from schemas import RawPost
+from schemas.errors import validation_summary
 
 log = logging.getLogger("lingting.connect.http")
+
+#: No checkpoint: a 2xx answer is the acknowledgement, and the dedupe memory is rebuilt from the topic itself.
+CHECKPOINTED = False
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -132,71 +143,235 @@ class RecentKeys:
         return len(records)
 
 
-STATUS_LOG = web.AppKey("status_log", threading.Event)
+ENDPOINT = web.AppKey("endpoint", "PushEndpoint")
 
 
-def create_push_app(publisher: Publisher, config: HttpPushConfig) -> web.Application:
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, generate_latest
+def create_push_app(publisher: Publisher, config: HttpPushConfig,
+                    limiter: RateLimiter | None = None) -> web.Application:
+    """The aiohttp application of ``lingting connect http`` (see the module docstring for its guarantees)."""
+    endpoint = PushEndpoint(publisher, config, limiter or RateLimiter(None))
+    app = web.Application(middlewares=[_auth], client_max_size=config.max_body_bytes)
+    app[ENDPOINT] = endpoint
+    app.router.add_post("/v1/posts", endpoint.post_posts)
+    app.router.add_get("/healthz", endpoint.healthz)
+    app.router.add_get("/metrics", _metrics_page)
+    app.router.add_get("/openapi.json", _openapi)
+    app.on_startup.append(endpoint.start)
+    app.on_cleanup.append(endpoint.stop)
+    return app
 
-    from connectors.base import start_status_log
 
-    metrics = publisher.metrics
-    requests_total = _http_family("requests", lambda name, doc: Counter(name, doc, ["status"]))
-    pending_gauge = _http_family("pending_posts", lambda name, doc: Gauge(name, doc))
-    pending = {"posts": 0}
-    recent = RecentKeys(config.dedupe_seconds, config.dedupe_max_keys) if config.dedupe_seconds > 0 else None
+@web.middleware
+async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
+    token = request.app[ENDPOINT].config.token
+    if token and request.path.startswith("/v1/"):
+        if request.headers.get("Authorization", "") != f"Bearer {token}":
+            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+    return await handler(request)
 
-    @web.middleware
-    async def auth(request: web.Request, handler):
-        if config.token and request.path.startswith("/v1/"):
-            if request.headers.get("Authorization", "") != f"Bearer {config.token}":
-                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-        return await handler(request)
 
-    resync: dict[str, float | None] = {"since": None}  # after a failed send: re-read the topic from then on
-    resync_lock = asyncio.Lock()
+async def _metrics_page(request: web.Request) -> web.Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-    def settled(key: str, created_at, future) -> None:
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def _error(status: int, message: str, retry_after: float | None = None) -> web.Response:
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+class _Admitted:
+    """One request's items, sorted: posts to send, keys already accepted, rejected items."""
+
+    def __init__(self) -> None:
+        self.posts: list[RawPost] = []        # every valid item (accepted once Kafka has the new ones)
+        self.to_send: list[RawPost] = []      # the new ones
+        self.waiting_on: list[Any] = []       # send futures of keys a concurrent request is sending
+        self.duplicates = 0
+        self.rejected: list[dict[str, Any]] = []
+
+
+class PushEndpoint:
+    """The push server's state: posts waiting for Kafka, the keys accepted recently (dedupe), the rate limit,
+    and the resync after a refused send. Handlers run in the event loop; Kafka acknowledgements arrive in the
+    producer's thread and are handed over by :class:`_Acks`."""
+
+    def __init__(self, publisher: Publisher, config: HttpPushConfig, limiter: RateLimiter) -> None:
+        from prometheus_client import Counter, Gauge
+
+        self.publisher, self.config, self.limiter, self.metrics = publisher, config, limiter, publisher.metrics
+        self.recent = RecentKeys(config.dedupe_seconds, config.dedupe_max_keys) if config.dedupe_seconds > 0 else None
+        self.pending = 0  # posts sent and not yet acknowledged
+        self.acks = _Acks(self.settled)
+        self.resync = _Resync(publisher, self.recent)
+        self._requests = _http_family("requests", lambda name, doc: Counter(name, doc, ["status"]))
+        self._pending_gauge = _http_family("pending_posts", lambda name, doc: Gauge(name, doc))
+        self._status_log: threading.Event | None = None
+
+    async def start(self, app: web.Application) -> None:
+        """Before the port opens: remember what reached the topic within the dedupe window."""
+        if self.recent is not None:
+            recent, publisher, started = self.recent, self.publisher, time.monotonic()
+            count = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: publisher.retry(lambda: recent.rebuild(publisher), "reading back the raw topic"))
+            log.info("http dedupe: %d keys accepted in the last %.0f s read back from %s in %.1f s", count,
+                     self.config.dedupe_seconds, publisher.topic, time.monotonic() - started)
+        self._status_log = start_status_log(self.metrics, 60.0)
+
+    async def stop(self, app: web.Application) -> None:
+        if self._status_log is not None:
+            self._status_log.set()
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "pending": self.pending, "topic": self.publisher.topic,
+                                  "remembered_keys": len(self.recent) if self.recent is not None else None})
+
+    async def post_posts(self, request: web.Request) -> web.Response:
+        response = await self._post_posts(request)
+        self._requests.labels(str(response.status)).inc()
+        return response
+
+    async def _post_posts(self, request: web.Request) -> web.Response:
+        if self.pending >= self.config.max_pending:
+            return _error(429, "Kafka is behind; retry later", retry_after=2)
+        try:
+            items = parse_items(await request.read(), request.content_type or "")
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"body larger than {self.config.max_body_bytes} bytes")
+        except (ValueError, UnicodeDecodeError) as err:
+            return _error(400, f"body is not JSON or NDJSON: {err}")
+        if (answer := await self.resync.catch_up()) is not None:
+            return answer
+        batch = self._admit(items)
+        if wait := self.limiter.reserve(len(batch.to_send)):
+            return _error(429, f"more than --rate {self.limiter.rate:g} posts per second; retry later",
+                          retry_after=wait)
+        try:
+            await self._send(batch)
+        except Exception as err:  # not acknowledged (yet): the client must retry (dedupe makes it harmless)
+            log.error("Kafka at %s did not acknowledge %d posts (answered 503, the client retries): %s — %s",
+                      self.publisher.address, len(batch.to_send) + len(batch.waiting_on), err, KAFKA_HINT)
+            return _error(503, f"Kafka did not acknowledge the posts: {err}", retry_after=5)
+        self.metrics.duplicates(batch.duplicates)
+        self.metrics.invalid(len(batch.rejected))
+        accepted = len(batch.posts)
+        status = 200 if not batch.rejected else (207 if accepted else 422)
+        return web.json_response({"accepted": accepted, "duplicates": batch.duplicates, "rejected": batch.rejected},
+                                 status=status)
+
+    def _admit(self, items: list[Any]) -> _Admitted:
+        """Validate each item and decide what must be sent: keys accepted recently, in flight or earlier in
+        this request are not sent again."""
+        batch, keys, recent = _Admitted(), set(), self.recent
+        for index, item in enumerate(items):
+            if isinstance(item, _BadLine):
+                batch.rejected.append({"index": index, "error": item.error})
+                continue
+            try:
+                post = RawPost.model_validate(item)
+            except ValidationError as err:
+                batch.rejected.append({"index": index, "id": str(item.get("id")) if isinstance(item, dict) else None,
+                                       "error": validation_summary(err, top="item")})
+                continue
+            batch.posts.append(post)
+            if recent is not None and (post.key in recent or post.key in keys):
+                batch.duplicates += 1
+            elif recent is not None and post.key in recent.inflight:  # a retry racing the first attempt
+                batch.waiting_on.append(recent.inflight[post.key])
+                batch.duplicates += 1
+            else:
+                batch.to_send.append(post)
+                keys.add(post.key)
+        return batch
+
+    async def _send(self, batch: _Admitted) -> None:
+        """Publish the new posts and wait until Kafka acknowledged them (and the ones raced on)."""
+        loop = asyncio.get_running_loop()
+        futures = list(batch.waiting_on)
+        for post in batch.to_send:
+            future = self.publisher.publish(post, collect_errors=False)  # a failure is answered 503 here
+            futures.append(future)
+            if self.recent is not None:
+                self.recent.inflight[post.key] = future
+            future.add_both(self.acks.on_done, loop, post.key, post.created_at, future)
+        self._pending(len(futures))
+        try:
+            await loop.run_in_executor(None, _wait_all, futures)
+        finally:
+            self._pending(-len(futures))
+
+    def _pending(self, change: int) -> None:
+        self.pending += change
+        self._pending_gauge.set(self.pending)
+
+    def settled(self, key: str, created_at: datetime, future: Any) -> None:
         """In the event loop, once Kafka acknowledged or definitively refused one post."""
+        recent = self.recent
         if recent is not None and recent.inflight.get(key) is future:
             del recent.inflight[key]
         if future.succeeded():
             if recent is not None:
                 recent.add(key)
-            metrics.published(1, created_at)
-            metrics.checkpointed()
-            metrics.kafka_up(True)
+            self.metrics.published(1, created_at)
+            self.metrics.checkpointed()
+            self.metrics.kafka_up(True)
         else:
-            metrics.kafka_error()
-            metrics.kafka_up(False)
+            self.metrics.kafka_error()
+            self.metrics.kafka_up(False)
             if recent is not None:  # the refused batch may still have been written: look before a retry
-                since = time.time() - publisher.give_up_after - 5
-                resync["since"] = min(resync["since"] or since, since)
+                self.resync.after(time.time() - self.publisher.give_up_after - 5)
 
-    done: deque = deque()  # (key, created_at, future) settled by Kafka, drained in the event loop
-    drain_scheduled = [False]
 
-    def on_done(loop: asyncio.AbstractEventLoop, key: str, created_at, future, _result) -> None:
-        """In the producer's thread: queue the post, wake the event loop once per burst (not per post)."""
-        done.append((key, created_at, future))
-        if not drain_scheduled[0]:
-            drain_scheduled[0] = True
+class _Acks:
+    """Hands Kafka's acknowledgements from the producer's thread to the event loop, one wake-up per burst."""
+
+    def __init__(self, settled: Callable[[str, datetime, Any], None]) -> None:
+        self.settled = settled
+        self._done: deque[tuple[str, datetime, Any]] = deque()
+        self._scheduled = False
+
+    def on_done(self, loop: asyncio.AbstractEventLoop, key: str, created_at: datetime, future: Any,
+                _result: Any) -> None:
+        """In the producer's thread: queue the post, wake the event loop unless a wake-up is pending."""
+        self._done.append((key, created_at, future))
+        if not self._scheduled:
+            self._scheduled = True
             try:
-                loop.call_soon_threadsafe(drain)
+                loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # the loop is closed: shutting down
                 pass
 
-    def drain() -> None:
-        drain_scheduled[0] = False
-        while done:
-            settled(*done.popleft())
+    def _drain(self) -> None:
+        self._scheduled = False
+        while self._done:
+            self.settled(*self._done.popleft())
 
-    async def catch_up() -> web.Response | None:
-        """Remember what a refused send may have written anyway; 503 while Kafka is unavailable."""
-        async with resync_lock:
-            since = resync["since"]
+
+class _Resync:
+    """After a refused send, the keys that may have reached the topic anyway are read back before the next
+    request is accepted; while Kafka is unavailable, requests are answered 503."""
+
+    def __init__(self, publisher: Publisher, recent: RecentKeys | None) -> None:
+        self.publisher, self.recent = publisher, recent
+        self.since: float | None = None
+        self._lock = asyncio.Lock()
+
+    def after(self, since: float) -> None:
+        self.since = min(self.since or since, since)
+
+    async def catch_up(self) -> web.Response | None:
+        if self.since is None or self.recent is None:
+            return None
+        async with self._lock:
+            since, recent, publisher = self.since, self.recent, self.publisher
             if since is None:
                 return None
+
             def read() -> int:
                 if not kafka_reachable(publisher.bootstrap):
                     raise ConnectionError("connection refused or timed out")
@@ -205,113 +380,34 @@ def create_push_app(publisher: Publisher, config: HttpPushConfig) -> web.Applica
             try:
                 count = await asyncio.get_running_loop().run_in_executor(None, read)
             except Exception as err:
-                log.error("Kafka at %s unavailable (answered 503): %s — check `lingting stack status` / "
-                          "LINGTING_KAFKA", publisher.address, err)
-                return web.json_response({"error": f"Kafka at {publisher.address} is unavailable: {err}"},
-                                         status=503, headers={"Retry-After": "5"})
-            resync["since"] = None
+                log.error("Kafka at %s unavailable (answered 503): %s — %s", publisher.address, err, KAFKA_HINT)
+                return _error(503, f"Kafka at {publisher.address} is unavailable: {err}", retry_after=5)
+            self.since = None
             log.info("http dedupe: Kafka answers again; %d recent keys read back from %s", count, publisher.topic)
             return None
 
-    async def post_posts(request: web.Request) -> web.Response:
-        response = await handle_post(request)
-        requests_total.labels(str(response.status)).inc()
-        return response
 
-    async def handle_post(request: web.Request) -> web.Response:
-        if pending["posts"] >= config.max_pending:
-            return web.json_response({"error": "Kafka is behind; retry later"}, status=429,
-                                     headers={"Retry-After": "2"})
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"error": f"body larger than {config.max_body_bytes} bytes"}, status=413)
-        try:
-            items = parse_items(body, request.content_type or "")
-        except (ValueError, UnicodeDecodeError) as err:
-            return web.json_response({"error": f"body is not JSON or NDJSON: {err}"}, status=400)
-        loop = asyncio.get_running_loop()
-        if resync["since"] is not None and (answer := await catch_up()) is not None:
-            return answer
-        rejected, futures, posts, duplicates = [], [], [], 0
-        batch_keys: set[str] = set()
-        for index, item in enumerate(items):
-            if isinstance(item, _BadLine):
-                rejected.append({"index": index, "error": item.error})
-                continue
-            try:
-                post = RawPost.model_validate(item)
-            except ValidationError as err:
-                reason = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
-                                   for e in err.errors()[:5])
-                rejected.append({"index": index, "id": str(item.get("id")) if isinstance(item, dict) else None,
-                                 "error": reason})
-                continue
-            posts.append(post)
-            if recent is not None and (post.key in recent or post.key in batch_keys):
-                duplicates += 1
-                continue
-            if recent is not None and post.key in recent.inflight:  # a retry racing the first attempt
-                futures.append(recent.inflight[post.key])
-                duplicates += 1
-                continue
-            future = publisher.publish(post, collect_errors=False)  # a failure is answered 503 here
-            futures.append(future)
-            batch_keys.add(post.key)
-            if recent is not None:
-                recent.inflight[post.key] = future
-            future.add_both(on_done, loop, post.key, post.created_at, future)
-        waiting = len(futures)
-        pending["posts"] += waiting
-        pending_gauge.set(pending["posts"])
-        try:
-            await loop.run_in_executor(None, _wait_all, futures)
-        except Exception as err:  # not acknowledged (yet): the client must retry (dedupe makes it harmless)
-            log.error("Kafka at %s did not acknowledge %d posts (answered 503, the client retries): %s — check "
-                      "`lingting stack status` / LINGTING_KAFKA", publisher.address, waiting, err)
-            return web.json_response({"error": f"Kafka did not acknowledge the posts: {err}"}, status=503,
-                                     headers={"Retry-After": "5"})
-        finally:
-            pending["posts"] -= waiting
-            pending_gauge.set(pending["posts"])
-        metrics.duplicates(duplicates)
-        metrics.invalid(len(rejected))
-        accepted = len(posts)
-        status = 200 if not rejected else (207 if accepted else 422)
-        return web.json_response({"accepted": accepted, "duplicates": duplicates, "rejected": rejected},
-                                 status=status)
+def command(connectors: ConnectorsConfig,
+            host: Optional[str] = typer.Option(None, help="Bind address (default connectors.http.host)."),
+            port: Optional[int] = typer.Option(None, help="Port (default connectors.http.port, 8090)."),
+            token: Optional[str] = typer.Option(None, envvar="LINGTING_HTTP_TOKEN",
+                                                help="Bearer token clients must send (or connectors.http.token)."),
+            access_log: bool = typer.Option(False, "--access-log", help="Log every request (one line each; off: "
+                                            "the totals line every minute and /metrics say how it goes)."),
+            ) -> Launch:
+    """Serve POST /v1/posts for data vendors (JSON object, array or NDJSON; bearer token; per-item errors;
+    429 when Kafka is behind or beyond --rate), plus /healthz, /metrics and /openapi.json."""
+    cfg = connectors.http.model_copy(update={k: v for k, v in {"host": host, "port": port, "token": token}.items()
+                                             if v})
+    if not cfg.token:
+        typer.secho("warning: no bearer token set (LINGTING_HTTP_TOKEN): anyone who reaches the port can push",
+                    fg=typer.colors.YELLOW, err=True)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "pending": pending["posts"], "topic": publisher.topic,
-                                  "remembered_keys": len(recent) if recent is not None else None})
+    def serve(publisher: Publisher, limiter: RateLimiter) -> None:
+        web.run_app(create_push_app(publisher, cfg, limiter), host=cfg.host, port=cfg.port, print=None,
+                    **({} if access_log else {"access_log": None}))
 
-    async def metrics_page(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def rebuild(app: web.Application) -> None:
-        """Before the port opens: remember what reached the topic within the dedupe window."""
-        if recent is not None:
-            started = time.monotonic()
-            count = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: publisher.retry(lambda: recent.rebuild(publisher), "reading back the raw topic"))
-            log.info("http dedupe: %d keys accepted in the last %.0f s read back from %s in %.1f s", count,
-                     config.dedupe_seconds, publisher.topic, time.monotonic() - started)
-        app[STATUS_LOG] = start_status_log(metrics, 60.0)
-
-    async def stop_status(app: web.Application) -> None:
-        app[STATUS_LOG].set()
-
-    async def openapi(request: web.Request) -> web.Response:
-        return web.json_response(OPENAPI)
-
-    app = web.Application(middlewares=[auth], client_max_size=config.max_body_bytes)
-    app.router.add_post("/v1/posts", post_posts)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_page)
-    app.on_startup.append(rebuild)
-    app.on_cleanup.append(stop_status)
-    app.router.add_get("/openapi.json", openapi)
-    return app
+    return Launch(serve=serve)
 
 
 _HTTP_FAMILIES: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -21,21 +22,26 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit
 
-from connectors.base import ConnectorError, Source, connector_metrics, register
-from connectors.config import RssConfig, RssFeedConfig
+import typer
+from pydantic import ValidationError
+
+from connectors.config import ConnectorsConfig, RssConfig, RssFeedConfig
 from connectors.html_text import html_to_text
-from schemas.retry import retry_after_seconds
+from connectors.polling import PollingSource
+from connectors.source import ConnectorError, Emit, Idle, Invalid, Item, Launch
 from schemas import Author, RawPost
+from schemas.errors import ConfigError, validation_summary
+from schemas.retry import retry_after_seconds
 
 log = logging.getLogger("lingting.connect.rss")
 
 #: Attempts per feed in ``--once`` mode before giving up on it (daemon mode retries forever).
 ONCE_ATTEMPTS = 3
-#: The idle loop wakes at least this often: checks the stop event and lets run_source commit a pending batch.
-HEARTBEAT_SECONDS = 1.0
+Position = dict[str, Any]
 
 # RSSHub route prefix → platform. Other routes and plain feeds are "news" unless the feed sets ``platform:``.
 ROUTE_PLATFORMS = {"weibo": "weibo", "zhihu": "zhihu", "bilibili": "bilibili", "douban": "douban",
@@ -195,22 +201,19 @@ def _feed_metrics() -> tuple[Any, Any]:
     return polls, Counter("lingting_rss_entries", "New RSS entries yielded for publishing", ["feed"])
 
 
-@register
-class RssSource(Source):
-    """Yields (post, position) forever (or one round with ``once``); ``(None, position)`` while idle."""
+class RssSource(PollingSource[Position]):
+    """Every feed's new entries, forever (or one round with ``once``)."""
 
     name = "rss"
 
     def __init__(self, config: RssConfig, *, once: bool = False, stop: threading.Event | None = None) -> None:
         if not config.feeds:
             raise ConnectorError("no feeds: give --feed URL or list them under connectors.rss.feeds in the config")
+        super().__init__(once=once, stop=stop)
         self.config = config
         self.feeds: list[RssFeedConfig] = list(config.feeds)
-        self.once = once
-        self.stop = stop or threading.Event()
         self.stats: dict[str, FeedStats] = {f.url: FeedStats() for f in self.feeds}
         self.failed: set[str] = set()   # feeds given up on in --once mode
-        self.metrics = connector_metrics(self.name)
         self._m_polls, self._m_entries = _feed_metrics()
 
     @staticmethod
@@ -276,7 +279,7 @@ class RssSource(Source):
                        created_at=entry_time(entry) or fetched_at, author=author, url=link, **extra)
 
     def _entries(self, feed: RssFeedConfig, fetched: Fetched, state: _FeedState,
-                 snapshot: "_Snapshot") -> Iterator[tuple[RawPost | None, dict[str, Any]]]:
+                 snapshot: "_Snapshot") -> Iterator[Item[Position]]:
         entries = list(fetched.parsed.entries)
         current: list[str] = []
         for entry in reversed(entries):  # feeds list newest first; publish oldest first
@@ -286,16 +289,20 @@ class RssSource(Source):
                 continue
             try:
                 post = self.to_post(feed, entry, fetched.parsed, fetched.fetched_at)
-            except ValueError as err:  # pydantic ValidationError: report, do not stop the feed
-                log.error("rss feed %s: entry %r cannot be turned into a post (%s); skipped",
-                          self.label(feed), entry_key(entry)[:200], str(err).replace("\n", " ")[:300])
-                post = None
+            except ValueError as err:  # kept on the dead-letter topic; the feed goes on
+                error = validation_summary(err, top="entry") if isinstance(err, ValidationError) else str(err)
+                log.error("rss feed %s: entry %r cannot be turned into a post (%s)", self.label(feed),
+                          entry_key(entry)[:200], error[:300])
+                state.seen.append(seen_id)
+                state.seen_set.add(seen_id)
+                yield Invalid(snapshot.update(feed.url, state), error, _entry_json(entry),
+                              {"feed": feed.url, "entry": entry_key(entry)[:200]})
+                continue
             state.seen.append(seen_id)
             state.seen_set.add(seen_id)
-            self.stats[feed.url].entries += post is not None
-            if post is not None:
-                self._m_entries.labels(feed.url).inc()
-            yield post, snapshot.update(feed.url, state)
+            self.stats[feed.url].entries += 1
+            self._m_entries.labels(feed.url).inc()
+            yield Emit(post, snapshot.update(feed.url, state))
         # Whole response handled: keep the ids still in the feed plus the most recent others, then the validators.
         in_feed = set(current)
         keep = max(self.config.max_seen, len(in_feed))
@@ -307,10 +314,10 @@ class RssSource(Source):
     # -- the scheduler ------------------------------------------------------------------------------------------
 
     def _delay_after_failure(self, stats: FeedStats, error: FeedError) -> float:
-        delay = min(self.config.max_backoff, self.config.retry_backoff * 2 ** (stats.consecutive_failures - 1))
-        return max(delay, min(error.retry_after or 0.0, self.config.max_backoff))
+        return self.retry_delay(stats.consecutive_failures, initial=self.config.retry_backoff,
+                                cap=self.config.max_backoff, retry_after=error.retry_after)
 
-    def items(self, resume: Any) -> Iterator[tuple[RawPost | None, dict[str, Any]]]:
+    def items(self, resume: Position | None) -> Iterator[Item[Position]]:
         import httpx
 
         saved = (resume or {}).get("feeds", {}) if isinstance(resume, dict) else {}
@@ -336,19 +343,19 @@ class RssSource(Source):
                     return
                 busy = {f.url for f in inflight.values()}
                 next_due = min((due[f.url] for f in self.feeds if f.url not in busy
-                                and (not self.once or f.url in pending)), default=now + HEARTBEAT_SECONDS)
-                timeout = max(0.0, min(HEARTBEAT_SECONDS, next_due - now))
+                                and (not self.once or f.url in pending)), default=now + self.HEARTBEAT_SECONDS)
+                timeout = max(0.0, min(self.HEARTBEAT_SECONDS, next_due - now))
                 done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     feed = inflight.pop(future)
                     yield from self._handle(feed, future, states[feed.url], snapshot, due, pending)
-                yield None, snapshot.position
+                yield Idle(snapshot.position)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             client.close()
 
     def _handle(self, feed: RssFeedConfig, future: Future, state: _FeedState, snapshot: "_Snapshot",
-                due: dict[str, float], pending: set[str]) -> Iterator[tuple[RawPost | None, dict[str, Any]]]:
+                due: dict[str, float], pending: set[str]) -> Iterator[Item[Position]]:
         stats = self.stats[feed.url]
         stats.polls += 1
         try:
@@ -399,6 +406,11 @@ class RssSource(Source):
         pending.discard(feed.url)
 
 
+def _entry_json(entry: Any) -> bytes:
+    """The entry as feedparser read it, for the dead-letter topic (dates as text)."""
+    return json.dumps(entry, ensure_ascii=False, default=str).encode()
+
+
 class _Snapshot:
     """The current position as an immutable-by-convention dict: each update builds a new top-level dict and a
     new dict for the changed feed, sharing the others (cheap with many feeds)."""
@@ -409,3 +421,38 @@ class _Snapshot:
     def update(self, url: str, state: _FeedState) -> dict[str, Any]:
         self.position = {"v": 1, "feeds": {**self.position["feeds"], url: state.dump()}}
         return self.position
+
+
+def command(connectors: ConnectorsConfig, stop: threading.Event, config_path: Path | None,
+            feed: Optional[list[str]] = typer.Option(None, "--feed", help="Feed url (repeatable), added to "
+                                                     "connectors.rss.feeds, e.g. https://rsshub.app/weibo/user/1195230310"),
+            interval: Optional[float] = typer.Option(None, help="Seconds between polls of the --feed feeds (min 10, "
+                                                                "default 300); config feeds keep their own."),
+            once: bool = typer.Option(False, "--once", help="Poll each feed once and exit (cron, tests); exit 1 "
+                                                           "if a feed still failed after retries."),
+            ) -> Launch:
+    """Poll RSS/Atom feeds (RSSHub routes or any feed) and publish new entries, keyed platform:id. Conditional
+    GET (ETag/Last-Modified), per-feed interval, retries with backoff; restartable without sending an entry twice.
+    With --metrics-port, per-feed lingting_rss_polls / lingting_rss_entries too."""
+    cfg = connectors.rss
+    try:
+        extra = [RssFeedConfig(url=url, **({"interval": interval} if interval is not None else {}))
+                 for url in feed or [] if url not in {f.url for f in cfg.feeds}]
+    except ValidationError as err:
+        raise ConfigError(f"invalid --feed/--interval: {validation_summary(err)}") from None
+    cfg = cfg.model_copy(update={"feeds": [*cfg.feeds, *extra]})
+    source = RssSource(cfg, once=once, stop=stop)  # checks the feeds before waiting for Kafka
+
+    def finish() -> int:
+        for url, stats in source.stats.items():
+            typer.echo(json.dumps({"feed": url, "polls": stats.polls, "not_modified": stats.not_modified,
+                                   "failures": stats.failures, "new_entries": stats.entries,
+                                   "last_error": stats.last_error}, ensure_ascii=False), err=True)
+        if source.failed:
+            typer.secho(f"error: feeds still failing after retries (see the log above for why): "
+                        f"{', '.join(sorted(source.failed))}", fg=typer.colors.RED, err=True)
+            return 1
+        return 0
+
+    ident = str(config_path.resolve()) if config_path and not feed else "|".join(sorted(f.url for f in cfg.feeds))
+    return Launch(source, ident=ident, finish=finish)

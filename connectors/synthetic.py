@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterator, Literal, Optional
 
+import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ConnectorError, Source, register
+from connectors.source import ConnectorError, Emit, Item, Launch, Source
 from schemas import RawPost
+from schemas.errors import validation_summary
 
 EMOTICONS_POS = ["[赞]", "[哈哈]", "[爱你]", "😋", "👍", "[鼓掌]"]
 EMOTICONS_NEG = ["[怒]", "[泪]", "[失望]", "😡", "[吐]", "[抓狂]"]
@@ -68,8 +71,7 @@ def load_scenario(path: Path) -> Scenario:
     except yaml.YAMLError as err:
         raise ConnectorError(f"scenario {path} is not valid YAML: {err}") from None
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-        raise ConnectorError(f"invalid scenario {path}: {problems}") from None
+        raise ConnectorError(f"invalid scenario {path}: {validation_summary(err, limit=None)}") from None
 
 
 def load_sentences(domain: Domain = "any") -> dict[str, list[str]]:
@@ -123,25 +125,36 @@ class _Author:
     verified: bool
 
 
-@register
-class SyntheticSource(Source):
+class SyntheticSource(Source[dict[str, Any]]):
+    """The position is the stream's start and the number of posts done: a restart continues the same stream."""
+
     name = "synthetic"
 
-    def __init__(self, scenario: Scenario, *, seed: int = 7, start: datetime | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, seed: int = 7, start: datetime | None = None,
+                 speed: float | None = None) -> None:
+        """``speed``: event time runs this many times faster than the wall clock (None: as fast as possible)."""
         self.scenario = scenario
+        self.speed = speed
         self.seed = seed
         self.start = start or (datetime.now(timezone.utc).replace(second=0, microsecond=0)
                                - timedelta(minutes=scenario.minutes))
         self.sentences = {domain: load_sentences(domain) for domain in ("any", "food", "hotel")}
         self.domains = {load.name: load.domain for load in scenario.brands}
 
-    def items(self, resume: Any) -> Iterable[tuple[RawPost, Any]]:
-        # A restart continues the same stream: same start, same seed, skipping what was published.
+    def items(self, resume: dict[str, Any] | None) -> Iterator[Item[dict[str, Any]]]:
         start = datetime.fromisoformat(resume["start"]) if resume else self.start
         done = int(resume["n"]) if resume else 0
-        for n, post in enumerate(self.generate(start), start=1):
-            if n > done:
-                yield RawPost.model_validate(post), {"start": start.isoformat(), "n": n}
+        first_event, first_wall = None, time.monotonic()
+        for n, data in enumerate(self.generate(start), start=1):
+            if n <= done:
+                continue
+            post = RawPost.model_validate(data)
+            if self.speed:
+                first_event = first_event or post.created_at
+                due = first_wall + (post.created_at - first_event).total_seconds() / self.speed
+                if (delay := due - time.monotonic()) > 0:
+                    time.sleep(delay)
+            yield Emit(post, {"start": start.isoformat(), "n": n})
 
     def generate(self, start: datetime) -> Iterator[dict[str, Any]]:
         """Posts in event-time order (within each minute), deterministic for (scenario, seed, start)."""
@@ -201,3 +214,29 @@ class SyntheticSource(Source):
         return {"platform": self.scenario.platform, "id": "", "text": text, "created_at": created.isoformat(),
                 "author": {"id": a.id, "name": a.name, "followers": a.followers, "verified": a.verified},
                 "metrics": {"reposts": 0, "comments": rnd.randint(0, 30), "likes": rnd.randint(0, 200)}}
+
+
+def command(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scenario YAML (see deploy/demo/)."),
+            seed: int = typer.Option(7, help="Same seed + scenario + start = the same posts."),
+            start: Optional[datetime] = typer.Option(None, help="Event time of the first minute (default: the "
+                                                                "history ends now)."),
+            speed: str = typer.Option("max", help="'max' (as fast as Kafka takes it) or an event-time "
+                                                  "multiplier, e.g. 60 = one hour of history per minute."),
+            out: Optional[Path] = typer.Option(None, help="Write JSONL here instead of publishing to Kafka."),
+            ) -> Launch | None:
+    """Publish a realistic synthetic Chinese stream with injected crises, campaigns and outages."""
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    source = SyntheticSource(load_scenario(scenario), seed=seed, start=start,
+                             speed=None if speed == "max" else float(speed))
+    if out is not None:
+        count = 0
+        with open(out, "w", encoding="utf-8") as fh:
+            for item in source.items(None):
+                if isinstance(item, Emit):
+                    fh.write(item.post.model_dump_json(exclude_unset=True) + "\n")
+                    count += 1
+        typer.echo(f"wrote {count} posts to {out}", err=True)
+        return None
+    ident = f"{scenario.resolve()}|{seed}|{start.isoformat() if start else 'now'}"
+    return Launch(source, ident=ident, fresh=start is None)  # "ending now" is a new stream on every run

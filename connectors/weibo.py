@@ -14,21 +14,26 @@ are logged with their code and message and the stream is tried again at its next
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Generator, Iterator, Optional
 
 import httpx
+import typer
 from pydantic import ValidationError
 
-from connectors.base import ConnectorError, Source, connector_metrics, register
-from connectors.config import WeiboConfig, WeiboStream
+from connectors.config import ConnectorsConfig, WeiboConfig, WeiboStream
 from connectors.html_text import html_to_text
-from schemas.retry import retry_after_seconds
+from connectors.polling import PollingSource
+from connectors.source import ConnectorError, Emit, Idle, Invalid, Launch
+from connectors.source import Item as SourceItem
 from schemas import Author, Metrics, RawPost
+from schemas.errors import ConfigError, validation_summary
+from schemas.retry import backoff_delay, retry_after_seconds
 
 log = logging.getLogger("lingting.connect.weibo")
 
@@ -42,7 +47,7 @@ RECENT_KEYS = 100_000    # posts remembered to publish a reposted original (or a
 ORIGINALS_KEPT = 5_000   # reposted originals remembered in the checkpoint (across restarts)
 ORIGINALS = "_originals"  # position key of that list (stream keys always contain ':')
 Position = dict[str, Any]
-Item = tuple[RawPost | None, Position]
+Item = SourceItem[Position]
 
 
 class WeiboApiError(ConnectorError):
@@ -101,29 +106,27 @@ def status_to_post(status: dict[str, Any]) -> RawPost:
 
 # --- the source ------------------------------------------------------------------------------------------
 
-@register
-class WeiboSource(Source):
+class WeiboSource(PollingSource[Position]):
+    """The position is ``{stream key: highest id published}`` plus the recent originals (module docstring)."""
+
     name = "weibo"
 
-    def __init__(self, config: WeiboConfig, *, once: bool = False, stop: threading.Event | None = None,
-                 report: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, config: WeiboConfig, *, once: bool = False, stop: threading.Event | None = None) -> None:
         if not config.token:
             raise ConnectorError("no Weibo access token: set LINGTING_WEIBO_TOKEN (or connectors.weibo.token, "
                                  "or --token)")
         if not config.streams:
             raise ConnectorError("no Weibo streams to follow: pass --keyword/--uid/--screen-name or list them "
                                  "under connectors.weibo.streams")
-        self.config, self.once = config, once
-        self.stop = stop or threading.Event()
-        self.report = report or (lambda stream, err, status: log.error("%s: status not published: %s", stream, err))
+        super().__init__(once=once, stop=stop)
+        self.config = config
         self.failed: dict[str, str] = {}  # --once: streams that could not be read, with why
-        self.metrics = connector_metrics(self.name)
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._client: httpx.Client | None = None
 
     # -- polling loop --
 
-    def items(self, resume: Any) -> Iterator[Item]:
+    def items(self, resume: Position | None) -> Iterator[Item]:
         resume = dict(resume or {})
         self._originals: tuple[str, ...] = tuple(resume.pop(ORIGINALS, ()))
         since: Position = {k: str(v) for k, v in resume.items()}
@@ -149,20 +152,25 @@ class WeiboSource(Source):
         for status in statuses:  # oldest first: the position only grows
             retweeted = status.get("retweeted_status")
             if retweeted and not retweeted.get("deleted") and status_id(retweeted):
-                post = self._map(stream, retweeted)
-                if post is not None and self._first_time(post.key):
-                    self._originals = (*self._originals[-(ORIGINALS_KEPT - 1):], post.key)
-                    yield post, self._position(since)
-            post = self._map(stream, status)
+                if (item := self._item(stream, retweeted, since, original=True)) is not None:
+                    yield item
             since[stream.key] = status_id(status)
-            yield (post if post is not None and self._first_time(post.key) else None), self._position(since)
+            yield self._item(stream, status, since) or Idle(self._position(since))
 
-    def _map(self, stream: WeiboStream, status: dict[str, Any]) -> RawPost | None:
+    def _item(self, stream: WeiboStream, status: dict[str, Any], since: Position, *,
+              original: bool = False) -> Item | None:
+        """The status as an item at the current position; None for a post this process already published."""
         try:
-            return status_to_post(status)
-        except (ValidationError, ValueError) as err:
-            self.report(stream.key, _short(err), status)
+            post = status_to_post(status)
+        except ValueError as err:  # ValidationError included
+            error = validation_summary(err, top="status") if isinstance(err, ValidationError) else str(err)
+            return Invalid(self._position(since), error, json.dumps(status, ensure_ascii=False).encode(),
+                           {"stream": stream.key, "id": status.get("idstr")})
+        if not self._first_time(post.key):
             return None
+        if original:
+            self._originals = (*self._originals[-(ORIGINALS_KEPT - 1):], post.key)
+        return Emit(post, self._position(since))
 
     def _position(self, since: Position) -> Position:
         """A snapshot of the position: since_ids per stream, plus the recent originals (a shared tuple)."""
@@ -179,14 +187,7 @@ class WeiboSource(Source):
         return True
 
     def _wait(self, seconds: float, since: Position) -> Iterator[Item]:
-        """Sleep until ``seconds`` passed or stop; yield a tick each second so run_source commits meanwhile."""
-        end = time.monotonic() + max(0.0, seconds)
-        while not self.stop.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self.stop.wait(min(1.0, left))
-            yield None, self._position(since)
+        return self.idle(seconds, lambda: self._position(since))
 
     # -- fetching --
 
@@ -256,7 +257,7 @@ class WeiboSource(Source):
         return None
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.config.retry_max_seconds, 2.0 ** attempt)
+        return backoff_delay(attempt + 1, initial=1.0, cap=self.config.retry_max_seconds)
 
     def _rate_limit_reset(self) -> float | None:
         """Seconds until the hourly window resets, from account/rate_limit_status.json (not itself limited)."""
@@ -324,7 +325,41 @@ def _retry_after(resp: httpx.Response, body: dict[str, Any]) -> float | None:
     return reset if reset >= 0 else None
 
 
-def _short(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'status'}: {e['msg']}" for e in err.errors()[:5])
-    return str(err)
+
+def command(connectors: ConnectorsConfig, stop: threading.Event,
+            keyword: Optional[list[str]] = typer.Option(None, "--keyword", "-k", help="Search term to follow "
+                                                        "(repeatable), added to connectors.weibo.streams."),
+            uid: Optional[list[str]] = typer.Option(None, "--uid", help="Account id whose timeline to follow "
+                                                    "(repeatable)."),
+            screen_name: Optional[list[str]] = typer.Option(None, "--screen-name", help="Account nickname whose "
+                                                            "timeline to follow (repeatable)."),
+            interval: Optional[float] = typer.Option(None, help="Seconds between polls of the streams given here "
+                                                                "(default 60); config streams keep their own."),
+            token: Optional[str] = typer.Option(None, envvar="LINGTING_WEIBO_TOKEN", show_default=False,
+                                                help="OAuth2 access token (or connectors.weibo.token)."),
+            base_url: Optional[str] = typer.Option(None, "--base-url", help="API root (default "
+                                                   "connectors.weibo.base_url, https://api.weibo.com)."),
+            once: bool = typer.Option(False, "--once", help="Read each stream until caught up, then exit (cron, "
+                                                           "tests); exit 1 if a stream could not be read."),
+            ) -> Launch:
+    """Poll the Weibo open API (keyword search, account timelines) with since_id paging and publish new statuses
+    (and the originals they repost), keyed weibo:id. Backs off on rate limits; restartable without duplicates."""
+    cfg = connectors.weibo
+    given = [("keyword", v) for v in keyword or []] + [("uid", v) for v in uid or []] \
+        + [("screen_name", v) for v in screen_name or []]
+    try:
+        extra = [WeiboStream(**{kind: value}, **({"interval": interval} if interval is not None else {}))
+                 for kind, value in given]
+    except ValidationError as err:
+        raise ConfigError(f"invalid --keyword/--uid/--screen-name/--interval: {validation_summary(err)}") from None
+    known = {s.key for s in cfg.streams}
+    cfg = cfg.model_copy(update={"streams": [*cfg.streams, *(s for s in extra if s.key not in known)],
+                                 **{k: v for k, v in {"token": token, "base_url": base_url}.items() if v}})
+    source = WeiboSource(cfg, once=once, stop=stop)  # checks token and streams before waiting for Kafka
+
+    def finish() -> int:
+        for stream, why in sorted(source.failed.items()):
+            typer.secho(f"error: {stream}: {why}", fg=typer.colors.RED, err=True)
+        return 1 if source.failed else 0
+
+    return Launch(source, ident=cfg.base_url, finish=finish)

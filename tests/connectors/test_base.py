@@ -15,11 +15,15 @@ import time
 import urllib.request
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterator
 
 import pytest
 
-from connectors.base import Checkpoint, Publisher, Source, run_source, serve_metrics
+from connectors.checkpoint import Checkpoint
+from connectors.metrics import serve_metrics
+from connectors.publisher import Publisher
+from connectors.run import run_source
+from connectors.source import Emit, Invalid, Item, Source
 from schemas import RawPost
 from tests.connectors.kafka_topic import key_counts
 
@@ -131,7 +135,7 @@ class KafkaPath:
                 s.close()
 
 
-class ListSource(Source):
+class ListSource(Source[int]):
     """Posts 0..n-1; the position is the number of items done."""
 
     name = "test-list"
@@ -140,13 +144,13 @@ class ListSource(Source):
         self.n, self.prefix = n, prefix
         self.t0 = datetime.now(timezone.utc) - timedelta(hours=1)
 
-    def items(self, resume: Any) -> Iterable[tuple[RawPost | None, int]]:
+    def items(self, resume: int | None) -> Iterator[Item[int]]:
         for i in range(int(resume or 0), self.n):
             if i % 500 == 499:
-                yield None, i + 1  # an item the source reported as invalid
+                yield Invalid(i + 1, "not a post", f"第{i}条".encode())  # kept on the dead-letter topic
                 continue
-            yield RawPost(platform="weibo", id=f"{self.prefix}{i}", text=f"{TEXTS[i % 4]} 第{i}条",
-                          created_at=self.t0 + timedelta(seconds=i)), i + 1
+            yield Emit(RawPost(platform="weibo", id=f"{self.prefix}{i}", text=f"{TEXTS[i % 4]} 第{i}条",
+                               created_at=self.t0 + timedelta(seconds=i)), i + 1)
 
 
 def topic_keys(settings) -> Counter:

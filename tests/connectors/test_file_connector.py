@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from connectors.file import FileSource
+from connectors.testing import as_pairs, invalid
 from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,12 +25,12 @@ def lines(n: int, start: int = 0) -> str:
 def test_jsonl_resumes_after_position_and_reports_bad_lines(tmp_path):
     path = tmp_path / "posts.jsonl"
     path.write_text(lines(3) + "{broken json\n" + '{"platform":"weibo"}\n' + lines(2, start=3), encoding="utf-8")
-    errors = []
-    items = list(FileSource(path, report=lambda n, e, raw: errors.append((n, e, raw))).items(None))
+    read = list(FileSource(path).items(None))
+    items, errors = list(as_pairs(read)), [(i.where["line"], i.error, i.raw) for i in invalid(read)]
     assert [p.id for p, _ in items if p] == ["0", "1", "2", "3", "4"]
     assert [n for n, _, _ in errors] == [4, 5]
     assert "text: Field required" in errors[1][1] and errors[0][2] == b"{broken json\n"
-    resumed = list(FileSource(path, report=lambda *a: None).items(5))
+    resumed = list(as_pairs(FileSource(path).items(5)))
     assert [p.id for p, _ in resumed if p] == ["3", "4"]
 
 
@@ -38,7 +39,7 @@ def test_csv_with_flat_author_and_metrics_columns(tmp_path):
     path.write_text("platform,id,text,created_at,author_name,followers,reposts\n"
                     'douyin,77,"小米汽车真香，已下定😍",2026-11-20T12:00:00+08:00,车评人老王,120000,35\n',
                     encoding="utf-8")
-    (post, position), = list(FileSource(path).items(None))
+    (post, position), = list(as_pairs(FileSource(path).items(None)))
     assert post.key == "douyin:77" and post.author.followers == 120000 and post.metrics.reposts == 35
     assert position == 1
 

@@ -21,8 +21,8 @@ def post(i: int, **over) -> dict:
 def test_push_endpoint(make_settings):
     from aiohttp import ClientSession, web
 
-    from connectors.base import Publisher
     from connectors.config import HttpPushConfig
+    from connectors.publisher import Publisher
     from connectors.http_push import create_push_app
     from pipeline.topics import ensure_topics
 
@@ -99,7 +99,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_connector(config, port: int, log):
+def _start_connector(config, port: int, log, *extra: str):
     import os
     import subprocess
     import sys
@@ -109,7 +109,7 @@ def _start_connector(config, port: int, log):
 
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "connect", "http", "--config", str(config),
-                             "--port", str(port)], cwd=root, stderr=log,
+                             "--port", str(port), *extra], cwd=root, stderr=log,
                             env={**os.environ, "LINGTING_HTTP_TOKEN": "s3cret"})
     deadline = time.monotonic() + 60
     while True:
@@ -120,6 +120,32 @@ def _start_connector(config, port: int, log):
         except OSError:
             assert time.monotonic() < deadline, "the http connector did not come up"
             time.sleep(0.1)
+
+
+def test_cli_takes_rate_and_metrics_port_like_every_connector(make_config, tmp_path):
+    """--rate 1: a burst of 5 is let through, the next within 4 s is answered 429 with Retry-After (not sent);
+    --metrics-port serves the connector metrics on their own port, as for the pull connectors."""
+    import urllib.request
+
+    import httpx
+    import yaml
+
+    config = tmp_path / "lingting.yaml"
+    config.write_text(yaml.safe_dump(make_config(), allow_unicode=True), encoding="utf-8")
+    port, metrics_port = _free_port(), _free_port()
+    with open(tmp_path / "connector.log", "wb") as log:
+        proc = _start_connector(config, port, log, "--rate", "1", "--metrics-port", str(metrics_port))
+        try:
+            url, auth = f"http://127.0.0.1:{port}/v1/posts", {"Authorization": "Bearer s3cret"}
+            first = httpx.post(url, json=[post(900 + i) for i in range(5)], headers=auth, timeout=30)
+            second = httpx.post(url, json=[post(910 + i) for i in range(5)], headers=auth, timeout=30)
+            page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    assert first.status_code == 200 and first.json()["accepted"] == 5
+    assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1 and "--rate" in second.text
+    assert 'lingting_connector_posts_published_total{source="http"} 5.0' in page
 
 
 def test_kill_9_mid_load_then_client_retries_every_key_once(make_config, tmp_path):
@@ -199,8 +225,8 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
     """A real network outage between the endpoint and the broker (a cuttable TCP path, see test_base)."""
     from aiohttp import ClientSession, web
 
-    from connectors.base import Publisher
     from connectors.config import HttpPushConfig
+    from connectors.publisher import Publisher
     from connectors.http_push import create_push_app
     from pipeline.topics import ensure_topics
     from tests.connectors.test_base import KafkaPath

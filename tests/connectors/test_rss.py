@@ -26,6 +26,7 @@ import yaml
 
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.rss import (ONCE_ATTEMPTS, RssSource, html_to_text, native_id, route_platform, weibo_mid)
+from connectors.testing import as_pairs
 from tests.connectors.kafka_topic import key_counts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +172,7 @@ def once(config: RssConfig, resume=None) -> tuple[list, dict | None, RssSource]:
     """One ``--once`` round: the posts and the last position."""
     source = RssSource(config, once=True)
     posts, position = [], None
-    for post, position in source.items(resume):
+    for post, position in as_pairs(source.items(resume)):
         if post is not None:
             posts.append(post)
     return posts, position, source
@@ -280,7 +281,7 @@ def test_failing_feed_is_retried_with_backoff_while_the_other_goes_on(server, ca
     arrivals: list[tuple[float, str]] = []
     deadline = time.monotonic() + 20
     with caplog.at_level(logging.WARNING, logger="lingting.connect.rss"):
-        for post, _ in source.items(None):
+        for post, _ in as_pairs(source.items(None)):
             if post is not None:
                 arrivals.append((time.monotonic(), post.platform))
             if sum(p == "weibo" for _, p in arrivals) == 3 or time.monotonic() > deadline:
@@ -336,7 +337,9 @@ def test_config_typos_and_bad_values_name_the_key(tmp_path):
 @pytest.mark.integration
 def test_daemon_publishes_new_entries_once_and_stops_cleanly(server, make_settings, tmp_path):
 
-    from connectors.base import Checkpoint, Publisher, run_source
+    from connectors.checkpoint import Checkpoint
+    from connectors.publisher import Publisher
+    from connectors.run import run_source
     from pipeline.topics import ensure_topics
 
     items = list(WEIBO_ITEMS)

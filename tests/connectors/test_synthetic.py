@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from connectors.synthetic import SyntheticSource, load_scenario, load_sentences
+from connectors.testing import as_pairs
 from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +20,7 @@ START = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
 
 
 def stream(seed: int = 7):
-    return [p for p, _ in SyntheticSource(load_scenario(SCENARIO), seed=seed, start=START).items(None)]
+    return [p for p, _ in as_pairs(SyntheticSource(load_scenario(SCENARIO), seed=seed, start=START).items(None))]
 
 
 def minute_of(post) -> int:
@@ -58,9 +59,9 @@ def test_a_restaurants_posts_are_not_about_hotel_rooms_and_never_repeat_its_name
 
 def test_resume_continues_the_same_stream():
     source = SyntheticSource(load_scenario(SCENARIO), seed=7, start=START)
-    items = list(source.items(None))
+    items = list(as_pairs(source.items(None)))
     _, position = items[99]
-    resumed = [p for p, _ in SyntheticSource(load_scenario(SCENARIO), seed=7).items(position)]
+    resumed = [p for p, _ in as_pairs(SyntheticSource(load_scenario(SCENARIO), seed=7).items(position))]
     assert [p.key for p in resumed[:50]] == [p.key for p, _ in items[100:150]]
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from connectors.config import WeiboConfig
 from connectors.html_text import html_to_text
+from connectors.testing import as_pairs, invalid
 from connectors.weibo import WeiboSource, parse_weibo_time, status_to_post
 from schemas.errors import ConfigError
 from tests.connectors.weibo_server import TEXTS, WeiboServer, status, timeline, user
@@ -38,7 +39,7 @@ def config(api: WeiboServer, *streams: dict, **over) -> WeiboConfig:
 def drain(source: WeiboSource, resume=None) -> tuple[list, dict]:
     """Run a --once source to the end: (posts in publish order, last position)."""
     posts, position = [], resume
-    for post, position in source.items(resume):
+    for post, position in as_pairs(source.items(resume)):
         if post is not None:
             posts.append(post)
     return posts, position
@@ -88,7 +89,7 @@ def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
     with WeiboServer() as api:
         first = timeline(UID, "海底捞火锅", 250, first_id=FIRST, repost_every=10)
         api.add_timeline(UID, first)
-        pairs = list(WeiboSource(config(api), once=True).items(None))
+        pairs = list(as_pairs(WeiboSource(config(api), once=True).items(None)))
         posts, position = [p for p, _ in pairs if p is not None], pairs[-1][1]
         own = [p for p in posts if p.author.id == str(UID)]
         # each position is a snapshot taken right after its post: what a checkpoint at that point must hold
@@ -127,7 +128,7 @@ def test_a_checkpoint_right_after_a_reposted_original_resumes_without_sending_it
     before the repost, which brings the original back; the checkpointed position says it was sent."""
     with WeiboServer() as api:
         api.add_timeline(UID, timeline(UID, "海底捞火锅", 30, first_id=FIRST, repost_every=10))
-        pairs = [(p, pos) for p, pos in WeiboSource(config(api), once=True).items(None) if p is not None]
+        pairs = [(p, pos) for p, pos in as_pairs(WeiboSource(config(api), once=True).items(None)) if p is not None]
         i = next(i for i, (p, _) in enumerate(pairs) if i and p.author.id != str(UID))
         original, position = pairs[i]
         resumed, _ = drain(WeiboSource(config(api), once=True), json.loads(json.dumps(position)))  # as saved
@@ -196,7 +197,7 @@ def test_bad_token_is_a_clear_error_and_the_daemon_keeps_retrying(caplog):
         stop = threading.Event()
         daemon = WeiboSource(config(api, {"uid": UID, "interval": 0.2}), stop=stop)
         seen = []
-        for post, _ in daemon.items(None):
+        for post, _ in as_pairs(daemon.items(None)):
             if post is not None:
                 seen.append(post.id)
             if len(seen) == 40:
@@ -225,8 +226,10 @@ def test_a_status_that_cannot_be_mapped_is_reported_and_skipped():
         good = timeline(UID, "海底捞火锅", 3, first_id=FIRST)
         good[1]["created_at"] = "昨天 10:15"
         api.add_timeline(UID, good)
-        source = WeiboSource(config(api), once=True, report=lambda *a: reported.append(a))
-        posts, position = drain(source)
+        source = WeiboSource(config(api), once=True)
+        items = list(source.items(None))
+        posts, position = [p for p, _ in as_pairs(items) if p is not None], items[-1].position
+        reported += [(i.where["stream"], i.error, json.loads(i.raw)) for i in invalid(items)]
     assert [p.id for p in posts] == [str(FIRST), str(FIRST + 14)] and position == {f"uid:{UID}": str(FIRST + 14)}
     (stream, error, raw), = reported
     assert stream == f"uid:{UID}" and "昨天 10:15" in error and raw["idstr"] == str(FIRST + 7)
