@@ -21,7 +21,7 @@ import html
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lingting.api")
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "api" / "openapi.json"
-ES_KEY = web.AppKey("es", Any)
-SETTINGS_KEY = web.AppKey("settings", Any)
+API_KEY = web.AppKey("api", "AlertApi")
 
 ACTION_LABEL = {"acknowledge": "确认 / Acknowledge", "assign": "认领 / Assign", "resolve": "解除 / Resolve"}
 
@@ -136,10 +135,31 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html")
 
 
+def _json(data: Any) -> web.Response:
+    return web.json_response(data, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+def create_api_app(settings: "Settings", es: Any = None) -> web.Application:
+    """The aiohttp application. ``es``: an AsyncElasticsearch to use (default: one from the settings,
+    created on startup and closed on cleanup)."""
+    api = AlertApi(settings, es)
+    app = web.Application(middlewares=[_auth])
+    app[API_KEY] = api
+    app.cleanup_ctx.append(api.elasticsearch)
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/openapi.json", api.openapi)
+    app.router.add_get("/api/v1/alerts/{alert_id}", api.get_alert)
+    app.router.add_post("/api/v1/alerts/{alert_id}/{action}", api.act_api)
+    app.router.add_get("/act", api.act_page)
+    app.router.add_post("/act", api.act_form)
+    app.router.add_get("/posts", api.posts)
+    return app
+
+
 @web.middleware
-async def _auth(request: web.Request, handler):
+async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith("/api/"):
-        token = request.app[SETTINGS_KEY].api.token
+        token = request.app[API_KEY].settings.api.token
         if not token:
             return _json_error(503, "the API has no token configured (api.token / LINGTING_API_TOKEN)")
         given = request.headers.get("Authorization", "")
@@ -148,49 +168,41 @@ async def _auth(request: web.Request, handler):
     return await handler(request)
 
 
-def _link_secret(settings: "Settings") -> str | None:
-    s = settings.notify.links.secret
-    return s.get_secret_value() if s else settings.api.token
+class AlertApi:
+    """The handlers, over one Elasticsearch client: the alert document holds the workflow, so the API itself
+    keeps no state and any number of instances can serve the same alerts."""
 
+    def __init__(self, settings: "Settings", es: Any = None) -> None:
+        self.settings, self.es, self._own_es = settings, es, es is None
+        self.alerts_alias = settings.elasticsearch.alerts_alias
+        secret = settings.notify.links.secret
+        self.link_secret = secret.get_secret_value() if secret else settings.api.token
 
-def create_api_app(settings: "Settings", es=None) -> web.Application:
-    """The aiohttp application. ``es``: an AsyncElasticsearch to use (default: one from the settings,
-    created on startup and closed on cleanup)."""
-    app = web.Application(middlewares=[_auth])
-    app[SETTINGS_KEY] = settings
-    alerts_alias = settings.elasticsearch.alerts_alias
-
-    async def es_ctx(app: web.Application):
-        own = es is None
-        if own:
+    async def elasticsearch(self, app: web.Application) -> AsyncIterator[None]:
+        """The client for the app's lifetime: ours is created on startup and closed on cleanup."""
+        if self._own_es:
             from elasticsearch import AsyncElasticsearch
 
-            e = settings.elasticsearch
-            app[ES_KEY] = AsyncElasticsearch(e.url, basic_auth=(e.username, e.password or "") if e.username else None,
-                                             request_timeout=15)
-        else:
-            app[ES_KEY] = es
+            e = self.settings.elasticsearch
+            self.es = AsyncElasticsearch(e.url, basic_auth=e.basic_auth, request_timeout=15)
         yield
-        if own:
-            await app[ES_KEY].close()
+        if self._own_es:
+            await self.es.close()
 
-    app.cleanup_ctx.append(es_ctx)
-
-    async def healthz(request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def openapi(request: web.Request) -> web.Response:
-        return web.json_response(openapi_document(settings.api.public_url),
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(openapi_document(self.settings.api.public_url))
 
-    async def get_alert(request: web.Request) -> web.Response:
+    async def get_alert(self, request: web.Request) -> web.Response:
         alert_id = request.match_info["alert_id"]
-        doc = await workflow.get_alert_doc(request.app[ES_KEY], alerts_alias, alert_id)
+        doc = await workflow.get_alert_doc(self.es, self.alerts_alias, alert_id)
         if doc is None:
             return _json_error(404, f"no alert {alert_id!r}")
-        return web.json_response(doc["_source"], dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return _json(doc["_source"])
 
-    async def act_api(request: web.Request) -> web.Response:
+    async def act_api(self, request: web.Request) -> web.Response:
         alert_id, action = request.match_info["alert_id"], request.match_info["action"]
         if action not in ACTIONS:
             return _json_error(404, f"unknown action {action!r} (acknowledge, assign, resolve)")
@@ -200,12 +212,13 @@ def create_api_app(settings: "Settings", es=None) -> web.Application:
             return _json_error(400, "the body must be JSON: {\"by\": \"...\", \"assignee\": \"...\", \"note\": \"...\"}")
         if not isinstance(body, dict):
             return _json_error(400, "the body must be a JSON object")
-        return await _perform(request, alert_id, action, body.get("by"), body.get("assignee"), body.get("note"),
-                              html_page=False)
+        return await self._perform(alert_id, action, body.get("by"), body.get("assignee"), body.get("note"),
+                                   html_page=False)
 
-    async def _perform(request, alert_id, action, by, assignee, note, *, html_page: bool) -> web.Response:
+    async def _perform(self, alert_id: str, action: str, by: str | None, assignee: str | None, note: str | None,
+                       *, html_page: bool) -> web.Response:
         try:
-            wf = await workflow.apply_action(request.app[ES_KEY], alerts_alias, alert_id, action, by or "",
+            wf = await workflow.apply_action(self.es, self.alerts_alias, alert_id, action, by or "",
                                              assignee=assignee, note=note)
         except workflow.AlertNotFound as err:
             return _page("未找到 / not found", f"<p>{html.escape(str(err))}</p>", 404) if html_page \
@@ -219,19 +232,18 @@ def create_api_app(settings: "Settings", es=None) -> web.Application:
                          f"<h2>✅ {html.escape(ACTION_LABEL[action])}</h2><p>{html.escape(alert_id)}</p>"
                          f"<p>状态 state: <b>{html.escape(wf['state'])}</b> · {html.escape(wf['by'])} · "
                          f"{html.escape(wf['at'])}</p>")
-        return web.json_response({"alert_id": alert_id, "workflow": wf},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return _json({"alert_id": alert_id, "workflow": wf})
 
-    def _check_link(params) -> str | None:
-        secret = _link_secret(settings)
-        if not secret:
+    def _check_link(self, params: Mapping[str, str]) -> str | None:
+        """What is wrong with a signed link, or None when it is valid."""
+        if not self.link_secret:
             return "links are disabled (no api.token or notify.links.secret)"
-        return verify_link(secret, params.get("action", ""), params.get("alert", ""), params.get("exp", ""),
-                           params.get("sig", ""))
+        return verify_link(self.link_secret, params.get("action", ""), params.get("alert", ""),
+                           params.get("exp", ""), params.get("sig", ""))
 
-    async def act_page(request: web.Request) -> web.Response:
+    async def act_page(self, request: web.Request) -> web.Response:
         q = request.query
-        if problem := _check_link(q):
+        if problem := self._check_link(q):
             return _page("链接无效 / invalid link", f"<p>链接无效：{html.escape(problem)}</p>", 403)
         action = q["action"]
         if action not in ACTIONS:
@@ -246,44 +258,33 @@ def create_api_app(settings: "Settings", es=None) -> web.Application:
                 f"<button type='submit'>{html.escape(ACTION_LABEL[action])}</button></form>")
         return _page(ACTION_LABEL[action], body)
 
-    async def act_form(request: web.Request) -> web.Response:
+    async def act_form(self, request: web.Request) -> web.Response:
         form = await request.post()
         params = {k: str(form.get(k, "")) for k in ("action", "alert", "exp", "sig", "by", "assignee", "note")}
-        if (problem := _check_link(params)) or params["action"] not in ACTIONS:
+        if (problem := self._check_link(params)) or params["action"] not in ACTIONS:
             return _page("链接无效 / invalid link", f"<p>链接无效：{html.escape(problem or 'unknown action')}</p>",
                          403)
-        return await _perform(request, params["alert"], params["action"], params["by"],
-                              params["assignee"] or None, params["note"] or None, html_page=True)
+        return await self._perform(params["alert"], params["action"], params["by"],
+                                   params["assignee"] or None, params["note"] or None, html_page=True)
 
-    async def posts(request: web.Request) -> web.Response:
+    async def posts(self, request: web.Request) -> web.Response:
         q = request.query
-        if (problem := _check_link(q)) or q.get("action") != "posts":
+        if (problem := self._check_link(q)) or q.get("action") != "posts":
             return _json_error(403, f"invalid link: {problem or 'not a posts link'}")
-        es_client = request.app[ES_KEY]
-        doc = await workflow.get_alert_doc(es_client, alerts_alias, q["alert"])
+        doc = await workflow.get_alert_doc(self.es, self.alerts_alias, q["alert"])
         if doc is None:
             return _json_error(404, f"no alert {q['alert']!r}")
         a = doc["_source"]
-        resp = await es_client.search(
-            index=settings.elasticsearch.posts_alias, size=100, sort=[{"created_at": "desc"}],
+        resp = await self.es.search(
+            index=self.settings.elasticsearch.posts_alias, size=100, sort=[{"created_at": "desc"}],
             query={"bool": {"filter": [{"term": {"brands": a["brand"]}},
                                        {"range": {"created_at": {"gte": a.get("crisis_start") or a["window_start"],
                                                                  "lte": a["window_end"]}}},
                                        {"term": {"sentiment.label": "negative"}}]}},
             source_includes=["platform", "id", "text", "url", "author", "created_at", "sentiment", "metrics"],
             ignore_unavailable=True)
-        return web.json_response({"alert_id": q["alert"], "total": resp["hits"]["total"]["value"],
-                                  "posts": [h["_source"] for h in resp["hits"]["hits"]]},
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/api/v1/alerts/{alert_id}", get_alert)
-    app.router.add_post("/api/v1/alerts/{alert_id}/{action}", act_api)
-    app.router.add_get("/act", act_page)
-    app.router.add_post("/act", act_form)
-    app.router.add_get("/posts", posts)
-    return app
+        return _json({"alert_id": q["alert"], "total": resp["hits"]["total"]["value"],
+                      "posts": [h["_source"] for h in resp["hits"]["hits"]]})
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
