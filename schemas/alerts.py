@@ -7,6 +7,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Severity = Literal["low", "medium", "high", "critical"]
 AlertStatus = Literal["open", "update", "resolved"]
+#: Severities in order, for "at least this severe" (routes, quiet hours, escalation).
+SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 class TopTerm(BaseModel):

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.alerts import Alert
-from sinks.notify.config import SEVERITY_RANK, Escalation, NotifyConfig, QuietHours, Route
+from schemas.alerts import SEVERITY_RANK, Alert
+from sinks.notify.config import Escalation, NotifyConfig, QuietHours, Route
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The one small interface every channel implements, and the HTTP plumbing the chat services share.
 
-A channel turns an alert into the service's message (:meth:`Channel.payload`, pure, used by
-``lingting notify render``) and sends it (:meth:`Channel.send`), raising :class:`DeliveryError` that says
-whether a retry can help. Retries, rate limits and the delivery log live in the dispatcher, not here.
+A channel is one module: its config (a :class:`ChannelConfig`, the ``channels:`` entry of its ``type``) and
+its implementation (a :class:`Channel` typed with that config). It turns an alert into the service's message
+(:meth:`Channel.payload`, pure, used by ``lingting notify render``) and sends it (:meth:`Channel.send`), raising
+:class:`DeliveryError` that says whether a retry can help. Retries, rate limits and the delivery log live in
+the dispatcher, not here.
 """
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from schemas.retry import retry_after_seconds
+from sinks.notify.options import RateLimit, RetryPolicy, env_keys_to_refs, expand_env
 from sinks.notify.render import MessageContext, Renderer
 
 BUTTON_LABELS = {
@@ -71,14 +75,52 @@ class Prepared:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class Channel(ABC):
+class ChannelConfig(BaseModel):
+    """What every ``channels:`` entry has; each channel module adds its own fields and ``type``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    enabled: bool = True
+    language: Literal["zh", "en"] | None = Field(default=None, description="Default: notify.language.")
+    rate_limit: RateLimit | None = Field(default=None, description="Default: the service's documented limit.")
+    retry: RetryPolicy | None = Field(default=None, description="Default: notify.retry.")
+
+    #: Fields that may also be given as ``<field>_env: VAR`` (read from the environment, never logged).
+    env_fields: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("url", "secret", "password", "username", mode="before", check_fields=False)
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return expand_env(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env(cls, data: Any) -> Any:
+        return env_keys_to_refs(data, cls.env_fields)
+
+
+class HttpChannelConfig(ChannelConfig):
+    """A channel reached by an HTTP POST to a secret URL (robot webhooks carry their token in it)."""
+
+    url: SecretStr
+
+
+C = TypeVar("C", bound=ChannelConfig)
+H = TypeVar("H", bound=HttpChannelConfig)
+
+
+class Channel(ABC, Generic[C]):
     type: ClassVar[str]
+    #: The config model of this channel's ``channels:`` entries.
+    config_class: ClassVar[type[ChannelConfig]]
     #: The service's documented rate limit (messages, per seconds); None = unlimited.
     default_rate: ClassVar[tuple[int, float] | None] = None
     #: Further limits the service documents (e.g. Feishu: 100/min and 5/s).
     extra_rates: ClassVar[tuple[tuple[int, float], ...]] = ()
 
-    def __init__(self, config: Any, renderer: Renderer) -> None:
+    def __init__(self, config: C, renderer: Renderer, http: httpx.AsyncClient | None = None) -> None:
         self.config = config
         self.name: str = config.name
         self.renderer = renderer
@@ -130,13 +172,13 @@ class Channel(ABC):
         return text
 
 
-class HttpChannel(Channel):
+class HttpChannel(Channel[H]):
     """POSTs JSON; maps HTTP outcomes to DeliveryError. Subclasses add the URL/headers and read the
     service's own error codes in :meth:`check_body`."""
 
-    def __init__(self, config: Any, renderer: Renderer, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: H, renderer: Renderer, http: httpx.AsyncClient | None = None) -> None:
         super().__init__(config, renderer)
-        self.http = http
+        self.http = http if http is not None else httpx.AsyncClient()
 
     def request_url(self) -> str:
         return self.config.url.get_secret_value()
@@ -149,6 +191,24 @@ class HttpChannel(Channel):
 
     def check_body(self, response: httpx.Response) -> None:
         """Raise DeliveryError when a 200 response carries the service's error code."""
+
+    def check_errcode(self, response: httpx.Response, *, rate_limited: frozenset[int], fix: str,
+                      busy: frozenset[int] = frozenset()) -> None:
+        """The robot APIs of DingTalk and WeCom answer HTTP 200 with ``errcode`` (0: sent) and ``errmsg``.
+        Their "too fast" codes throttle the robot for about a minute; "busy" is worth a retry; any other code
+        is a configuration a person must fix (``fix`` says what to check)."""
+        data = response_json(response)
+        code = data.get("errcode", 0)
+        if code == 0:
+            return
+        msg = self.redact(str(data.get("errmsg", "")))[:200]
+        if code in rate_limited:
+            raise DeliveryError(f"{self.type} {self.name}: sending too fast (errcode {code}: {msg})",
+                                retry_after=60.0, status=429)
+        if code in busy:
+            raise DeliveryError(f"{self.type} {self.name}: service busy (errcode {code}: {msg})")
+        raise DeliveryError(f"{self.type} {self.name}: rejected (errcode {code}: {msg}); {fix}", retryable=False,
+                            status=response.status_code)
 
     async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> None:
         raw = self.encode(prepared)

@@ -7,18 +7,36 @@ is throttled for 10 minutes beyond that), 310000 is a bad signature/keyword/IP: 
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import httpx
+from pydantic import Field, SecretStr
 
-from sinks.notify.channels.base import BUTTON_LABELS, DeliveryError, HttpChannel, Prepared, response_json
+from sinks.notify.channels.base import BUTTON_LABELS, HttpChannel, HttpChannelConfig, Prepared
 from sinks.notify.render import MessageContext, markdown_with_links
 from sinks.notify.signing import dingtalk_sign
 
-RATE_LIMITED = {130101, 410100}
+RATE_LIMITED = frozenset({130101, 410100})
 
 
-class DingTalkChannel(HttpChannel):
+class DingTalkConfig(HttpChannelConfig):
+    """DingTalk (钉钉) group robot; ``secret`` = the robot's 加签 secret (SEC...)."""
+
+    env_fields = ("url", "secret")
+
+    type: Literal["dingtalk"]
+    url: SecretStr = Field(description="https://oapi.dingtalk.com/robot/send?access_token=...")
+    secret: SecretStr | None = None
+    style: Literal["markdown", "action_card"] = Field(
+        default="action_card", description="action_card adds 确认/认领/解除 buttons when the API is public.")
+    at_mobiles: list[str] = Field(default_factory=list, description="Phone numbers to @ on critical alerts.")
+    at_all: bool = Field(default=False, description="@所有人 on critical alerts.")
+    max_bytes: int = Field(default=18000, ge=500, description="Markdown text is truncated to this many bytes.")
+
+
+class DingTalkChannel(HttpChannel[DingTalkConfig]):
     type = "dingtalk"
+    config_class = DingTalkConfig
     default_rate = (20, 60.0)
 
     def payload(self, ctx: MessageContext) -> Prepared:
@@ -49,13 +67,5 @@ class DingTalkChannel(HttpChannel):
         return f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}"
 
     def check_body(self, response: httpx.Response) -> None:
-        data = response_json(response)
-        code = data.get("errcode", 0)
-        if code == 0:
-            return
-        msg = self.redact(str(data.get("errmsg", "")))[:200]
-        if code in RATE_LIMITED:
-            raise DeliveryError(f"dingtalk {self.name}: sending too fast (errcode {code}: {msg})",
-                                retry_after=60.0, status=429)
-        raise DeliveryError(f"dingtalk {self.name}: rejected (errcode {code}: {msg}); check the robot's "
-                            "secret (加签), keywords and IP allow-list", retryable=False, status=response.status_code)
+        self.check_errcode(response, rate_limited=RATE_LIMITED,
+                           fix="check the robot's secret (加签), keywords and IP allow-list")

@@ -9,8 +9,11 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
+from typing import Literal
 
-from sinks.notify.channels.base import Channel, DeliveryError, Prepared
+from pydantic import ConfigDict, Field, SecretStr
+
+from sinks.notify.channels.base import Channel, ChannelConfig, DeliveryError, Prepared
 from sinks.notify.render import MessageContext, fit_chars
 
 
@@ -32,8 +35,33 @@ def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, resp)
 
 
-class EmailChannel(Channel):
+class EmailConfig(ChannelConfig):
+    """Email over SMTP: ``security`` starttls (port 587), ssl (465) or none (local relays only)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    env_fields = ("password", "username")
+
+    type: Literal["email"]
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535, description="Default: 587 starttls, 465 ssl, 25 none.")
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", description="From address, e.g. 聆听告警 <alerts@example.com>.")
+    to: list[str] = Field(min_length=1)
+    cc: list[str] = Field(default_factory=list)
+    verify_tls: bool = True
+    ca_file: str | None = Field(default=None, description="CA bundle for a private SMTP server certificate.")
+    subject_prefix: str = "[聆听]"
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class EmailChannel(Channel[EmailConfig]):
     type = "email"
+    config_class = EmailConfig
 
     def payload(self, ctx: MessageContext) -> Prepared:
         title = self.renderer.render("title.txt.j2", ctx)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Literal
 
 import httpx
+from pydantic import Field, SecretStr
 
-from sinks.notify.channels.base import BUTTON_LABELS, DeliveryError, HttpChannel, Prepared, response_json
+from sinks.notify.channels.base import (BUTTON_LABELS, DeliveryError, HttpChannel, HttpChannelConfig, Prepared,
+                                        response_json)
 from sinks.notify.render import TRUNCATION_MARK, MessageContext, fit_bytes
 from sinks.notify.signing import feishu_sign
 
@@ -16,8 +19,20 @@ RATE_LIMITED = {11232}  # 频率限制
 HEADER_COLOR = {"low": "blue", "medium": "yellow", "high": "orange", "critical": "red"}
 
 
-class FeishuChannel(HttpChannel):
+class FeishuConfig(HttpChannelConfig):
+    """Feishu / Lark custom bot, interactive card; ``secret`` = the bot's 签名校验 secret."""
+
+    env_fields = ("url", "secret")
+
+    type: Literal["feishu"]
+    url: SecretStr = Field(description="https://open.feishu.cn/open-apis/bot/v2/hook/...")
+    secret: SecretStr | None = None
+    max_bytes: int = Field(default=19000, ge=2000, description="Request body limit (service: 20 KB).")
+
+
+class FeishuChannel(HttpChannel[FeishuConfig]):
     type = "feishu"
+    config_class = FeishuConfig
     default_rate = (100, 60.0)
     extra_rates = ((5, 1.0),)  # and at most 5 a second
 

@@ -3,7 +3,11 @@ buttons to the acknowledge API. Slack allows about one message per second per we
 errors come as HTTP status + plain-text body (``invalid_payload``, ``no_service``...)."""
 from __future__ import annotations
 
-from sinks.notify.channels.base import BUTTON_LABELS, HttpChannel, Prepared
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from sinks.notify.channels.base import BUTTON_LABELS, HttpChannel, HttpChannelConfig, Prepared
 from sinks.notify.render import MessageContext, fit_chars
 
 SECTION_LIMIT = 3000
@@ -30,8 +34,18 @@ def _split(text: str, limit: int) -> list[str]:
     return [c.rstrip("\n") for c in chunks if c.strip()]
 
 
-class SlackChannel(HttpChannel):
+class SlackConfig(HttpChannelConfig):
+    """Slack incoming webhook, Block Kit message."""
+
+    env_fields = ("url",)
+
+    type: Literal["slack"]
+    url: SecretStr = Field(description="https://hooks.slack.com/services/...")
+
+
+class SlackChannel(HttpChannel[SlackConfig]):
     type = "slack"
+    config_class = SlackConfig
     default_rate = (1, 1.0)
 
     def payload(self, ctx: MessageContext) -> Prepared:

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 from urllib.parse import quote
 
-from sinks.notify.channels.base import HttpChannel, Prepared
+from pydantic import Field, SecretStr
+
+from sinks.notify.channels.base import HttpChannel, HttpChannelConfig, Prepared
 from sinks.notify.render import MessageContext
 from sinks.notify.signing import (WEBHOOK_DELIVERY_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
                                   webhook_signature)
 
 
-class WebhookChannel(HttpChannel):
+class WebhookConfig(HttpChannelConfig):
+    """Generic JSON webhook: body = the Alert JSON (+ links); HMAC-SHA256 signature when ``secret`` is set."""
+
+    env_fields = ("url", "secret")
+
+    type: Literal["webhook"] = "webhook"
+    name: str = Field(default="webhook", pattern=r"^[A-Za-z0-9_.-]+$")
+    url: SecretStr
+    secret: SecretStr | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookChannel(HttpChannel[WebhookConfig]):
     type = "webhook"
+    config_class = WebhookConfig
 
     def payload(self, ctx: MessageContext) -> Prepared:
         body = ctx.alert.model_dump(mode="json")

@@ -2,16 +2,32 @@
 Content is limited to 4096 UTF-8 bytes; errcode 45009 = frequency limit (20 messages/minute per robot)."""
 from __future__ import annotations
 
-import httpx
+from typing import Literal
 
-from sinks.notify.channels.base import DeliveryError, HttpChannel, Prepared, response_json
+import httpx
+from pydantic import Field, SecretStr
+
+from sinks.notify.channels.base import HttpChannel, HttpChannelConfig, Prepared
 from sinks.notify.render import MessageContext, markdown_with_links
 
-RATE_LIMITED = {45009, 45033}
+RATE_LIMITED = frozenset({45009, 45033})
+BUSY = frozenset({-1})  # "system busy"
 
 
-class WeComChannel(HttpChannel):
+class WeComConfig(HttpChannelConfig):
+    """WeCom (企业微信) group robot, markdown message (4096 bytes max)."""
+
+    env_fields = ("url",)
+
+    type: Literal["wecom"]
+    url: SecretStr = Field(description="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...")
+    mentioned_mobile_list: list[str] = Field(default_factory=list)
+    max_bytes: int = Field(default=4096, ge=500, le=4096)
+
+
+class WeComChannel(HttpChannel[WeComConfig]):
     type = "wecom"
+    config_class = WeComConfig
     default_rate = (20, 60.0)
 
     def payload(self, ctx: MessageContext) -> Prepared:
@@ -23,14 +39,4 @@ class WeComChannel(HttpChannel):
         return Prepared({"msgtype": "markdown", "markdown": {"content": text}})
 
     def check_body(self, response: httpx.Response) -> None:
-        data = response_json(response)
-        code = data.get("errcode", 0)
-        if code == 0:
-            return
-        msg = self.redact(str(data.get("errmsg", "")))[:200]
-        if code in RATE_LIMITED:
-            raise DeliveryError(f"wecom {self.name}: frequency limit (errcode {code})", retry_after=60.0, status=429)
-        if code == -1:  # "system busy"
-            raise DeliveryError(f"wecom {self.name}: service busy (errcode -1: {msg})")
-        raise DeliveryError(f"wecom {self.name}: rejected (errcode {code}: {msg}); check the robot key",
-                            retryable=False, status=response.status_code)
+        self.check_errcode(response, rate_limited=RATE_LIMITED, busy=BUSY, fix="check the robot key")
