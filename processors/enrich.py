@@ -56,7 +56,7 @@ class Enricher:
         emoticons = norm.emoticon_polarity(quoted=use_quoted)
         codes = norm.quoted_emoticons if use_quoted else norm.emoticons
         raw = self.segmenter.cut(nlp_text)
-        content = self.segmenter.content(raw)
+        content = self.segmenter.without_hashtag_repeats(self.segmenter.content(raw), norm.hashtags)
         sentiment = self._sentiment(raw, nlp_text, emoticons)
         return {
             "brands": brands,

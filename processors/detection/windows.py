@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from processors.keywords import is_term
 from schemas.posts import EnrichedPost
 
 
@@ -21,11 +22,12 @@ def influence(followers: int, posts: int, engagement: int) -> float:
 
 
 def post_terms(post: EnrichedPost, brand: str, limit: int = 30) -> list[str]:
-    """Distinct terms of a post for the vocabulary: tokens of ≥ 2 characters (not numbers, not the brand itself)
-    and hashtags."""
+    """Distinct terms of a post for the vocabulary: the tokens that may be keywords (``is_term``: no numbers,
+    no near-stopwords), emoticon codes and hashtags, but not the brand itself nor its own hashtag."""
     seen: dict[str, None] = {}
+    own_tag = f"#{brand}#"
     for tok in post.tokens:
-        if len(tok) >= 2 and tok != brand and not tok.replace(".", "").isdigit() and tok.strip():
+        if tok != brand and tok != own_tag and (tok[:1] in "#[" or is_term(tok)):
             seen.setdefault(tok, None)
     for tag in post.hashtags:
         if tag and tag != brand:

@@ -4,12 +4,18 @@ from __future__ import annotations
 import pytest
 
 import gzip
+import json
+import subprocess
+import sys
 from importlib import resources
+from pathlib import Path
 
 import jieba.analyse
 
-from processors.keywords import KeywordExtractor, parse_idf, shipped_idf
+from processors.keywords import KeywordExtractor, is_counted, is_term, parse_idf, shipped_idf, term_stop_words
 from processors.segment import Segmenter, stop_words
+
+LINGTING = Path(sys.executable).with_name("lingting")
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +50,10 @@ def test_same_ranking_as_jieba_tfidf(tmp_path, segmenter: Segmenter) -> None:
     idf_file.write_bytes(gzip.decompress(data))
     reference = jieba.analyse.TFIDF(idf_path=str(idf_file))
     reference.tokenizer = _NoHMM(segmenter.tokenizer)
-    reference.stop_words = set(stop_words())
     ours = KeywordExtractor()
     for text in TEXTS:
+        # jieba skips stop words only; ours skips counted words (一个多, 两个) by rule as well
+        reference.stop_words = set(term_stop_words()) | {t for t in segmenter.cut(text) if is_counted(t)}
         expected = reference.extract_tags(text, topK=5)
         assert ours.extract(segmenter.cut(text), top_k=5) == expected
         assert len(expected) == 5
@@ -75,3 +82,38 @@ def test_unseen_words_get_median_idf() -> None:
 
 def test_parse_idf_ignores_bad_lines() -> None:
     assert parse_idf("好评 1.5\nbroken\n差评 x\n质量 2\n") == {"好评": 1.5, "质量": 2.0}
+
+
+def test_near_stopwords_and_counted_words_are_never_keywords() -> None:
+    tokens = ["以前", "三个", "真是", "呵呵", "这种", "第一次", "半小时", "2020", "后厨", "老鼠"]
+    extractor = KeywordExtractor(idf={t: 10.0 for t in tokens})
+    assert extractor.extract(tokens, top_k=10) == ["后厨", "老鼠"]
+
+
+def test_term_stop_words_keep_what_a_crisis_says() -> None:
+    stop = term_stop_words()
+    assert stop_words() <= stop
+    assert not ({"失望", "恶心", "难吃", "太差", "不好", "不去", "再也", "投诉", "退款", "后厨"} & stop)
+    assert is_term("食品安全") and is_term("五星") and is_term("一次性") and is_term("百度")
+    assert not is_term("十分") and not is_term("两次") and not is_term("呵呵") and not is_term("好")
+
+
+def test_keyword_stopwords_file_states_its_source_and_repeats_no_function_word() -> None:
+    text = (resources.files("processors.resources") / "keyword_stopwords.txt").read_text(encoding="utf-8")
+    assert "Source:" in text
+    words = [w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#")]
+    assert len(words) == len(set(words)) > 100
+    assert not (set(words) & stop_words())  # one list per word
+
+
+def test_enrich_cli_gives_the_crisis_words_as_keywords(tmp_path) -> None:
+    """As a user runs it: the crisis words are keywords, the fillers of the sentence are not."""
+    config = tmp_path / "lingting.yaml"
+    config.write_text("brands:\n  - name: 海底捞\n", encoding="utf-8")
+    text = "以前很喜欢海底捞，这种后厨有老鼠的事真是呵呵，三个人吃完都拉肚子\n"
+    result = subprocess.run([str(LINGTING), "enrich", "--text", "--config", str(config)], input=text.encode(),
+                            capture_output=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    post = json.loads(result.stdout)
+    assert "后厨" in post["tokens"] and "后厨" in post["keywords"] and "拉肚子" in post["keywords"]
+    assert not ({"以前", "这种", "真是", "呵呵", "三个"} & set(post["keywords"]))

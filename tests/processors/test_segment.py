@@ -1,11 +1,13 @@
 """jieba segmentation with brand and slang user words."""
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
 import jieba
 
-from processors.segment import Segmenter, is_punctuation, slang_entries, stop_words
+from processors.segment import USER_DICTIONARIES, Segmenter, is_punctuation, slang_entries, stop_words
 from processors.sentiment import NEGATORS
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,63 @@ def test_slang_dictionary_is_jieba_format() -> None:
     entries = slang_entries()
     assert len(entries) > 50
     assert all(freq > 0 and tag for _, freq, tag in entries)
+
+
+def test_each_shipped_dictionary_states_its_source() -> None:
+    for name in USER_DICTIONARIES:
+        text = (resources.files("processors.resources") / name).read_text(encoding="utf-8")
+        assert "Source" in text or "source" in text, name
+
+
+def test_every_dictionary_word_is_one_token() -> None:
+    seg = Segmenter()
+    split = [word for word, _, _ in slang_entries() if seg.cut(word) != [word] and " " not in word]
+    assert split == []
+
+
+CRISIS_SENTENCES = {  # sentence -> words the crisis is about, which jieba's own dictionary splits
+    "海底捞后厨有老鼠": ["后厨", "老鼠"],
+    "瑞幸的生椰拿铁今天喝出了异物": ["生椰拿铁", "异物"],
+    "打工人的暖心早餐被做成了预制菜": ["打工人", "暖心", "预制菜"],
+    "食安问题又翻车了，门店闭店整改": ["食安", "翻车", "闭店整改"],
+    "这家店塌房了，大家避雷，我也踩雷了，维权无门": ["塌房", "避雷", "踩雷", "维权"],
+    "外卖送餐太慢，送餐员还少送了一杯奶茶": ["送餐", "送餐员", "少送", "奶茶"],
+    "饭后厨余垃圾没人收": ["饭后", "厨余垃圾"],  # 后厨 does not swallow 饭后 / 厨余
+}
+
+
+def test_consumer_crisis_words_stay_whole(segmenter: Segmenter) -> None:
+    plain = jieba.Tokenizer()
+    for sentence, words in CRISIS_SENTENCES.items():
+        tokens = segmenter.cut(sentence)
+        assert all(w in tokens for w in words), (sentence, tokens)
+    assert "后厨" not in plain.lcut("海底捞后厨有老鼠", HMM=False)  # what the lexicon fixes
+
+
+def test_xiaomi_pepper_is_a_food_not_the_brand_xiaomi() -> None:
+    from processors.brands import BrandRule
+    from processors.enrich import Enricher
+
+    enricher = Enricher([BrandRule(name="小米", keywords=["xiaomi"])])
+    for text in ("小米椒炒肉太辣了", "小米辣放多了", "早上喝小米粥"):
+        post = enricher.enrich_text(text)
+        assert "小米" not in post.tokens and "小米" not in post.keywords, (text, post.tokens)
+    assert "小米" in enricher.enrich_text("小米手机发热严重").tokens
+
+
+def test_a_brand_repeated_by_a_hashtag_is_one_token() -> None:
+    from processors.brands import BrandRule
+    from processors.enrich import Enricher
+
+    enricher = Enricher([BrandRule(name="海底捞")])
+    post = enricher.enrich_text("#海底捞# 海底捞后厨有老鼠")
+    assert post.tokens.count("海底捞") == 1 and "#海底捞#" in post.tokens and "后厨" in post.tokens
+    inline = enricher.enrich_text("今天去了#海底捞#吃饭")  # the hashtag is the only mention: its word stays
+    assert inline.tokens.count("海底捞") == 1
+    tagged = enricher.enrich_text("#海底捞后厨老鼠# 海底捞后厨有老鼠，海底捞必须道歉")
+    assert tagged.tokens.count("后厨") == 1 and tagged.tokens.count("海底捞") == 2  # the author's own two stay
+    two_tags = enricher.enrich_text("#海底捞后厨老鼠# #海底捞# 太慢了，一个小时才送来")
+    assert two_tags.tokens.count("海底捞") == 1 and two_tags.tokens.count("后厨") == 1
 
 
 def test_cut_keeps_punctuation_drops_spaces_content_drops_stop_words(segmenter: Segmenter) -> None:
