@@ -3,7 +3,7 @@
 #   ./dev.sh demo   — local Kafka + Elasticsearch, a worker, a replayed crisis, the alert printed
 #   ./dev.sh test   — the static checks (./dev.sh lint), then the whole test suite against the real local stack
 #   ./dev.sh lint   — the static checks alone: the import layering (import-linter)
-# Needs: python3 >= 3.11, Java 17 (Maven is installed with apt-get when missing).
+# Needs: python3 >= 3.11, Java 17 (Maven and kcat are installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -17,6 +17,12 @@ need_tools() {
     say "installing Maven (apt-get)…"
     if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq maven >/dev/null
     else sudo apt-get update -qq && sudo apt-get install -y -qq maven >/dev/null; fi
+  fi
+  if ! command -v kcat >/dev/null; then
+    # the codec tests produce with kcat -z gzip|snappy|lz4|zstd, as non-Python producers do
+    say "installing kcat (apt-get)…"
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kcat >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq kcat >/dev/null; fi
   fi
   python3 -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null \
     || { say "python3 >= 3.11 is required"; exit 1; }
