@@ -29,11 +29,11 @@ pom = ET.parse(ROOT / "deploy/local/pom.xml").getroot()
 ns = {"m": "http://maven.apache.org/POM/4.0.0"}
 pom_kafka = pom.findtext("m:properties/m:kafka.version", namespaces=ns)
 pom_es = pom.findtext("m:properties/m:elasticsearch.version", namespaces=ns)
-stack_src = (ROOT / "pipeline/stack.py").read_text(encoding="utf-8")
+stack_src = (ROOT / "pipeline/stack/config.py").read_text(encoding="utf-8")
 stack_kafka = re.search(r'^KAFKA_VERSION = "([^"]+)"', stack_src, re.M).group(1)
 stack_es = re.search(r'^ES_VERSION = "([^"]+)"', stack_src, re.M).group(1)
-check(pom_kafka == stack_kafka, f"Kafka version: pom.xml {pom_kafka} != pipeline/stack.py {stack_kafka}")
-check(pom_es == stack_es, f"Elasticsearch version: pom.xml {pom_es} != pipeline/stack.py {stack_es}")
+check(pom_kafka == stack_kafka, f"Kafka version: pom.xml {pom_kafka} != pipeline/stack/config.py {stack_kafka}")
+check(pom_es == stack_es, f"Elasticsearch version: pom.xml {pom_es} != pipeline/stack/config.py {stack_es}")
 
 images: dict[str, set[str]] = {}
 compose = yaml.safe_load((ROOT / "deploy/compose/docker-compose.yml").read_text(encoding="utf-8"))

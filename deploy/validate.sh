@@ -7,7 +7,7 @@
 #      the Go module github.com/docker/compose/v2 (needs Go; ~8 min on 2 cores, cached); skipped otherwise
 #   4. deploy/k8s/*.yaml against the Kubernetes OpenAPI schemas, strict (kubernetes-validate; schemas bundled)
 #   5. cross-file consistency (deploy/check_consistency.py): Kafka/Elasticsearch versions equal in pom.xml,
-#      pipeline/stack.py, compose and k8s; Service selectors match pod labels; StatefulSets name existing headless
+#      pipeline/stack/config.py, compose and k8s; Service selectors match pod labels; StatefulSets name existing headless
 #      Services; env/ports the worker needs; both lingting.yaml files load with lingting's own Settings model
 # Tools go to a virtualenv outside the repo ($LINGTING_VALIDATE_VENV, default ~/.cache/lingting/validate-venv).
 set -euo pipefail

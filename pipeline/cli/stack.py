@@ -1,4 +1,5 @@
-"""``lingting stack up|down|status``: the local Kafka + Elasticsearch started from Maven Central jars."""
+"""``lingting stack up|down|status|build|kill|pause|resume|restart``: the local Kafka + Elasticsearch started from
+Maven Central jars (pipeline/stack/). The one command line of the stack."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,13 +32,65 @@ def up(kafka_port: Optional[int] = KafkaPort, es_port: Optional[int] = EsPort,
     typer.echo(result.summary())
 
 
+ServiceOpt = typer.Option(None, "--service", help="Only this service: kafka or elasticsearch.")
+ServiceArg = typer.Argument(..., help="kafka or elasticsearch")
+
+
 @stack_app.command("down")
-def down(data_dir: Optional[Path] = DataDir) -> None:
-    """Stop Kafka and Elasticsearch cleanly (SIGTERM, then SIGKILL after a grace period)."""
+def down(data_dir: Optional[Path] = DataDir, service: Optional[str] = ServiceOpt) -> None:
+    """Stop Kafka and Elasticsearch cleanly (SIGTERM, then SIGKILL after a grace period); --service: one of them."""
     from pipeline import cli, stack
 
     cli.setup_logging()
+    if service:
+        typer.echo(f"{service}: {stack.stop_service(service, data_dir=data_dir)}")
+        return
     _show(stack.down(data_dir=data_dir))
+
+
+@stack_app.command("build")
+def build() -> None:
+    """Resolve the jars with Maven again, even when they look up to date."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    typer.echo(f"built in {stack.build(force=True):.1f} s")
+
+
+@stack_app.command("kill")
+def kill(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+    """SIGKILL one service, as a crash would (fault drills)."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    typer.echo(f"{service}: {stack.kill(service, data_dir=data_dir)}")
+
+
+@stack_app.command("pause")
+def pause(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+    """SIGSTOP one service: it hangs with its port open (fault drills). Undo with `stack resume`."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    typer.echo(f"{service}: paused pid {stack.pause(service, data_dir=data_dir)}")
+
+
+@stack_app.command("resume")
+def resume(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+    """SIGCONT a paused service."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    typer.echo(f"{service}: resumed pid {stack.resume(service, data_dir=data_dir)}")
+
+
+@stack_app.command("restart")
+def restart(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+    """Stop one service and start it again on its ports; wait until the stack is healthy."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    _show(stack.restart(service, data_dir=data_dir))
 
 
 @stack_app.command("status")

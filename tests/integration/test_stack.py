@@ -1,4 +1,4 @@
-"""The local stack (pipeline/stack.py) against real processes: Kafka 4 and Elasticsearch 8 from Maven Central jars.
+"""The local stack (pipeline/stack/) against real processes: Kafka 4 and Elasticsearch 8 from Maven Central jars.
 
 Uses the shared dev stack (default ports / data dir, or $LINGTING_STACK_*), which it starts if needed and leaves
 running, plus one throw-away second stack on other ports in a temporary directory, which it stops again."""
@@ -147,8 +147,11 @@ def _port_free(port: int) -> bool:
 
 
 def _second_stack_ports() -> tuple[int, int]:
-    if all(_port_free(p) for p in (19092, 19093, 19200)):
-        return 19092, 19200
+    # beside the shared stack's ports (+300, +301, +310) when they are set, so parallel checkouts do not collide
+    base = stack.default_kafka_port() + 300 if os.environ.get("LINGTING_STACK_KAFKA_PORT") else 19092
+    es_base = stack.default_es_port() + 300 if os.environ.get("LINGTING_STACK_ES_PORT") else 19200
+    if all(_port_free(p) for p in (base, base + 1, es_base)) and len({base, base + 1, es_base}) == 3:
+        return base, es_base
     for _ in range(50):  # someone uses those: any free kafka/kafka+1/es triple
         kafka, es = _free_port(), _free_port()
         if len({kafka, kafka + 1, es}) == 3 and all(_port_free(p) for p in (kafka, kafka + 1, es)):
@@ -188,6 +191,24 @@ def test_second_stack_on_other_ports_starts_and_stops_cleanly(tmp_path: Path) ->
 
         _roundtrip_kafka(f"127.0.0.1:{kafka_port}")
         _roundtrip_es(f"http://127.0.0.1:{es_port}")
+
+        # one service at a time, as the fault suite drives it
+        es_pid = result["elasticsearch"].pid
+        assert stack.pause("elasticsearch", data_dir=data_dir) == es_pid
+        paused = stack.status(data_dir=data_dir)["elasticsearch"]
+        assert paused.running and not paused.healthy, paused  # a hung node: port open, no answer
+        stack.resume("elasticsearch", data_dir=data_dir)
+        _wait(lambda: stack.status(data_dir=data_dir)["elasticsearch"].healthy, 60, "elasticsearch after SIGCONT")
+        stack.kill("kafka", data_dir=data_dir)
+        after_kill = stack.status(data_dir=data_dir)
+        assert not after_kill["kafka"].running and after_kill["elasticsearch"].healthy
+        again = stack.up(kafka_port, es_port, data_dir)  # starts only what is missing
+        assert again.healthy and again["elasticsearch"].pid == es_pid and again["kafka"].pid != pids[0]
+        assert again["kafka"].address == f"127.0.0.1:{kafka_port}"
+        restarted = stack.restart("elasticsearch", data_dir=data_dir)
+        assert restarted.healthy and restarted["elasticsearch"].pid != es_pid
+        pids = [svc.pid for svc in restarted.values()]
+        _roundtrip_kafka(f"127.0.0.1:{kafka_port}")
     finally:
         stopped = stack.down(data_dir=data_dir)
 
@@ -203,6 +224,20 @@ def test_second_stack_on_other_ports_starts_and_stops_cleanly(tmp_path: Path) ->
     assert stack.status(data_dir=data_dir).running is False
     # down is idempotent
     assert not stack.down(data_dir=data_dir).running
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_one_service_commands_name_an_unknown_service(tmp_path: Path) -> None:
+    with pytest.raises(stack.StackError, match="unknown service 'zookeeper'"):
+        stack.kill("zookeeper", data_dir=tmp_path)
+    with pytest.raises(stack.StackError, match="elasticsearch of the stack in .* is not running"):
+        stack.pause("elasticsearch", data_dir=tmp_path)
 
 
 def _zombie(pid: int) -> bool:
