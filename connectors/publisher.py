@@ -31,6 +31,7 @@ class Publisher:
         self.topic = kafka.raw_topic
         self.deadletter_topic = kafka.deadletter_topic
         self.bootstrap = kafka.servers
+        self._connection = kafka.kafka_python_options()  # address, security protocol, SASL, TLS
         self.client_id = client_id
         self.metrics = connector_metrics(source or client_id.removeprefix("lingting-connect-"))
         self.stop, self.log_every = stop, log_every
@@ -46,7 +47,7 @@ class Publisher:
     def _connect(self) -> Any:
         from kafka import KafkaProducer
 
-        return self.retry(lambda: KafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id,
+        return self.retry(lambda: KafkaProducer(**self._connection, client_id=self.client_id,
                                                 **self._options), "opening the producer")
 
     def retry(self, action: Callable[[], T], what: str) -> T:
@@ -116,7 +117,7 @@ class Publisher:
         from kafka import KafkaConsumer
 
         if self._consumer is None:
-            self._consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+            self._consumer = KafkaConsumer(**self._connection, enable_auto_commit=False,
                                            client_id=f"{self.client_id}-readback")
         return self._consumer
 
@@ -159,7 +160,7 @@ class Publisher:
         (the last ``max_per_partition`` of them at most)."""
         from kafka import KafkaConsumer
 
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        consumer = KafkaConsumer(**self._connection, enable_auto_commit=False,
                                  client_id=f"{self.client_id}-readback", max_poll_records=5000)
         try:
             parts = self._partitions()

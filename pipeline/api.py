@@ -184,7 +184,7 @@ class AlertApi:
             from elasticsearch import AsyncElasticsearch
 
             e = self.settings.elasticsearch
-            self.es = AsyncElasticsearch(e.url, basic_auth=e.basic_auth, request_timeout=15)
+            self.es = AsyncElasticsearch(**e.client_options(request_timeout=15))
         yield
         if self._own_es:
             await self.es.close()

@@ -22,6 +22,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
+from pipeline.clients import faust_credentials
 from pipeline.settings import Settings
 from pipeline.topics import ensure_topics
 from schemas import Alert, DeadLetter, EnrichedPost, RawPost, utc_now
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         w.app_id,
         broker=faust_brokers(k.bootstrap),
+        broker_credentials=faust_credentials(k),
         store="memory://",
         datadir=w.data_dir,
         key_serializer="raw",
@@ -102,8 +104,7 @@ def create_app(settings: Settings) -> faust.App:
         if "es" not in services:
             from elasticsearch import AsyncElasticsearch
 
-            auth = (e.username, e.password) if e.username else None
-            client = AsyncElasticsearch(e.url, basic_auth=auth, request_timeout=30, retry_on_timeout=True)
+            client = AsyncElasticsearch(**e.client_options(request_timeout=30, retry_on_timeout=True))
             await es_sink.ensure_indices(client, e.index_prefix)
             services["es"] = client
         return services["es"]

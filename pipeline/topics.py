@@ -21,7 +21,7 @@ def ensure_topics(settings: Settings, names: Iterable[str] | None = None, timeou
     k = settings.kafka
     wanted = list(names or [k.raw_topic, k.enriched_topic, k.alerts_topic, k.deadletter_topic])
     try:
-        admin = KafkaAdminClient(bootstrap_servers=k.bootstrap.split(","), client_id="lingting-admin",
+        admin = KafkaAdminClient(**k.kafka_python_options(), client_id="lingting-admin",
                                  request_timeout_ms=int(timeout_s * 1000))
     except KafkaError as err:
         raise LingtingError(f"cannot reach Kafka at {k.bootstrap} ({err}); is it running? "

@@ -6,9 +6,34 @@ write the indices, the worker and the API read both. Each component gets the sec
 """
 from __future__ import annotations
 
+import os
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+def read_secret(value: SecretStr | None, file: str | None, env: str) -> str | None:
+    """A secret from the config value, else the file it names (first line, so a trailing newline does not
+    count), else the environment variable ``env``. Never logged: callers keep it out of messages."""
+    if value is not None:
+        return value.get_secret_value()
+    if file:
+        try:
+            return Path(file).expanduser().read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as err:
+            raise ValueError(f"cannot read the secret file {file}: {err.__class__.__name__}") from None
+    return os.environ.get(env) or None
+
+
+def _ssl_context(cafile: str | None, certfile: str | None, keyfile: str | None, check_hostname: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile)
+    context.check_hostname = check_hostname
+    if certfile:
+        context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 class KafkaSettings(BaseModel):
@@ -18,6 +43,68 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = Field(default="lingting", pattern=r"^[A-Za-z0-9._-]+$")
     partitions: int = Field(default=3, ge=1, description="Partitions of the topics lingting creates.")
     replication_factor: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(default=None, description="Or sasl_password_file, or env "
+                                            "LINGTING_KAFKA_SASL_PASSWORD.")
+    sasl_password_file: str | None = None
+    ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) that signed the brokers' certificates.")
+    ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM), for mutual TLS.")
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> "KafkaSettings":
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism and sasl_username")
+        if self.sasl_mechanism and not sasl:
+            raise ValueError(f"sasl_mechanism is set but security_protocol is {self.security_protocol}: use "
+                             "SASL_PLAINTEXT or SASL_SSL")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile is set without ssl_certfile")
+        return self
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every client (None on PLAINTEXT / SASL_PLAINTEXT)."""
+        if not self.uses_ssl:
+            return None
+        return _ssl_context(self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile, self.ssl_check_hostname)
+
+    def sasl_secret(self) -> str | None:
+        return read_secret(self.sasl_password, self.sasl_password_file, "LINGTING_KAFKA_SASL_PASSWORD")
+
+    def kafka_python_options(self) -> dict[str, Any]:
+        """Connection keyword arguments for kafka-python's KafkaProducer, KafkaConsumer and KafkaAdminClient:
+        the one place the connectors, the admin and the tools get their address and security from."""
+        options: dict[str, Any] = {"bootstrap_servers": self.servers, "security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_secret() or "")
+        if self.uses_ssl:
+            options["ssl_context"] = self.ssl_context()
+        return options
+
+    def aiokafka_options(self) -> dict[str, Any]:
+        """The same for aiokafka clients (AIOKafkaProducer/Consumer, the admin client)."""
+        options = self.kafka_python_options()
+        options["bootstrap_servers"] = self.bootstrap
+        return options
+
+    def faust_credentials(self) -> dict[str, Any] | None:
+        """What ``faust.SASLCredentials``/``faust.SSLCredentials`` take (``kind`` says which); None: PLAINTEXT.
+        Faust derives the protocol: SASL with an ssl_context is SASL_SSL."""
+        if self.security_protocol == "PLAINTEXT":
+            return None
+        if self.security_protocol == "SSL":
+            return {"kind": "ssl", "context": self.ssl_context()}
+        return {"kind": "sasl", "username": self.sasl_username, "password": self.sasl_secret() or "",
+                "mechanism": self.sasl_mechanism, "ssl_context": self.ssl_context()}
 
     @property
     def servers(self) -> list[str]:
@@ -82,7 +169,15 @@ class ElasticsearchSettings(BaseModel):
     url: str = "http://127.0.0.1:9200"
     index_prefix: str = Field(default="lingting", pattern=r"^[a-z0-9._-]+$")
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = Field(default=None, description="Or password_file, or env LINGTING_ES_PASSWORD.")
+    password_file: str | None = None
+    api_key: SecretStr | None = Field(default=None, description="Encoded API key (id:key base64); or api_key_file, "
+                                      "or env LINGTING_ES_API_KEY. Takes precedence over username/password.")
+    api_key_file: str | None = None
+    ca_certs: str | None = Field(default=None, description="CA bundle (PEM) for an https:// url.")
+    ssl_assert_fingerprint: str | None = Field(default=None, description="SHA-256 fingerprint of the node's "
+                                               "certificate (hex), instead of or beside a CA bundle.")
+    verify_certs: bool = True
     bulk_size: int = Field(default=500, ge=1)
     flush_seconds: float = Field(default=1.0, gt=0)
     kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
@@ -94,7 +189,26 @@ class ElasticsearchSettings(BaseModel):
     @property
     def basic_auth(self) -> tuple[str, str] | None:
         """What the ``elasticsearch`` client takes as ``basic_auth`` (None: no login)."""
-        return (self.username, self.password or "") if self.username else None
+        if not self.username:
+            return None
+        return self.username, read_secret(self.password, self.password_file, "LINGTING_ES_PASSWORD") or ""
+
+    def client_options(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for ``Elasticsearch``/``AsyncElasticsearch``: address, auth and TLS, the one place
+        the worker, the notifier and the API build their client from (``extra``: timeouts and the like)."""
+        options: dict[str, Any] = {"hosts": [self.url], **extra}
+        api_key = read_secret(self.api_key, self.api_key_file, "LINGTING_ES_API_KEY")
+        if api_key:
+            options["api_key"] = api_key
+        elif self.basic_auth:
+            options["basic_auth"] = self.basic_auth
+        if self.url.startswith("https://"):
+            if self.ca_certs:
+                options["ca_certs"] = self.ca_certs
+            if self.ssl_assert_fingerprint:
+                options["ssl_assert_fingerprint"] = self.ssl_assert_fingerprint
+            options["verify_certs"] = self.verify_certs
+        return options
 
     @property
     def posts_alias(self) -> str:

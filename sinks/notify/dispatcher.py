@@ -113,10 +113,12 @@ class _Lane:
 
 
 class Notifier:
-    def __init__(self, config: NotifyConfig, *, es_url: str, index_prefix: str, es_auth: tuple[str, str] | None = None,
+    def __init__(self, config: NotifyConfig, *, es_url: str, index_prefix: str, es_options: dict[str, Any] | None = None,
                  language: str = "zh", signer: LinkSigner | None = None, kibana_url: str | None = None) -> None:
         self.config = config
-        self.es_url, self.es_auth, self.prefix = es_url, es_auth, index_prefix
+        # es_options: ElasticsearchSettings.client_options() (auth, TLS); es_url alone: an open local node
+        self.es_url, self.prefix = es_url, index_prefix
+        self.es_options = es_options or {"hosts": [es_url]}
         names = IndexNames(index_prefix)
         self.alerts_alias, self.posts_alias = names.alerts_alias, names.posts_alias
         self.language = config.language or language
@@ -138,7 +140,7 @@ class Notifier:
         e, api = settings.elasticsearch, settings.api
         secret = settings.notify.links.secret.get_secret_value() if settings.notify.links.secret else api.token
         signer = LinkSigner(api.public_url, secret, settings.notify.links.ttl) if api.public_url and secret else None
-        return cls(settings.notify, es_url=e.url, index_prefix=e.index_prefix, es_auth=e.basic_auth,
+        return cls(settings.notify, es_url=e.url, index_prefix=e.index_prefix, es_options=e.client_options(),
                    language=settings.language, signer=signer, kibana_url=e.kibana_url)
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,7 +154,7 @@ class Notifier:
         from elasticsearch import AsyncElasticsearch
 
         self._http = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "lingting-notify/1"})
-        self._es = AsyncElasticsearch(self.es_url, basic_auth=self.es_auth, request_timeout=10)
+        self._es = AsyncElasticsearch(**{**self.es_options, "request_timeout": 10})
         try:
             await ensure_delivery_log(self._es, self.prefix)
         except Exception:
