@@ -22,12 +22,14 @@ def _show(status) -> None:
 
 @stack_app.command("up")
 def up(kafka_port: Optional[int] = KafkaPort, es_port: Optional[int] = EsPort,
-       data_dir: Optional[Path] = DataDir) -> None:
+       data_dir: Optional[Path] = DataDir,
+       secure: bool = typer.Option(False, "--secure", help="Also SSL (+2), SASL_PLAINTEXT (+3) and SASL_SSL (+4) "
+                                   "listeners; certificates and SASL users in <data-dir>/secure/.")) -> None:
     """Build (first time: Maven downloads the jars) and start the stack; wait until both are healthy."""
     from pipeline import cli, stack
 
     cli.setup_logging()
-    result = stack.up(kafka_port=kafka_port, es_port=es_port, data_dir=data_dir)
+    result = stack.up(kafka_port=kafka_port, es_port=es_port, data_dir=data_dir, secure=secure)
     _show(result)
     typer.echo(result.summary())
 

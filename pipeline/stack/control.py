@@ -70,7 +70,7 @@ def status(data_dir: Optional[PathLike] = None) -> StackStatus:
 
 
 def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir: Optional[PathLike] = None,
-       timeout: float = DEFAULT_START_TIMEOUT) -> StackStatus:
+       timeout: float = DEFAULT_START_TIMEOUT, secure: bool = False) -> StackStatus:
     """Build if needed, start Kafka and Elasticsearch, and wait until both are healthy (Kafka answers a Metadata
     request, Elasticsearch's cluster health is yellow or green). Idempotent: a healthy stack is left as it is."""
     started = time.monotonic()
@@ -120,9 +120,9 @@ def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir
         spawned_at: dict[str, float] = {}
         try:
             if KAFKA in to_start:
-                config = write_kafka_config(data, ports)
+                config = write_kafka_config(data, ports, secure)
                 (data / "kafka" / "tmp").mkdir(exist_ok=True)
-                format_kafka_storage(java, data, config)
+                format_kafka_storage(java, data, config, secure)
                 log.info("starting Kafka %s on %s:%d (controller %d), log %s", KAFKA_VERSION, HOST, ports.kafka,
                          ports.controller, data / "logs" / LOG_FILES[KAFKA])
                 spawned_at[KAFKA] = time.monotonic()

@@ -39,7 +39,7 @@ def _kafka_cluster_id(kafka_dir: Path) -> str:
     return candidate
 
 
-def write_kafka_config(data: Path, ports: Ports) -> Path:
+def write_kafka_config(data: Path, ports: Ports, secure: bool = False) -> Path:
     kafka_dir = data / "kafka"
     (kafka_dir / "data").mkdir(parents=True, exist_ok=True)
     props = {
@@ -69,6 +69,15 @@ def write_kafka_config(data: Path, ports: Ports) -> Path:
         "log.retention.bytes": str(1 << 30),
         "log.segment.bytes": str(64 << 20),
     }
+    if secure:
+        from pipeline.stack.secure import listener_props
+
+        extra = listener_props(data, ports)
+        props["listeners"] += "," + extra.pop("listeners+")
+        props["advertised.listeners"] += "," + ",".join(
+            x for x in props["listeners"].split(",") if not x.startswith(("PLAINTEXT:", "CONTROLLER:")))
+        props["listener.security.protocol.map"] += "," + extra.pop("listener.security.protocol.map+")
+        props.update(extra)
     config = kafka_dir / "server.properties"
     config.write_text("# written by pipeline/stack/ (lingting stack up) on every start\n"
                       + "".join(f"{key}={value}\n" for key, value in props.items()))
@@ -81,7 +90,7 @@ def write_kafka_config(data: Path, ports: Ports) -> Path:
     return config
 
 
-def format_kafka_storage(java: str, data: Path, config: Path) -> None:
+def format_kafka_storage(java: str, data: Path, config: Path, secure: bool = False) -> None:
     kafka_dir = data / "kafka"
     if (kafka_dir / "data" / "meta.properties").is_file():
         return
@@ -89,6 +98,10 @@ def format_kafka_storage(java: str, data: Path, config: Path) -> None:
     logfile = data / "logs" / "kafka-format.log"
     cmd = [java, "-Xmx256m", f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2-tools.properties'}",
            "-cp", str(KAFKA_LIB / "*"), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+    if secure:
+        from pipeline.stack.secure import scram_format_args
+
+        cmd += scram_format_args()
     log.info("formatting Kafka storage in %s (cluster id %s)", kafka_dir / "data", cluster_id)
     with open(logfile, "w") as out:
         rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import ClientSession, web
 
 from schemas.settings import ElasticsearchSettings
-from tests.security.certs import make_certs
+from pipeline.stack.certs import make_certs
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from pipeline.clients import faust_credentials
 from schemas.settings import KafkaSettings
-from tests.security.certs import make_certs
+from pipeline.stack.certs import make_certs
 
 
 def test_sasl_needs_a_mechanism_and_a_user() -> None:

@@ -1,4 +1,5 @@
-"""A throw-away CA and a server certificate for 127.0.0.1/localhost (Python ``cryptography``), for the TLS tests."""
+"""A throw-away CA and a server certificate for 127.0.0.1/localhost (Python ``cryptography``, a test
+dependency, imported only by ``stack up --secure`` and the TLS tests)."""
 from __future__ import annotations
 
 import datetime as dt
