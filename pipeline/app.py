@@ -58,7 +58,7 @@ def faust_brokers(bootstrap: str) -> list[str]:
     return [f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip()]
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     """Build the worker app for one config. Nothing connects until the app starts."""
     from processors.detection.monitor import BrandMonitor
     from processors.enrich import Enricher
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> faust.App:
         w.app_id,
         broker=faust_brokers(k.bootstrap),
         store="memory://",
-        datadir=w.data_dir,
+        datadir=datadir or w.data_dir,
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=k.partitions,
@@ -302,7 +302,11 @@ def _validation_message(err: ValidationError, what: str) -> str:
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker until SIGTERM/SIGINT (blocking)."""
+    from pipeline.worker.statedir import StateDir
+
     ensure_topics(settings)
-    app = create_app(settings)
+    state = StateDir.claim(settings.worker.data_dir)
+    log.info("worker state in %s", state.path)
+    app = create_app(settings, datadir=str(state.path))
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()
