@@ -24,8 +24,11 @@ class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(default="lingting-worker", description="Faust app id = Kafka consumer group.")
-    data_dir: str = Field(default=".lingting/worker", description="Faust table state directory.")
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    data_dir: str = Field(default=".lingting/worker",
+                          description="Parent of the per-worker state directories (worker-0, worker-1, ...).")
+    web_port: int = Field(default=0, ge=0, le=65535,
+                          description="Port of /healthz and /metrics on 127.0.0.1 (0: off). When taken, the next "
+                                      "free one is used, so several workers share a machine.")
     live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
     tick_seconds: float = Field(default=5.0, gt=0)
 

@@ -9,13 +9,17 @@ object in it (acknowledge/assign/resolve) is owned by the acknowledge API and ne
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
-from datetime import timezone
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from datetime import timezone
+from typing import Any, Awaitable, Callable, Iterable
+
+import orjson
 
 from schemas import Alert, EnrichedPost
+from schemas.retry import backoff_delay
 
 log = logging.getLogger("lingting.es")
 
@@ -87,13 +91,24 @@ def alerts_template(prefix: str) -> dict[str, Any]:
     }
 
 
+def post_month(post: EnrichedPost) -> str:
+    """The month of a post's event time: it fixes the post's index, so re-writes hit the same document."""
+    return f"{post.created_at.astimezone(timezone.utc):%Y.%m}"
+
+
 def post_index(prefix: str, post: EnrichedPost) -> str:
-    """The concrete index of a post: fixed by its event time, so re-writes hit the same document."""
-    return f"{prefix}-posts-{post.created_at.astimezone(timezone.utc):%Y.%m}"
+    """The concrete index of a post."""
+    return f"{prefix}-posts-{post_month(post)}"
+
+
+def write_alias(prefix: str, month: str) -> str:
+    """The alias posts of one month are written through (``require_alias``): a node that lost its indices
+    answers "no such alias" instead of auto-creating an index the read alias cannot see."""
+    return f"{prefix}-write-posts-{month}"
 
 
 def post_document(post: EnrichedPost) -> dict[str, Any]:
-    doc = post.model_dump(mode="json", exclude={"brand"})
+    doc = post.model_dump(exclude={"brand"})
     doc["key"] = post.key
     doc["segmented"] = " ".join(post.tokens)
     if post.metrics is not None:
@@ -101,14 +116,25 @@ def post_document(post: EnrichedPost) -> dict[str, Any]:
     return doc
 
 
-def bulk_actions(prefix: str, posts: Iterable[EnrichedPost]) -> list[dict[str, Any]]:
-    """Bulk ``index`` actions; a later version of the same post replaces the earlier one."""
-    return [{"_op_type": "index", "_index": post_index(prefix, p), "_id": p.key, "_source": post_document(p)}
-            for p in posts]
+def _dumps(doc: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except TypeError:  # a lone surrogate in a vendor field: escaped; Elasticsearch rejects it with a reason
+        return json.dumps(doc, default=str, ensure_ascii=True).encode()
+
+
+def bulk_body(prefix: str, posts: Iterable[EnrichedPost]) -> bytes:
+    """NDJSON ``index`` actions through the monthly write aliases; a later version of a post replaces it."""
+    lines = []
+    for p in posts:
+        lines.append(orjson.dumps({"index": {"_index": write_alias(prefix, post_month(p)), "_id": p.key}}))
+        lines.append(_dumps(post_document(p)))
+    lines.append(b"")
+    return b"\n".join(lines)
 
 
 async def ensure_indices(es, prefix: str) -> None:
-    """Create templates and the alerts index (idempotent). Post indices are created on first write."""
+    """Create templates and the alerts index (idempotent). Post indices are created per month, on demand."""
     await es.indices.put_index_template(name=f"{prefix}-posts", body=posts_template(prefix))
     await es.indices.put_index_template(name=f"{prefix}-alerts", body=alerts_template(prefix))
     alerts_index = f"{prefix}-alerts-v1"
@@ -122,49 +148,92 @@ async def ensure_indices(es, prefix: str) -> None:
     await es.cluster.health(index=alerts_index, wait_for_status="yellow", timeout="30s")
 
 
+async def ensure_month(es, prefix: str, month: str) -> None:
+    """The month's index with its template, behind the read alias and its write alias (idempotent)."""
+    index, alias = f"{prefix}-posts-{month}", write_alias(prefix, month)
+    try:
+        await es.indices.create(index=index, aliases={alias: {"is_write_index": True}})
+    except Exception as err:
+        if "resource_already_exists" not in str(err):
+            raise
+        await es.indices.put_alias(index=index, name=alias)
+    await es.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+
+
 @dataclass
 class BulkResult:
     indexed: int = 0
     rejected: list[tuple[EnrichedPost, str]] = field(default_factory=list)
 
 
-async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: int = 8) -> BulkResult:
-    """Index a batch with the bulk API. Retries transient failures (429, 5xx, connection) with backoff and
-    returns the documents Elasticsearch rejected for good (mapping errors), for the dead-letter topic."""
-    from elasticsearch.helpers import async_bulk
+OnRetry = Callable[[int, int, float, str], Awaitable[None] | None]
 
+
+async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: int | None = 8,
+                      on_retry: OnRetry | None = None) -> BulkResult:
+    """Index a batch with the bulk API through the monthly write aliases.
+
+    Transient failures (429, 5xx, connection) are retried with backoff, ``attempts`` times or, with None, until
+    they succeed: the worker holds its batch for an outage of any length. A month whose write alias is missing
+    (first post of a month, or a node that came back empty) gets its templates and index first. Returns the
+    documents Elasticsearch rejected for good (mapping errors), for the dead-letter topic. ``on_retry(pending,
+    attempt, delay, reason)`` is told before each wait."""
     result = BulkResult()
     pending = {p.key: p for p in posts}  # a batch may hold the same post twice: the last one wins
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        actions = bulk_actions(prefix, pending.values())
-        try:
-            _, errors = await async_bulk(es, actions, raise_on_error=False, raise_on_exception=False,
-                                         max_retries=0, refresh=False)
-        except Exception as err:  # the node is unreachable: keep the whole batch and retry
-            errors = [{"index": {"_id": k, "status": 503, "error": str(err)}} for k in pending]
+    attempt = 0
+    while True:
+        attempt += 1
+        missing: set[str] = set()
         retry: dict[str, EnrichedPost] = {}
-        failed_ids = set()
-        for item in errors:
-            info = next(iter(item.values()))
-            key, status = info.get("_id"), int(info.get("status", 500))
-            failed_ids.add(key)
-            if key not in pending:
-                continue
-            if status == 429 or status >= 500:
-                retry[key] = pending[key]
-            else:
-                result.rejected.append((pending[key], str(info.get("error"))[:2000]))
-        result.indexed += len(pending) - len(failed_ids)
+        reason = ""
+        try:
+            resp = await es.bulk(operations=bulk_body(prefix, pending.values()), require_alias=True,
+                                 refresh=False)
+            items = resp["items"] if resp.get("errors") else []
+            failed = 0
+            for item in items:
+                info = next(iter(item.values()))
+                key, status = info.get("_id"), int(info.get("status", 500))
+                if status < 300 or key not in pending:
+                    continue
+                failed += 1
+                error = info.get("error") or {}
+                if status == 404 and isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                    missing.add(post_month(pending[key]))
+                    retry[key] = pending[key]
+                elif status == 429 or status >= 500:
+                    retry[key] = pending[key]
+                    reason = reason or f"HTTP {status} {str(error)[:200]}"
+                else:
+                    result.rejected.append((pending[key], str(error)[:2000]))
+            result.indexed += len(pending) - failed
+        except Exception as err:  # unreachable, timeout, 5xx on the whole request: keep the whole batch
+            retry, reason = dict(pending), f"{type(err).__name__}: {str(err)[:200]}"
         if not retry:
             return result
         pending = retry
-        log.warning("elasticsearch bulk: %d documents failed transiently (attempt %d/%d), retrying in %.1fs",
-                    len(retry), attempt, attempts, delay)
-        await asyncio.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 30.0)
-    raise ConnectionError(f"elasticsearch did not accept {len(pending)} documents after {attempts} attempts; "
-                          "the worker stops consuming until it is back (nothing is acknowledged)")
+        if missing:
+            try:
+                await ensure_indices(es, prefix)
+                for month in sorted(missing):
+                    await ensure_month(es, prefix, month)
+                log.info("elasticsearch: ensured templates and write aliases for %s", ", ".join(sorted(missing)))
+                if not reason:
+                    continue  # retry at once: nothing else failed
+            except Exception as err:
+                reason = f"cannot create indices: {type(err).__name__}: {str(err)[:200]}"
+        if attempts is not None and attempt >= attempts:
+            raise ConnectionError(f"elasticsearch did not accept {len(pending)} documents after {attempts} "
+                                  f"attempts ({reason})")
+        delay = backoff_delay(attempt, initial=0.5, cap=30.0, jitter=0.5)
+        if on_retry is not None:
+            maybe = on_retry(len(pending), attempt, delay, reason)
+            if maybe is not None:
+                await maybe
+        else:
+            log.warning("elasticsearch bulk: %d documents failed transiently (attempt %d, %s), retrying in %.1fs",
+                        len(pending), attempt, reason, delay)
+        await asyncio.sleep(delay)
 
 
 async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> bool:
@@ -185,9 +254,13 @@ async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> 
                 current = await es.get(index=index, id=alert.id)
             except NotFoundError:
                 try:
-                    await es.create(index=index, id=alert.id, document=doc, refresh="wait_for")
+                    await es.create(index=alias, id=alert.id, document=doc, refresh="wait_for",
+                                    require_alias=True)
                     return True
                 except ConflictError:
+                    continue
+                except NotFoundError:  # the node came back without the alias: templates and index first
+                    await ensure_indices(es, prefix)
                     continue
             if current["_source"].get("sequence", -1) >= alert.sequence:
                 return False  # a replay of a state we already have

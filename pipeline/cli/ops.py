@@ -17,7 +17,7 @@ def worker(config: Optional[Path] = ConfigOpt,
     """Run the stream worker (enrich → index → detect → alert) until SIGTERM. Scale out: run more workers
     with the same config; Kafka spreads the partitions among them."""
     from pipeline import cli
-    from pipeline.app import run_worker
+    from pipeline.worker.app import run_worker
     from pipeline.settings import load_settings
 
     cli.setup_logging(loglevel)

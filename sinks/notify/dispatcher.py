@@ -429,6 +429,10 @@ class Notifier:
             log.warning("cannot record escalation %s as %s: %s", doc_id, status, err)
 
     # ------------------------------------------------------------------ introspection (tests, CLI)
+    def queue_depth(self) -> int:
+        """Jobs waiting in every channel's queue (the worker's ``lingting_notifier_queue_depth``)."""
+        return sum(lane.queue.qsize() for lane in self._lanes.values())
+
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """True once every queue is empty and nothing is being sent (deferred jobs excepted)."""
         deadline = time.monotonic() + timeout

@@ -1,0 +1,150 @@
+"""The detect stage: detection records (keyed by brand) → each brand's monitor → alerts.
+
+A brand's monitor is a working copy in memory (``MonitorStore``); its state goes to a changelog-backed table
+with the offset of the last record it includes, and the records are acknowledged only after that. A crash or
+rebalance therefore neither loses nor double-counts: the restarted worker re-reads the state and skips what the
+state already holds.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from pipeline.settings import Settings
+from pipeline.worker.clients import DeadLetters, Outbox
+from pipeline.worker.observe import Metrics
+from pipeline.worker.records import WATERMARK_KIND, watermark_record
+from schemas import Alert, EnrichedPost
+
+log = logging.getLogger("lingting.worker")
+
+#: A brand's monitor state goes to the changelog at least this often (events, seconds).
+PERSIST_EVERY_EVENTS = 500
+PERSIST_EVERY_SECONDS = 2.0
+
+
+@dataclass
+class BrandSlot:
+    """In-memory working copy of one brand's monitor, with the events not yet persisted/acked."""
+
+    monitor: Any
+    offset: int = -1
+    partition: int = -1
+    pending: list = field(default_factory=list)
+    dirty_since: float = 0.0
+    last_event: datetime | None = None  # newest event time seen for the brand
+    last_seen: float = 0.0              # monotonic clock when a post of the brand was last processed
+
+
+class MonitorStore:
+    """The brand slots of the partitions this worker owns, loaded from and persisted to the table."""
+
+    def __init__(self, settings: Settings, table: Any) -> None:
+        self.settings, self.table = settings, table
+        self.slots: dict[str, BrandSlot] = {}
+
+    def get(self, brand: str) -> BrandSlot:
+        from processors.detection.monitor import BrandMonitor
+
+        slot = self.slots.get(brand)
+        if slot is None:
+            saved = self.table.get(brand) or {}
+            if isinstance(saved, (bytes, str)):  # as written; recovery from the changelog gives the decoded dict
+                saved = orjson.loads(saved)
+            slot = BrandSlot(BrandMonitor(brand, self.settings.detection_for(brand), state=saved.get("monitor")),
+                             offset=int(saved.get("offset", -1)))
+            self.slots[brand] = slot
+        return slot
+
+    def persist(self, brand: str, slot: BrandSlot) -> None:
+        """Write the brand's state to the changelog table, then ack the events it includes."""
+        self.table[brand] = orjson.dumps({"offset": slot.offset, "monitor": slot.monitor.to_state()})
+        for ev in slot.pending:
+            ev.ack()
+        slot.pending.clear()
+        slot.dirty_since = 0.0
+
+    def persist_quiet(self, partition: int, now: float) -> None:
+        """Brands hashed to the same partition share its changelog partition: persist the ones that went quiet
+        here too, so their events are acked and offsets committed."""
+        for other, s in self.slots.items():
+            if s.pending and s.partition == partition and now - s.dirty_since > PERSIST_EVERY_SECONDS:
+                self.persist(other, s)
+
+    def forget(self) -> None:
+        """Another worker may own these brands now: re-read their state from the table when they return."""
+        self.slots.clear()
+
+
+class DetectStage:
+    def __init__(self, settings: Settings, store: MonitorStore, dead: DeadLetters, alerts_topic: Any,
+                 metrics: Metrics) -> None:
+        self.settings, self.store, self.dead, self.alerts_topic = settings, store, dead, alerts_topic
+        self.metrics = metrics
+        self.brand_names = {b.name for b in settings.brands}
+
+    async def run(self, stream: Any) -> None:
+        async for event in stream.noack().events():
+            await self.process(event)
+
+    async def process(self, event: Any) -> None:
+        brand = (event.key or b"").decode("utf-8", "replace")
+        if brand not in self.brand_names:
+            event.ack()
+            return
+        slot = self.store.get(brand)
+        out = Outbox()
+        alerts: list[Alert] = []
+        watermark = False
+        try:
+            data = orjson.loads(event.value)
+            if data.get("kind") == WATERMARK_KIND:
+                watermark = True
+                alerts = slot.monitor.advance(datetime.fromisoformat(data["at"]))
+                slot.pending.append(event)
+            elif event.message.offset <= slot.offset:
+                event.ack()  # already counted before a restart
+                return
+            else:
+                post = EnrichedPost.model_validate(data)
+                alerts = slot.monitor.add(post)
+                slot.offset = event.message.offset
+                slot.last_event = max(slot.last_event or post.created_at, post.created_at)
+                slot.last_seen = time.monotonic()
+                slot.pending.append(event)
+                self.metrics.posts.labels("detect", "in").inc()
+        except Exception as err:  # a detector bug must not stop detection for every other post
+            log.exception("detect failed for brand %s at offset %s", brand, event.message.offset)
+            self.dead.of_event(out, event, "detect", f"{type(err).__name__}: {err}")
+            await out.flush()
+            event.ack()
+            return
+        slot.partition = event.message.partition
+        now = time.monotonic()
+        if not slot.dirty_since:
+            slot.dirty_since = now
+        for alert in alerts:
+            out.add(self.alerts_topic, alert.brand.encode(), alert.model_dump_json().encode())
+        await out.flush()
+        if alerts or watermark or len(slot.pending) >= PERSIST_EVERY_EVENTS:
+            self.store.persist(brand, slot)
+        self.store.persist_quiet(slot.partition, now)
+
+    async def watermarks(self, enriched_topic: Any) -> None:
+        """In live mode, a brand that went quiet still closes its windows: its owner sends it a watermark, its
+        last event time advanced by the wall-clock time since (a fast replay is never overtaken by the clock)."""
+        tick = self.settings.worker.tick_seconds
+        now = time.monotonic()
+        out = Outbox()
+        for brand, slot in list(self.store.slots.items()):
+            idle = now - slot.last_seen
+            if slot.last_event is None or idle < tick:
+                continue
+            out.add(enriched_topic, brand.encode(), watermark_record(brand, (slot.last_event + timedelta(
+                seconds=idle)).isoformat()))
+        await out.flush()
