@@ -10,7 +10,8 @@ Definitions (shown on the pages too):
   reach (覆盖) = followers of the distinct authors (each author once, their largest follower count);
   impressions (曝光, estimated) = Σ over posts of the author's followers;
   engagement (互动) = Σ reposts + comments + likes;
-  lift (提升度) = share of posts with the term now / share of posts with it in the baseline (the 7 days before).
+  lift (提升度) = (posts with the term / posts) now ÷ (baseline posts with it + 1) / (baseline posts + 1),
+    the baseline being the 7 days before the period.
 """
 from __future__ import annotations
 
@@ -154,13 +155,7 @@ async def crisis_detail(es, names: IndexNames, a: dict[str, Any], tz: str) -> di
                                                               "max": context.end.isoformat()}},
                        "aggs": {"neg": {"filter": neg_f}}}},
     }
-    body_terms = {
-        "size": 0, "query": in_crisis,
-        "aggs": {"terms": {"significant_terms": {
-            "field": "keywords", "size": 15, "min_doc_count": 2, "exclude": [brand],
-            "background_filter": {"bool": {"filter": [brand_f, Period(crisis.start - BASELINE, crisis.end).range()]}},
-        }}},
-    }
+    body_terms = _terms_body(in_crisis, [brand])
     body_chains = {
         "size": 0, "query": {"bool": {"filter": [brand_f, crisis.range(), {"exists": {"field": "repost_of"}}]}},
         "aggs": {"chains": {"terms": {"field": "repost_of", "size": 5}, "aggs": {
@@ -183,7 +178,7 @@ async def crisis_detail(es, names: IndexNames, a: dict[str, Any], tz: str) -> di
     orig_docs = await _originals(es, names, originals)
     return {
         "period": context, "crisis": crisis, "series": series,
-        "terms": _lift_rows(terms),
+        "terms": await _lift(es, names, terms, [brand_f, Period(crisis.start - BASELINE, crisis.start).range()]),
         "chains": [{"original": b["key"], "reposts": b["doc_count"], "first_at": b["first"].get("value_as_string"),
                     "post": orig_docs.get(b["key"]),
                     "key_reposters": [h["_source"] for h in b["reposters"]["hits"]["hits"]]}
@@ -221,16 +216,37 @@ def _buckets(resp: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return (resp.get("aggregations") or {}).get(name, {}).get("buckets", [])
 
 
-def _lift_rows(resp: dict[str, Any]) -> list[dict[str, Any]]:
-    agg = (resp.get("aggregations") or {}).get("terms", {})
-    fg_total, bg_total = agg.get("doc_count", 0), agg.get("bg_count", 0)
-    rows = []
-    for b in agg.get("buckets", []):
-        fg = _pct(b["doc_count"], fg_total) or 0.0
-        bg = _pct(b.get("bg_count", 0), bg_total) or 0.0
-        rows.append({"term": b["key"], "count": b["doc_count"], "baseline": b.get("bg_count", 0),
-                     "lift": round(fg / bg, 2) if bg else None})
-    return rows
+TERM_CANDIDATES = 60
+
+
+def _terms_body(query: dict[str, Any], exclude: list[str]) -> dict[str, Any]:
+    """The most frequent keywords of the posts matching ``query`` (candidates for the lift ranking)."""
+    return {"size": 0, "track_total_hits": True, "query": query,
+            "aggs": {"terms": {"terms": {"field": "keywords", "size": TERM_CANDIDATES, "exclude": exclude}}}}
+
+
+async def _lift(es, names: IndexNames, fg: dict[str, Any], baseline: list[dict[str, Any]],
+                size: int = 15) -> list[dict[str, Any]]:
+    """Rank the candidates by lift against the baseline (the 7 days before): (count / posts) now over
+    (baseline count + 1) / (baseline posts + 1) — the +1 keeps a term new this period finite. Ties: by count."""
+    fg_total = fg["hits"]["total"]["value"]
+    buckets = _buckets(fg, "terms")
+    if not buckets or not fg_total:
+        return []
+    resp = await es.search(index=names.posts_alias, size=0, track_total_hits=True,
+                           query={"bool": {"filter": baseline}},
+                           aggs={"terms": {"terms": {"field": "keywords", "size": len(buckets),
+                                                     "include": [b["key"] for b in buckets]}}},
+                           ignore_unavailable=True)
+    bg_total = resp["hits"]["total"]["value"]
+    bg = {b["key"]: b["doc_count"] for b in _buckets(resp, "terms")}
+    # without any baseline there is nothing to be lifted against: the terms are ranked by count, lift unknown
+    rows = [{"term": b["key"], "count": b["doc_count"], "baseline": bg.get(b["key"], 0),
+             "lift": round((b["doc_count"] / fg_total) / ((bg.get(b["key"], 0) + 1) / (bg_total + 1)), 2)
+             if bg_total else None}
+            for b in buckets if b["doc_count"] >= 2]
+    rows.sort(key=lambda r: (-(r["lift"] or 0), -r["count"], r["term"]))
+    return rows[:size]
 
 
 # ---------------------------------------------------------------------------------------------- overview
@@ -297,10 +313,7 @@ async def overview(es, names: IndexNames, brands: list[str], competitors: list[s
                                "min_doc_count": 0, "extended_bounds": {"min": period.start.isoformat(),
                                                                        "max": period.end.isoformat()}},
             "aggs": {"sentiment": {"terms": {"field": "sentiment.label", "size": 3}}}}}},
-        {"size": 0, "query": in_period, "aggs": {"terms": {"significant_terms": {
-            "field": "keywords", "size": 20, "min_doc_count": 3, "exclude": rivals,
-            "background_filter": {"bool": {"filter": [field_brands,
-                                                      Period(period.start - BASELINE, period.end).range()]}}}}}},
+        _terms_body(in_period, rivals),
         {"size": 0, "query": in_period, "aggs": {"kol": {
             "terms": {"field": "author.id", "size": 10, "order": {"engagement": "desc"}},
             "aggs": {"engagement": {"sum": {"field": "metrics.engagement"}},
@@ -341,7 +354,9 @@ async def overview(es, names: IndexNames, brands: list[str], competitors: list[s
         "change": {k: change(kpi_now.get(k), kpi_before.get(k)) for k in kpi_now if k != "reach_capped"},
         "trend": [{"t": b["key_as_string"], "ms": b["key"], **_sentiment_counts(b["sentiment"])}
                   for b in _buckets(trend, "t")],
-        "competitors_table": competitors_rows, "terms": _lift_rows(terms), "kols": kols,
+        "competitors_table": competitors_rows,
+        "terms": await _lift(es, names, terms, [field_brands, Period(period.start - BASELINE, period.start).range()]),
+        "kols": kols,
         "platforms": [{"platform": b["key"], "count": b["doc_count"]} for b in _buckets(platforms, "platform")],
     }
 

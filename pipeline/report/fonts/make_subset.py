@@ -5,7 +5,7 @@ so a report renders the same on any machine. The full face is 16 MB; this keeps 
 traditional forms of its 3,755 common ones (through OpenCC, since posts come in both scripts), ASCII, Latin-1 and CJK/full-width
 punctuation — about 2.5 MB. Source: Debian's ``fonts-noto-cjk`` (SIL Open Font License 1.1, see OFL.txt).
 
-    apt-get install fonts-noto-cjk && pip install 'lingting[fonts]'
+    apt-get install fonts-noto-cjk   # fontTools comes with matplotlib
     python -m pipeline.report.fonts.make_subset
 """
 from __future__ import annotations
