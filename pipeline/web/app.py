@@ -202,7 +202,7 @@ class WebApp:
             raise web.HTTPNotFound(text=f"no alert {alert_id!r}")
         detail = await queries.crisis_detail(self.es, self.names, doc, self.tz_name)
         lang = self.lang(request)
-        chart = charts.crisis_volume(detail, doc, lambda k: translate(lang, k))
+        chart = charts.crisis_volume(detail, doc, lambda k: translate(lang, k), self.tz_name)
         return self.render(request, "detail.html.j2", a=doc, d=detail, chart=chart, now=queries.utcnow(),
                            message=request.query.get("msg"))
 
@@ -218,7 +218,7 @@ class WebApp:
         drill = "/drill?" + urlencode([("brand", b) for b in brands] + [("lang", lang)])
         return self.render(request, "overview.html.j2", o=data, brands=brands, range_key=range_key,
                            period=period, drill=drill,
-                           trend_chart=charts.sentiment_trend(data, t, period.interval()),
+                           trend_chart=charts.sentiment_trend(data, t, period.interval(), self.tz_name),
                            rivals_chart=charts.competitors(data, t), platform_chart=charts.platforms(data, t),
                            reach_cap=queries.REACH_AUTHORS,
                            q_from=request.query.get("from", ""), q_to=request.query.get("to", ""))

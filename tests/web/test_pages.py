@@ -192,3 +192,47 @@ def test_english_is_selectable(browser, server):
     visit(browser, server.url + "/lang/zh?next=/crisis")
     assert "危机看板" in browser.find_element(By.TAG_NAME, "h1").text
     assert urlsplit(browser.current_url).path == "/crisis"
+
+
+def test_escalation_timer_counts_down_and_kpis_count_the_ack_before_it(browser, server, web_settings, es):
+    """A critical alert on a route that escalates after an hour: the card shows the timer (counting down with
+    JS), acknowledging it from the page cancels nothing early but counts as acknowledged before escalation."""
+    import asyncio
+
+    from sinks import elasticsearch as es_sink
+    from sinks.notify.dispatcher import Notifier
+    from tests.sinks.receivers import ChatReceivers, alert, dingtalk, notify_section
+
+    crisis = alert(40, brand="蔚来")
+
+    async def arm():
+        from elasticsearch import AsyncElasticsearch
+
+        async with ChatReceivers() as rx:
+            data = web_settings.model_dump(mode="json")
+            data["notify"] = notify_section([dingtalk(rx)], routes=[
+                {"name": "crisis", "channels": ["crisis-dingtalk"], "escalate": {"after": "1h", "to": ["crisis-dingtalk"]}}])
+            from pipeline.settings import Settings
+
+            settings = Settings.model_validate(data)
+            client = AsyncElasticsearch(settings.elasticsearch.url, request_timeout=30)
+            await es_sink.upsert_alert(client, settings.elasticsearch.index_prefix, crisis)
+            notifier = Notifier.from_settings(settings)
+            await notifier.start()
+            await notifier.deliver(crisis)
+            await notifier.wait_idle(10)
+            await notifier.stop()
+            await client.indices.refresh(index=settings.elasticsearch.deliveries_alias)
+            await client.close()
+
+    asyncio.run(arm())
+    visit(browser, server.url + f"/crisis?brand={quote('蔚来')}")
+    card = browser.find_element(By.CSS_SELECTOR, f"article[data-alert-id='{crisis.id}']")
+    timer = card.find_element(By.CSS_SELECTOR, ".timer")
+    WebDriverWait(browser, 10).until(lambda d: timer.text.startswith("⏳ 5") or timer.text.startswith("⏳ 6"))
+    card.find_element(By.CSS_SELECTOR, "button.btn-acknowledge").click()
+    WebDriverWait(browser, 30).until(lambda d: alert_doc(es, web_settings, crisis.id).get("workflow"))
+    visit(browser, server.url + "/kpis?range=30d")
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "section:nth-of-type(2) tr")]
+    nio = next(r for r in rows if r.startswith("蔚来"))
+    assert nio.endswith("100.0% (1)"), nio

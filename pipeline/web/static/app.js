@@ -8,10 +8,10 @@
     if (!base) return null;
     var d = option.drill || {}, q = [];
     if (d.kind === "time") {
-      var x = Array.isArray(p.value) ? p.value[0] : p.value;
+      var shown = Array.isArray(p.value) ? p.value[0] : p.value, x = shown - (d.offset_ms || 0);
       q.push("start_ms=" + x, "end_ms=" + (x + d.step_ms));
       if (["positive", "neutral", "negative"].indexOf(p.seriesId) >= 0) q.push("sentiment=" + p.seriesId);
-      q.push("title=" + encodeURIComponent(new Date(x).toLocaleString()));
+      q.push("title=" + encodeURIComponent(new Date(shown).toISOString().slice(5, 16).replace("T", " ")));
     } else if (d.kind === "brand") {
       q.push("focus=" + encodeURIComponent(p.name), "title=" + encodeURIComponent(p.name));
     } else if (d.kind === "platform") {
