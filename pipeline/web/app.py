@@ -98,7 +98,8 @@ class WebApp:
                 end = start + timedelta(days=1)
             return queries.Period(start, end), "custom"
         key = q.get("range") if q.get("range") in RANGES else default
-        end = queries.utcnow()
+        # to the minute: reloads within it ask Elasticsearch the same question, which its request cache answers
+        end = queries.utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
         return queries.Period(end - RANGES[key], end), key
 
     def selected_brands(self, request: web.Request) -> list[str]:

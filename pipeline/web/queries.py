@@ -323,10 +323,14 @@ async def overview(es, names: IndexNames, brands: list[str], competitors: list[s
                                           "sort": [{"created_at": "desc"}]}}}}}},
         {"size": 0, "query": in_period, "aggs": {"platform": {"terms": {"field": "platform", "size": 10}}}},
     ]
-    now, before, sov_now, sov_before, trend, terms, kol, platforms = await _msearch(es, names.posts_alias, bodies)
+    import asyncio
+
+    # the posts' searches in one round trip, the alert counts beside it
+    found, alerts_now, alerts_before = await asyncio.gather(
+        _msearch(es, names.posts_alias, bodies), alert_counts(es, names, brands, period),
+        alert_counts(es, names, brands, period.previous))
+    now, before, sov_now, sov_before, trend, terms, kol, platforms = found
     kpi_now, kpi_before = _kpis(now, sov_now, brands), _kpis(before, sov_before, brands)
-    alerts_now = await alert_counts(es, names, brands, period)
-    alerts_before = await alert_counts(es, names, brands, period.previous)
     kpi_now.update(alerts_now)
     kpi_before.update(alerts_before)
     kpi_now["negative_share_baseline"] = kpi_before["negative_share"]
