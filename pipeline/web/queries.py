@@ -15,6 +15,7 @@ Definitions (shown on the pages too):
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -323,8 +324,6 @@ async def overview(es, names: IndexNames, brands: list[str], competitors: list[s
                                           "sort": [{"created_at": "desc"}]}}}}}},
         {"size": 0, "query": in_period, "aggs": {"platform": {"terms": {"field": "platform", "size": 10}}}},
     ]
-    import asyncio
-
     # the posts' searches in one round trip, the alert counts beside it
     found, alerts_now, alerts_before = await asyncio.gather(
         _msearch(es, names.posts_alias, bodies), alert_counts(es, names, brands, period),
