@@ -155,3 +155,26 @@ def test_schedule_sends_the_daily_report_to_the_channels_and_the_page_lists_it(w
     browser.save_screenshot(str(DOCS_IMG / "report-daily.png"))
     errors, urls = drain_logs(browser)
     assert not errors and not [u for u in urls if not u.startswith((server.url, "data:"))], urls
+
+
+def test_periods_and_schedule_in_local_time():
+    from datetime import date
+
+    from pipeline.report.build import report_period
+    from pipeline.report.schedule import due
+    from pipeline.web.config import ReportSchedule
+
+    tz = ZoneInfo("Asia/Shanghai")
+    week = report_period("weekly", "Asia/Shanghai", date(2026, 12, 2))  # a Wednesday
+    assert week.day == date(2026, 11, 30) and week.label == "2026-11-30 – 2026-12-06"
+    assert week.period.start == datetime(2026, 11, 30, tzinfo=tz) and week.period.end == datetime(2026, 12, 7, tzinfo=tz)
+    # yesterday, local: at 07:30 in Shanghai it is still the previous evening in UTC
+    daily = report_period("daily", "Asia/Shanghai", now=datetime(2026, 12, 2, 23, 30, tzinfo=ZoneInfo("UTC")))
+    assert daily.day == date(2026, 12, 2)
+    schedule = ReportSchedule(daily="09:00", weekly="mon 09:00")
+    monday_nine = datetime(2026, 12, 7, 9, 0, tzinfo=tz)
+    assert due(schedule, "Asia/Shanghai", monday_nine - timedelta(minutes=1), monday_nine) == [
+        ("daily", date(2026, 12, 6)), ("weekly", date(2026, 11, 30))]
+    # a sleep that overran two days still sends each day's report once
+    assert [k for k, _ in due(schedule, "Asia/Shanghai", monday_nine, monday_nine + timedelta(days=2))] == [
+        "daily", "daily"]
