@@ -28,6 +28,14 @@ need_tools() {
     || { say "python3 >= 3.11 is required"; exit 1; }
 }
 
+# The web page tests drive Debian's Chromium through its chromedriver (no browser download at test time).
+need_browser() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return
+  say "installing Chromium and chromedriver for the web page tests (apt-get)…"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+}
+
 ensure_venv() {
   local stamp="$VENV/.installed" want
   want=$(sha256sum pyproject.toml | cut -c1-16)
@@ -58,7 +66,7 @@ case "$cmd" in
     ensure_venv; lint
     ;;
   test)
-    need_tools; ensure_venv
+    need_tools; need_browser; ensure_venv
     lint
     started_here=0
     if ! "$VENV/bin/lingting" stack status >/dev/null 2>&1; then started_here=1; fi

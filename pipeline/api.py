@@ -142,8 +142,14 @@ def _json(data: Any) -> web.Response:
 def create_api_app(settings: "Settings", es: Any = None) -> web.Application:
     """The aiohttp application. ``es``: an AsyncElasticsearch to use (default: one from the settings,
     created on startup and closed on cleanup)."""
-    api = AlertApi(settings, es)
-    app = web.Application(middlewares=[_auth])
+    app = web.Application(middlewares=[api_auth])
+    add_api_routes(app, AlertApi(settings, es))
+    return app
+
+
+def add_api_routes(app: web.Application, api: "AlertApi") -> None:
+    """The API's routes on ``app`` (also mounted by ``lingting web``: one process, one port). The app must
+    have :data:`api_auth` among its middlewares."""
     app[API_KEY] = api
     app.cleanup_ctx.append(api.elasticsearch)
     app.router.add_get("/healthz", api.healthz)
@@ -153,11 +159,10 @@ def create_api_app(settings: "Settings", es: Any = None) -> web.Application:
     app.router.add_get("/act", api.act_page)
     app.router.add_post("/act", api.act_form)
     app.router.add_get("/posts", api.posts)
-    return app
 
 
 @web.middleware
-async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
+async def api_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.path.startswith("/api/"):
         token = request.app[API_KEY].settings.api.token
         if not token:

@@ -155,6 +155,9 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
     brand = got[0]["brand"]
     print(f"\n首个告警用时 / first alert {got[0]['_seconds']:.1f} s after start (stack start included)")
     print(query_help(settings.elasticsearch.url, settings.elasticsearch.index_prefix, brand))
+    from pipeline.web.launch import serve_in_background
+
+    print(serve_in_background(merged, env, workdir, port=settings.api.port), flush=True)
     return 0
 
 

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connectors.config import ConnectorsConfig
+from pipeline.web.config import ReportSettings, WebSettings
 from processors.brands import BrandRule, validate_rules
 from processors.detection.settings import DetectionSettings
 from schemas.errors import ConfigError, RuleError, key_path, validation_problems
@@ -44,6 +45,8 @@ class Settings(BaseModel):
     connectors: ConnectorsConfig = Field(default_factory=ConnectorsConfig)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     language: str = Field(default="zh", pattern=r"^(zh|en)$", description="Language of alert messages.")
 
     @field_validator("brands")
@@ -89,6 +92,8 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
         data["elasticsearch"] = {**(data.get("elasticsearch") or {}), "url": es}
     if token := os.environ.get("LINGTING_API_TOKEN"):
         data["api"] = {**(data.get("api") or {}), "token": token}
+    if viewer := os.environ.get("LINGTING_WEB_VIEWER_TOKEN"):
+        data["web"] = {**(data.get("web") or {}), "viewer_token": viewer}
     try:
         return Settings.model_validate(data)
     except ValidationError as err:

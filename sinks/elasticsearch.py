@@ -79,7 +79,7 @@ def alerts_template(prefix: str) -> dict[str, Any]:
                     "sequence": {"type": "integer"},
                     "window_start": {"type": "date"}, "window_end": {"type": "date"},
                     "crisis_start": {"type": "date"}, "created_at": {"type": "date"},
-                    "updated_at": {"type": "date"},
+                    "updated_at": {"type": "date"}, "opened_at": {"type": "date"},
                     "observed": {"type": "float"}, "expected": {"type": "float"}, "score": {"type": "float"},
                     "summary": {"type": "text"},
                     "sample_posts": {"properties": {"text": {"type": "text"}}},
@@ -254,8 +254,9 @@ async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> 
                 current = await es.get(index=index, id=alert.id)
             except NotFoundError:
                 try:
-                    await es.create(index=alias, id=alert.id, document=doc, refresh="wait_for",
-                                    require_alias=True)
+                    # the first state's time stays: response times (time to acknowledge) count from it
+                    await es.create(index=alias, id=alert.id, document={**doc, "opened_at": doc["created_at"]},
+                                    refresh="wait_for", require_alias=True)
                     return True
                 except ConflictError:
                     continue
