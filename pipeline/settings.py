@@ -62,6 +62,17 @@ class Settings(BaseModel):
                 raise ValueError(f"brands[{i}].detection.{key_path(first['loc'])}: {first['msg']}") from None
         return self
 
+    @model_validator(mode="after")
+    def _route_brands_configured(self) -> "Settings":
+        # a route naming a brand nobody configured would never match: its alerts would go nowhere, silently
+        names = {b.name for b in self.brands}
+        for i, route in enumerate(self.notify.routes):
+            for j, brand in enumerate(route.brands):
+                if brand not in names:
+                    raise ValueError(f"notify.routes[{i}].brands[{j}]: brand {brand!r} is not configured "
+                                     f"(brands: {', '.join(sorted(names)) or 'none'})")
+        return self
+
     def brand(self, name: str) -> BrandRule | None:
         return next((b for b in self.brands if b.name == name), None)
 
