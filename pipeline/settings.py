@@ -21,11 +21,15 @@ from sinks.notify.config import NotifyConfig
 
 
 class WorkerSettings(BaseModel):
+    """The stream worker (``lingting worker``). Workers with one ``app_id`` share the work; each needs its own
+    ``data_dir`` and ``web_port`` when several run on one machine."""
+
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(default="lingting-worker", description="Faust app id = Kafka consumer group.")
     data_dir: str = Field(default=".lingting/worker", description="Faust table state directory.")
-    web_port: int = Field(default=6066, ge=0, le=65535)
+    web_port: int = Field(default=6066, ge=0, le=65535,
+                          description="Port of Faust's web server (health, stats); 0: none.")
     live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
     tick_seconds: float = Field(default=5.0, gt=0)
 

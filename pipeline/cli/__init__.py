@@ -30,9 +30,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from pipeline.cli import backtest, connect, nlp, notify, ops, stack
+    from pipeline.cli import backtest, connect, nlp, notify, ops, posts, stack
 
-    for module in (stack, ops, nlp, backtest, connect, notify):
+    for module in (stack, ops, nlp, backtest, connect, notify, posts):
         module.register(app)
 
 

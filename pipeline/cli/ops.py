@@ -1,4 +1,4 @@
-"""Operating commands: ``worker``, ``demo``, ``config check``, ``schemas``."""
+"""Operating commands: ``worker``, ``demo``, ``config check``, ``config docs``, ``schemas``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,6 +50,21 @@ def config_check(config: Path = typer.Argument(..., help="The YAML file to valid
     BrandMatcher(settings.brands)  # compiles queries: reports rule errors with brand and position
     typer.echo(f"ok: {len(settings.brands)} brands, kafka {settings.kafka.bootstrap}, "
                f"elasticsearch {settings.elasticsearch.url}")
+
+
+@config_app.command("docs")
+def config_docs(out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                                  help="Write here (e.g. docs/configuration.md) instead of printing.")) \
+        -> None:
+    """Print the configuration reference (every key, type, default and description) from the config models."""
+    from pipeline.config_docs import render
+
+    text = render()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
 
 
 def schemas(out: Optional[Path] = typer.Option(None, help="Directory (default: schemas/json in the package)."))\
