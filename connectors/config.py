@@ -11,12 +11,14 @@ def _reject_duplicates(keys: list[str], what: str) -> None:
 
 
 class HttpPushConfig(BaseModel):
+    """``lingting connect http``: the push endpoint for data vendors."""
+
     model_config = ConfigDict(extra="forbid")
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="Listen address.")
     port: int = Field(default=8090, ge=0, le=65535)
     token: str | None = Field(default=None, description="Bearer token clients must send; env LINGTING_HTTP_TOKEN.")
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
     max_pending: int = Field(default=50_000, ge=1, description="Posts waiting for Kafka before answering 429.")
     dedupe_seconds: float = Field(default=600.0, ge=0, description="A key accepted within this many seconds is "
                                   "not published again (client retries, also across a restart); 0: off.")
@@ -59,6 +61,8 @@ class WeiboStream(BaseModel):
 
 
 class WeiboConfig(BaseModel):
+    """``lingting connect weibo``: the Weibo open API with your access token."""
+
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = Field(default="https://api.weibo.com", description="API root (tests point it elsewhere).")
@@ -90,6 +94,8 @@ class RssFeedConfig(BaseModel):
 
 
 class RssConfig(BaseModel):
+    """``lingting connect rss``: RSS/Atom/RSSHub feeds."""
+
     model_config = ConfigDict(extra="forbid")
 
     feeds: list[RssFeedConfig] = Field(default_factory=list)
@@ -108,6 +114,8 @@ class RssConfig(BaseModel):
 
 
 class ConnectorsConfig(BaseModel):
+    """The sources' own settings; command-line options of ``lingting connect`` override them."""
+
     model_config = ConfigDict(extra="forbid")  # a misspelt source name is an error, not silently ignored
 
     http: HttpPushConfig = Field(default_factory=HttpPushConfig)

@@ -2,12 +2,18 @@
 
 The alert reaches the demo the way it reaches a crisis manager: through the real notifier, on a local webhook
 receiver that this process serves.
+
+The demo is a guest on whatever Kafka and Elasticsearch it runs on (``LINGTING_KAFKA``/``LINGTING_ES`` may name
+production): everything it writes is under its own names, ``lingting-demo-*`` indices and ``lingting-demo.*`` /
+``lingting-demo-*`` topics and consumer groups, so it can never overwrite a user's posts or add a fake crisis to
+their alerts. It says at the end what it created; ``lingting demo --clean`` deletes exactly that.
 """
 from __future__ import annotations
 
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,11 +21,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO_ROOT / "deploy" / "demo"
+#: The demo's Elasticsearch index prefix, and the start of its Kafka topic prefix and consumer group.
+DEMO_PREFIX = "lingting-demo"
 
 
 class AlertReceiver:
@@ -90,7 +102,86 @@ def query_help(es_url: str, prefix: str, brand: str) -> str:
   # share of voice and sentiment per brand:
   curl -s '{es_url}/{prefix}-posts/_search?pretty&size=0' -H 'Content-Type: application/json' \\
        -d '{{"aggs":{{"brands":{{"terms":{{"field":"brands"}},"aggs":{{"sentiment":{{"terms":{{"field":"sentiment.label"}}}}}}}}}}}}'
-The stack keeps running for your queries; stop it with: lingting stack down"""
+"""
+
+
+def created_summary(settings: "Settings", started_stack: bool) -> str:
+    """What the demo left behind and how to delete it (and, when it started the stack, how to stop that)."""
+    from elasticsearch import Elasticsearch
+
+    e, k = settings.elasticsearch, settings.kafka
+    es = Elasticsearch(e.url, basic_auth=e.basic_auth, request_timeout=30)
+    try:
+        counts = {alias: es.count(index=alias, ignore_unavailable=True)["count"]
+                  for alias in (e.posts_alias, e.alerts_alias, e.deliveries_alias)}
+    finally:
+        es.close()
+    lines = ["演示写入的数据 / what the demo created (only under its own names; nothing else was touched):",
+             f"  Elasticsearch {e.url}: " + ", ".join(f"{alias} ({n} docs)" for alias, n in counts.items()),
+             f"  Kafka {k.bootstrap}: topics {k.topic_prefix}.* and {settings.worker.app_id}-*, "
+             f"consumer group {settings.worker.app_id}",
+             "删除 / delete all demo data (every run's): lingting demo --clean"]
+    if started_stack:
+        lines.append("The demo started the local stack and leaves it running for your queries; "
+                     "stop it with: lingting stack down")
+    return "\n".join(lines)
+
+
+def clean(settings: "Settings") -> list[str]:
+    """Delete every demo run's indices, index templates, topics and consumer groups on the configured
+    Kafka and Elasticsearch; return what was deleted. Names outside the demo's are never touched."""
+    from elasticsearch import Elasticsearch
+    from kafka.admin import KafkaAdminClient
+
+    deleted: list[str] = []
+    e = settings.elasticsearch
+    es = Elasticsearch(e.url, basic_auth=e.basic_auth, request_timeout=60)
+    try:
+        # by exact name: Elasticsearch refuses wildcard deletes by default (action.destructive_requires_name)
+        indices = sorted(es.indices.get(index=f"{DEMO_PREFIX}-*", expand_wildcards="all"))
+        if indices:
+            es.indices.delete(index=",".join(indices))
+            deleted += [f"index {name}" for name in indices]
+        templates = es.indices.get_index_template(name=f"{DEMO_PREFIX}-*", ignore=404).get("index_templates", [])
+        for template in templates:
+            es.indices.delete_index_template(name=template["name"])
+            deleted.append(f"index template {template['name']}")
+    finally:
+        es.close()
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.servers, client_id="lingting-demo-clean")
+    try:
+        topics = sorted(t for t in admin.list_topics() if _is_demo_name(t))
+        if topics:
+            admin.delete_topics(topics)
+            deleted += [f"topic {t}" for t in topics]
+        groups = sorted(g["group_id"] for g in admin.list_groups() if _is_demo_name(g["group_id"]))
+        if groups:
+            admin.delete_groups(groups)
+            deleted += [f"consumer group {g}" for g in groups]
+    finally:
+        admin.close()
+    return deleted
+
+
+def _is_demo_name(name: str) -> bool:
+    return name.startswith((f"{DEMO_PREFIX}.", f"{DEMO_PREFIX}-"))
+
+
+def demo_settings(config_path: Path | None) -> "Settings":
+    """The settings ``lingting demo --clean`` works on: the demo config with the user's addresses."""
+    from pipeline.settings import settings_from_dict
+
+    config_path = Path(config_path or DEMO_DIR / "lingting.yaml")
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    from pipeline.settings import external_services_configured
+
+    if not external_services_configured():
+        from pipeline import stack
+
+        data.setdefault("kafka", {})["bootstrap"] = f"127.0.0.1:{stack.default_kafka_port()}"
+        data.setdefault("elasticsearch", {})["url"] = f"http://127.0.0.1:{stack.default_es_port()}"
+    data.setdefault("elasticsearch", {})["index_prefix"] = DEMO_PREFIX
+    return settings_from_dict(data, str(config_path))
 
 
 def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
@@ -100,12 +191,13 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
     config_path = Path(config_path or DEMO_DIR / "lingting.yaml")
     scenario = DEMO_DIR / "scenario.yaml"
     data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    started_stack = False
     if not external_services_configured():
         from pipeline import stack
 
         print("启动本地 Kafka + Elasticsearch / starting the local stack (first run: Maven downloads the jars)…",
               flush=True)
-        stack.up()
+        started_stack = not stack.up().already_running
         print(f"  stack ready after {time.monotonic() - started:.1f} s", flush=True)
         data.setdefault("kafka", {})["bootstrap"] = f"127.0.0.1:{stack.default_kafka_port()}"
         data.setdefault("elasticsearch", {})["url"] = f"http://127.0.0.1:{stack.default_es_port()}"
@@ -113,10 +205,11 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
     run_id = time.strftime("%Y%m%d%H%M%S")
     workdir = Path(tempfile.mkdtemp(prefix=f"lingting-demo-{run_id}-"))
     with AlertReceiver() as receiver:
-        # Fresh topics and consumer group per run (the replay's event times are new each time); the
-        # Elasticsearch indices are the usual ones so the queries below work as in production.
-        data.setdefault("kafka", {})["topic_prefix"] = f"lingting.demo-{run_id}"
-        data.setdefault("worker", {}).update({"app_id": f"lingting-demo-{run_id}",
+        # Fresh topics and consumer group per run (the replay's event times are new each time); one index
+        # prefix for every run, so the queries below and --clean know the names. Never the user's names.
+        data.setdefault("kafka", {})["topic_prefix"] = f"{DEMO_PREFIX}.{run_id}"
+        data.setdefault("elasticsearch", {})["index_prefix"] = DEMO_PREFIX
+        data.setdefault("worker", {}).update({"app_id": f"{DEMO_PREFIX}-{run_id}",
                                               "data_dir": str(workdir / "worker"), "web_port": 0,
                                               "tick_seconds": 2.0})
         notify = data.setdefault("notify", {}) or {}
@@ -139,7 +232,8 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
         try:
             print(f"回放合成数据流 / replaying the bundled synthetic stream ({scenario.name})…", flush=True)
             subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "synthetic",
-                            "--scenario", str(scenario), "--speed", "max", "--seed", "7"],
+                            "--scenario", str(scenario), "--speed", "max", "--seed", "7",
+                            "--checkpoint", str(workdir / "synthetic.checkpoint.json")],
                            env=env, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
             print(f"  replayed after {time.monotonic() - started:.1f} s; waiting for alerts…", flush=True)
             got = _print_alerts(receiver, worker, started=started, deadline=started + timeout)
@@ -150,11 +244,15 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
     if not got:
-        print(f"没有收到告警 / no alert within {timeout:.0f} s — see the worker log {worker_log}", file=sys.stderr)
+        print(f"没有收到告警 / no alert within {timeout:.0f} s — see the worker log {worker_log} (kept, with the "
+              f"worker's state, in {workdir})", file=sys.stderr)
+        print(created_summary(settings, started_stack))
         return 1
+    shutil.rmtree(workdir, ignore_errors=True)  # the worker's state and log: a finished demo needs neither
     brand = got[0]["brand"]
     print(f"\n首个告警用时 / first alert {got[0]['_seconds']:.1f} s after start (stack start included)")
     print(query_help(settings.elasticsearch.url, settings.elasticsearch.index_prefix, brand))
+    print(created_summary(settings, started_stack))
     from pipeline.web.launch import serve_in_background
 
     print(serve_in_background(merged, env, workdir, port=settings.api.port), flush=True)

@@ -22,6 +22,9 @@ from sinks.notify.config import NotifyConfig
 
 
 class WorkerSettings(BaseModel):
+    """The stream worker (``lingting worker``). Workers with one ``app_id`` share the work; each needs its own
+    ``data_dir`` and ``web_port`` when several run on one machine."""
+
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(default="lingting-worker", description="Faust app id = Kafka consumer group.")
@@ -66,6 +69,17 @@ class Settings(BaseModel):
             except ValidationError as err:
                 first = err.errors()[0]
                 raise ValueError(f"brands[{i}].detection.{key_path(first['loc'])}: {first['msg']}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _route_brands_configured(self) -> "Settings":
+        # a route naming a brand nobody configured would never match: its alerts would go nowhere, silently
+        names = {b.name for b in self.brands}
+        for i, route in enumerate(self.notify.routes):
+            for j, brand in enumerate(route.brands):
+                if brand not in names:
+                    raise ValueError(f"notify.routes[{i}].brands[{j}]: brand {brand!r} is not configured "
+                                     f"(brands: {', '.join(sorted(names)) or 'none'})")
         return self
 
     def brand(self, name: str) -> BrandRule | None:

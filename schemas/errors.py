@@ -30,8 +30,16 @@ def key_path(loc: tuple[Any, ...], top: str = "(top level)") -> str:
 
 
 def validation_problems(err: ValidationError, *, limit: int | None = None, top: str = "(top level)") -> list[str]:
-    """Each problem of ``err`` as ``key: message`` (the first ``limit``), naming ``top`` for the whole object."""
-    return [f"{key_path(e['loc'], top)}: {e['msg']}" for e in err.errors()[:limit]]
+    """Each problem of ``err`` as ``key: message`` (the first ``limit``), naming ``top`` for the whole object.
+    A check of the whole object names the keys it is about in its own message, so that message stands alone."""
+    out = []
+    for e in err.errors()[:limit]:
+        if e["type"] == "value_error":  # our own ValueError: its text, without pydantic's "Value error, "
+            msg = str(e.get("ctx", {}).get("error", e["msg"]))
+            out.append(f"{key_path(e['loc'])}: {msg}" if e["loc"] else msg)
+        else:
+            out.append(f"{key_path(e['loc'], top)}: {e['msg']}")
+    return out
 
 
 def validation_summary(err: ValidationError, *, limit: int | None = 5, top: str = "(top level)") -> str:

@@ -37,12 +37,15 @@ def _ssl_context(cafile: str | None, certfile: str | None, keyfile: str | None, 
 
 
 class KafkaSettings(BaseModel):
+    """The Kafka cluster and the names of lingting's topics on it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    bootstrap: str = "127.0.0.1:9092"
-    topic_prefix: str = Field(default="lingting", pattern=r"^[A-Za-z0-9._-]+$")
+    bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port...]; env LINGTING_KAFKA.")
+    topic_prefix: str = Field(default="lingting", pattern=r"^[A-Za-z0-9._-]+$",
+                              description="Topics are <prefix>.posts.raw, .posts.enriched, .alerts, .deadletter.")
     partitions: int = Field(default=3, ge=1, description="Partitions of the topics lingting creates.")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1, description="Replicas of the topics lingting creates.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -164,11 +167,14 @@ class IndexNames:
 
 
 class ElasticsearchSettings(BaseModel):
+    """The Elasticsearch cluster and the names of lingting's indices on it."""
+
     model_config = ConfigDict(extra="forbid")
 
-    url: str = "http://127.0.0.1:9200"
-    index_prefix: str = Field(default="lingting", pattern=r"^[a-z0-9._-]+$")
-    username: str | None = None
+    url: str = Field(default="http://127.0.0.1:9200", description="env LINGTING_ES.")
+    index_prefix: str = Field(default="lingting", pattern=r"^[a-z0-9._-]+$",
+                              description="Aliases are <prefix>-posts (monthly indices), -alerts, -deliveries.")
+    username: str | None = Field(default=None, description="Basic-auth user (none: no login).")
     password: SecretStr | None = Field(default=None, description="Or password_file, or env LINGTING_ES_PASSWORD.")
     password_file: str | None = None
     api_key: SecretStr | None = Field(default=None, description="Encoded API key (id:key base64); or api_key_file, "
@@ -178,8 +184,8 @@ class ElasticsearchSettings(BaseModel):
     ssl_assert_fingerprint: str | None = Field(default=None, description="SHA-256 fingerprint of the node's "
                                                "certificate (hex), instead of or beside a CA bundle.")
     verify_certs: bool = True
-    bulk_size: int = Field(default=500, ge=1)
-    flush_seconds: float = Field(default=1.0, gt=0)
+    bulk_size: int = Field(default=500, ge=1, description="Posts per bulk request.")
+    flush_seconds: float = Field(default=1.0, gt=0, description="A partial bulk is sent after this long.")
     kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
 
     @property
@@ -224,9 +230,11 @@ class ElasticsearchSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
+    """The acknowledge API (``lingting api``) that the buttons of chat messages open."""
+
     model_config = ConfigDict(extra="forbid")
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="Listen address.")
     port: int = Field(default=8088, ge=0, le=65535)
     token: str | None = Field(default=None, description="Bearer token for the acknowledge API; env LINGTING_API_TOKEN.")
     public_url: str | None = Field(default=None, description="URL that chat buttons link to.")

@@ -67,3 +67,27 @@ def test_cli_config_check_exits_2_naming_the_key(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "brands[0].name" in proc.stderr
+
+
+def test_cli_config_check_names_a_route_brand_that_is_not_configured(tmp_path):
+    import subprocess
+    import sys
+
+    config = write(tmp_path, """
+brands:
+  - name: 海底捞
+  - name: 小米
+notify:
+  webhooks: [{url: "http://127.0.0.1:9/hook"}]
+  routes:
+    - {brands: [海底捞], channels: [webhook]}
+    - {name: typo, brands: [小米, 海低捞], channels: [webhook]}
+""")
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "config", "check", str(config)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stdout
+    assert "notify.routes[1].brands[1]: brand '海低捞' is not configured (brands: 小米, 海底捞)" in proc.stderr
+    fixed = write(tmp_path, config.read_text(encoding="utf-8").replace("海低捞", "海底捞"))
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "config", "check", str(fixed)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok: 2 brands"), proc.stderr

@@ -6,8 +6,19 @@ import logging
 import sys
 
 import typer
+from typer.core import TyperOption
 
 from schemas.errors import LingtingError
+
+
+def _flag_type(self: TyperOption, ctx: typer.Context) -> str | None:
+    """A switch (``--html``, ``--help``, ``--fresh/--no-fresh``) takes no value, so its help row shows no type:
+    typer's rich help would print ``<bool>`` there, which reads as if the flag wanted ``true`` or ``false``."""
+    return None if self.is_flag else _value_type(self, ctx)
+
+
+_value_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="lingting",
@@ -19,9 +30,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from pipeline.cli import backtest, connect, nlp, notify, ops, stack, web
+    from pipeline.cli import backtest, connect, nlp, notify, ops, posts, stack, web
 
-    for module in (stack, ops, nlp, backtest, connect, notify, web):
+    for module in (stack, ops, nlp, backtest, connect, notify, posts, web):
         module.register(app)
 
 

@@ -55,16 +55,17 @@ def notify_test(config: Optional[Path] = ConfigOpt,
         raise ConfigError("no channels configured under notify: (channels: or webhooks:)")
     results = asyncio.run(_send_samples(settings, channels, severity, language))
     failed = 0
-    for name, error in results:
-        if error is None:
-            typer.secho(f"ok      {name}", fg=typer.colors.GREEN)
+    for name, ok, answer in results:
+        if ok:
+            typer.secho(f"ok      {name}: {answer}", fg=typer.colors.GREEN)
         else:
             failed += 1
-            typer.secho(f"FAILED  {name}: {error}", fg=typer.colors.RED)
+            typer.secho(f"FAILED  {name}: {answer}", fg=typer.colors.RED)
     raise typer.Exit(1 if failed else 0)
 
 
-async def _send_samples(settings, channels, severity: str, language: str | None) -> list[tuple[str, str | None]]:
+async def _send_samples(settings, channels, severity: str, language: str | None) -> list[tuple[str, bool, str]]:
+    """(channel, sent?, the service's answer or why it failed) for each channel."""
     import httpx
 
     from sinks.notify.channels import DeliveryError, build_channel
@@ -75,19 +76,20 @@ async def _send_samples(settings, channels, severity: str, language: str | None)
     notifier = Notifier.from_settings(settings)
     renderer = Renderer(settings.notify.templates_dir)
     alert = sample_alert(severity=severity)
-    out: list[tuple[str, str | None]] = []
+    # its own key, so a receiver that deduplicates by key never confuses the sample with a real alert
+    key = f"{alert.delivery_key}:test"
+    out: list[tuple[str, bool, str]] = []
     async with httpx.AsyncClient() as http:
         for cfg in channels:
             ch = build_channel(cfg, renderer, http)
             lang = language or cfg.language or notifier.language
-            ctx = MessageContext(alert, language=lang, links=build_links(
+            ctx = MessageContext(alert, language=lang, delivery_key=key, links=build_links(
                 alert, signer=notifier.signer, kibana_url=notifier.kibana_url, posts_alias=notifier.posts_alias))
             policy = cfg.retry or settings.notify.retry
             try:
-                await ch.send(ch.payload(ctx), delivery_key=f"{alert.delivery_key}:test", timeout=policy.timeout)
-                out.append((cfg.name, None))
+                out.append((cfg.name, True, await ch.send(ch.payload(ctx), delivery_key=key, timeout=policy.timeout)))
             except DeliveryError as err:
-                out.append((cfg.name, str(err)))
+                out.append((cfg.name, False, str(err)))
     return out
 
 

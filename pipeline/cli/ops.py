@@ -1,4 +1,4 @@
-"""Operating commands: ``worker``, ``demo``, ``config check``, ``schemas``."""
+"""Operating commands: ``worker``, ``demo``, ``config check``, ``config docs``, ``schemas``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,13 +29,23 @@ def worker(config: Optional[Path] = ConfigOpt,
 
 def demo(config: Optional[Path] = typer.Option(None, "--config", "-c",
                                                help="Demo config (default: deploy/demo/lingting.yaml)."),
-         timeout: float = typer.Option(170.0, help="Seconds to wait for the alert before giving up.")) -> None:
+         timeout: float = typer.Option(170.0, help="Seconds to wait for the alert before giving up."),
+         clean: bool = typer.Option(False, "--clean", help="Delete what demo runs created (lingting-demo-* "
+                                                            "indices, topics, consumer groups) instead.")) -> None:
     """Bring the local stack up (unless LINGTING_KAFKA/LINGTING_ES point elsewhere), start a worker, replay a
-    bundled synthetic stream with one crisis, and print the alert(s) and how to query them."""
+    bundled synthetic stream with one crisis, and print the alert(s) and how to query them. Everything it
+    writes is under lingting-demo names, never beside your own data; --clean deletes it."""
     from pipeline import cli
-    from pipeline.demo import run_demo
+    from pipeline.demo import clean as clean_demo
+    from pipeline.demo import demo_settings, run_demo
 
     cli.setup_logging("WARNING")
+    if clean:
+        deleted = clean_demo(demo_settings(config))
+        for what in deleted:
+            typer.echo(f"deleted {what}")
+        typer.echo(f"{len(deleted)} demo objects deleted" if deleted else "nothing to delete: no demo data found")
+        return
     raise typer.Exit(run_demo(config, timeout=timeout))
 
 
@@ -50,6 +60,21 @@ def config_check(config: Path = typer.Argument(..., help="The YAML file to valid
     BrandMatcher(settings.brands)  # compiles queries: reports rule errors with brand and position
     typer.echo(f"ok: {len(settings.brands)} brands, kafka {settings.kafka.bootstrap}, "
                f"elasticsearch {settings.elasticsearch.url}")
+
+
+@config_app.command("docs")
+def config_docs(out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                                  help="Write here (e.g. docs/configuration.md) instead of printing.")) \
+        -> None:
+    """Print the configuration reference (every key, type, default and description) from the config models."""
+    from pipeline.config_docs import render
+
+    text = render()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
 
 
 def schemas(out: Optional[Path] = typer.Option(None, help="Directory (default: schemas/json in the package)."))\

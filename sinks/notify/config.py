@@ -103,6 +103,8 @@ class ActionLinks(BaseModel):
 
 
 class NotifyConfig(BaseModel):
+    """Where alerts go: channels, the routes to them, quiet hours, retries (docs/alerts.md)."""
+
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True

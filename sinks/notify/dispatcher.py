@@ -299,7 +299,7 @@ class Notifier:
         links = build_links(job.alert, signer=self.signer, kibana_url=self.kibana_url, posts_alias=self.posts_alias)
         return MessageContext(job.alert, language=channel.config.language or self.language,
                               escalated=job.kind == "escalation", links=links,
-                              max_sample_posts=self.config.max_sample_posts)
+                              max_sample_posts=self.config.max_sample_posts, delivery_key=job.delivery_key)
 
     async def _send_with_retries(self, lane: _Lane, job: Job) -> None:
         channel = lane.channel
@@ -324,7 +324,7 @@ class Notifier:
             job.attempts += 1
             started = time.monotonic()
             try:
-                await channel.send(prepared, delivery_key=job.delivery_key, timeout=policy.timeout)
+                answer = await channel.send(prepared, delivery_key=job.delivery_key, timeout=policy.timeout)
             except DeliveryError as err:
                 job.error, job.http_status = str(err), err.status
                 job.attempt_log.append({"at": _iso(_utcnow()), "ok": False, "error": str(err), "status": err.status,
@@ -350,7 +350,7 @@ class Notifier:
             job.status, job.sent_at, job.next_attempt_at = "sent", _utcnow(), None
             job.attempt_log.append({"at": _iso(job.sent_at), "ok": True,
                                     "ms": round((time.monotonic() - started) * 1000)})
-            log.info("notify %s: sent %s (attempt %d)", channel.name, job.delivery_key, job.attempts)
+            log.info("notify %s: sent %s (attempt %d): %s", channel.name, job.delivery_key, job.attempts, answer)
             await self._record(job)
             return
 

@@ -41,6 +41,12 @@ class MessageContext:
     links: dict[str, str] = field(default_factory=dict)
     max_sample_posts: int = 3
     timezone: str = "Asia/Shanghai"
+    #: The key this message is sent under (the ``X-Lingting-Delivery`` header); default: the alert state's key.
+    #: An escalation or a test message carries its own, and the body must say the same key as the header.
+    delivery_key: str = ""
+
+    def __post_init__(self) -> None:
+        self.delivery_key = self.delivery_key or self.alert.delivery_key
 
     def as_dict(self) -> dict[str, Any]:
         a, lang = self.alert, self.language

@@ -70,6 +70,7 @@ def test_crisis_reaches_webhook_dingtalk_and_inbox_once_per_state_change(make_se
     first = rx["webhook"].received[0]
     assert first["body"]["brand"] == "海底捞" and first["body"]["status"] == "open"
     assert first["delivery"] == alert(1).delivery_key
+    assert first["body"]["lingting"]["delivery_key"] == first["delivery"]
     assert first["body"]["lingting"]["links"]["acknowledge"].startswith("https://lingting.test/act?")
     # DingTalk: action card in Chinese with the acknowledge buttons
     card = rx["dingtalk"].received[0]["body"]["actionCard"]

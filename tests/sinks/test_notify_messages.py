@@ -30,7 +30,9 @@ SHANGHAI_NOON = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)
 
 
 def cfg(**notify) -> NotifyConfig:
-    return settings_from_dict({"notify": notify}).notify
+    """The notify section of a config whose routes may name the brands these tests alert on."""
+    brands = [{"name": "海底捞"}, {"name": "瑞幸咖啡"}]
+    return settings_from_dict({"brands": brands, "notify": notify}).notify
 
 
 def channel(type_: str, **extra):

@@ -137,8 +137,8 @@ class Channel(ABC, Generic[C]):
         """The message for this service (respecting its size limits; never raises for long content)."""
 
     @abstractmethod
-    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> None:
-        """Send once; raise DeliveryError on failure."""
+    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> str:
+        """Send once and return the service's answer (secrets redacted); raise DeliveryError on failure."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -210,7 +210,7 @@ class HttpChannel(Channel[H]):
         raise DeliveryError(f"{self.type} {self.name}: rejected (errcode {code}: {msg}); {fix}", retryable=False,
                             status=response.status_code)
 
-    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> None:
+    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> str:
         raw = self.encode(prepared)
         headers = {"Content-Type": "application/json; charset=utf-8",
                    **self.request_headers(raw, delivery_key)}
@@ -233,6 +233,7 @@ class HttpChannel(Channel[H]):
             raise DeliveryError(f"{self.type} {self.name}: rejected with HTTP {status}: {detail}",
                                 retryable=False, status=status)
         self.check_body(response)
+        return self.redact(f"HTTP {status} {response.text[:300]}".strip())
 
 
 def response_json(response: httpx.Response) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class EmailChannel(Channel[EmailConfig]):
             msg["Cc"] = ", ".join(_format_addr(a) for a in self.config.cc)
         domain = parseaddr(self.config.sender)[1].partition("@")[2] or "lingting.local"
         msg["Message-ID"] = make_msgid(domain=domain)
-        msg["X-Lingting-Delivery"] = ctx.alert.delivery_key
+        msg["X-Lingting-Delivery"] = ctx.delivery_key
         msg["X-Lingting-Alert"] = ctx.alert.id
         msg.set_content(self.renderer.render("email.txt.j2", ctx), charset="utf-8")
         msg.add_alternative(self.renderer.render("email.html.j2", ctx, title=title), subtype="html",
@@ -88,7 +88,8 @@ class EmailChannel(Channel[EmailConfig]):
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _send_sync(self, msg: EmailMessage, timeout: float) -> None:
+    def _send_sync(self, msg: EmailMessage, timeout: float) -> int:
+        """Send ``msg``; the number of recipients the server accepted."""
         c = self.config
         host, port = c.host, c.effective_port
         if c.security == "ssl":
@@ -102,17 +103,19 @@ class EmailChannel(Channel[EmailConfig]):
                 smtp.ehlo()
             if c.username:
                 _login(smtp, c.username, c.password.get_secret_value() if c.password else "")
-            smtp.send_message(msg, to_addrs=[parseaddr(a)[1] for a in [*c.to, *c.cc]])
+            recipients = [parseaddr(a)[1] for a in [*c.to, *c.cc]]
+            refused = smtp.send_message(msg, to_addrs=recipients)
+            return len(recipients) - len(refused)
         finally:
             try:
                 smtp.quit()
             except (smtplib.SMTPException, OSError):
                 smtp.close()
 
-    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> None:
+    async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> str:
         where = f"email {self.name} ({self.config.host}:{self.config.effective_port})"
         try:
-            await asyncio.to_thread(self._send_sync, prepared.body, timeout)
+            accepted = await asyncio.to_thread(self._send_sync, prepared.body, timeout)
         except smtplib.SMTPAuthenticationError as err:
             raise DeliveryError(f"{where}: login refused ({err.smtp_code}); check username/password",
                                 retryable=False, status=err.smtp_code) from None
@@ -131,3 +134,4 @@ class EmailChannel(Channel[EmailConfig]):
                                 retryable=False) from None
         except (smtplib.SMTPException, OSError, socket.timeout) as err:
             raise DeliveryError(self.redact(f"{where}: {type(err).__name__}: {err}")) from None
+        return f"accepted by {self.config.host} for {accepted} recipient{'s' if accepted != 1 else ''}"

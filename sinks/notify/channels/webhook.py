@@ -33,7 +33,7 @@ class WebhookChannel(HttpChannel[WebhookConfig]):
     def payload(self, ctx: MessageContext) -> Prepared:
         body = ctx.alert.model_dump(mode="json")
         body["lingting"] = {
-            "delivery_key": ctx.alert.delivery_key,
+            "delivery_key": ctx.delivery_key,
             "escalated": ctx.escalated,
             "title": self.renderer.render("title.txt.j2", ctx),
             "links": ctx.links,
