@@ -259,6 +259,8 @@ def main() -> None:
     parser.add_argument("--from-git", type=Path, help="extract the copy from this NAB git dir first")
     parser.add_argument("--quick", action="store_true", help=f"anchors {', '.join(QUICK_ANCHORS)} only; "
                                                              "2 days per scenario")
+    parser.add_argument("--anchors", help="comma-separated published detectors to score (default: all; the null "
+                                          "detector is always scored, it is the normalisation's zero)")
     parser.add_argument("--no-scenarios", action="store_true", help="skip the synthetic regression")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -273,8 +275,8 @@ def main() -> None:
           f"detector {speed['detector_windows_per_second']:,} windows/s", file=sys.stderr)
     scorer = Scorer(args.nab, files)
     published = sorted(p.name for p in (args.nab / "results").iterdir() if p.is_dir())
-    if args.quick:
-        published = [p for p in published if p in QUICK_ANCHORS]
+    wanted = args.anchors.split(",") if args.anchors is not None else QUICK_ANCHORS if args.quick else published
+    published = [p for p in published if p in wanted or p == "null"]
     results = {}
     for name in OURS:
         with contextlib.redirect_stdout(io.StringIO()):

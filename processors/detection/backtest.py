@@ -33,6 +33,17 @@ def infer_interval(timestamps: list[datetime]) -> int:
     return int(gap)
 
 
+def metric_scale(points: list[Point]) -> float | None:
+    """None for a count series (whole numbers ≥ 0, or a negative column); else the factor that brings the
+    typical size of the first values to 10⁴ (see ``SpikeDetector``)."""
+    if any(p.negative is not None for p in points) or all(p.value >= 0 and p.value == int(p.value)
+                                                          for p in points):
+        return None
+    head = sorted(abs(p.value) for p in points[:200] if p.value)
+    typical = head[len(head) // 2] if head else 1.0
+    return 1e4 / typical
+
+
 def run(points: list[Point], settings: DetectionSettings | None = None,
         interval_seconds: int | None = None) -> tuple[list[Verdict], int]:
     """Run the detector over ``points`` (sorted by time). Returns the verdicts and the interval used.
@@ -41,7 +52,7 @@ def run(points: list[Point], settings: DetectionSettings | None = None,
     """
     settings = settings or DetectionSettings()
     interval = interval_seconds or infer_interval([p.timestamp for p in points])
-    detector = SpikeDetector(settings, interval_seconds=interval)
+    detector = SpikeDetector(settings, interval_seconds=interval, metric_scale=metric_scale(points))
     return [detector.step(p.timestamp, p.value, p.negative) for p in points], interval
 
 

@@ -41,6 +41,14 @@ class DetectionSettings(BaseModel):
         default=4.0, gt=0, description="A zero window where at least this many mentions were expected is a "
                                        "source outage: it neither alerts nor teaches the baseline.")
 
+    level_shift_seconds: int = Field(
+        default=21600, ge=1, description="A level shift that lasted this long (every window off the level on the "
+                                         "same side) becomes the new normal.")
+    level_shift_min_windows: int = Field(default=12, ge=2, description="... but at least this many windows.")
+    calibration_halflife_windows: int = Field(
+        default=4000, ge=10, description="Memory of the series' own tail of z (peaks over threshold), which turns "
+                                         "z into the calibrated tail probability behind anomaly_score.")
+
     # --- score, severity, minimum volumes -----------------------------------------------------------------
     threshold_low: float = Field(default=4.0, gt=0, description="Score (robust z) that opens a crisis.")
     threshold_medium: float = Field(default=6.0, gt=0)
