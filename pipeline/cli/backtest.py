@@ -158,7 +158,10 @@ def register(app: typer.Typer) -> None:
         from processors.detection.settings import DetectionSettings
 
         settings = DetectionSettings()
-        if config is not None or brand is not None:
+        if brand is not None and config is None:
+            raise BacktestInputError(f"--brand {brand} needs the configuration that defines the brand: pass "
+                                     f"--config lingting.yaml (or -c) as well")
+        if config is not None:
             from pipeline.settings import load_settings
 
             cfg = load_settings(config)

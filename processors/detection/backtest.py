@@ -33,15 +33,19 @@ def infer_interval(timestamps: list[datetime]) -> int:
     return int(gap)
 
 
-def metric_scale(points: list[Point]) -> float | None:
-    """None for a count series (whole numbers ≥ 0, or a negative column); else the factor that brings the
-    typical size of the first values to 10⁴ (see ``SpikeDetector``)."""
+def metric_scale(points: list[Point]) -> tuple[float, float] | None:
+    """None for a count series (whole numbers ≥ 0, or a negative column); else (offset, factor) that bring the
+    first values to positive numbers of typical size 10⁴ (see ``SpikeDetector``). A signed metric (a temperature)
+    is moved above zero by its first values' range, with as much room again below."""
     if any(p.negative is not None for p in points) or all(p.value >= 0 and p.value == int(p.value)
                                                           for p in points):
         return None
-    head = sorted(abs(p.value) for p in points[:200] if p.value)
-    typical = head[len(head) // 2] if head else 1.0
-    return 1e4 / typical
+    head = sorted(p.value for p in points[:200])
+    lo, hi = head[0], head[-1]
+    offset = 0.0 if lo >= 0 else -(lo - (hi - lo or 1.0))
+    typical = sorted(abs(v + offset) for v in head if v + offset)
+    middle = typical[len(typical) // 2] if typical else 1.0
+    return offset, 1e4 / middle
 
 
 def run(points: list[Point], settings: DetectionSettings | None = None,

@@ -125,10 +125,10 @@ class SpikeDetector:
     """Baselines + score + crisis state of one series (one brand). State is a small JSON-able dict."""
 
     def __init__(self, settings: DetectionSettings, interval_seconds: int | None = None,
-                 state: dict | None = None, metric_scale: float | None = None) -> None:
+                 state: dict | None = None, metric_scale: tuple[float, float] | None = None) -> None:
         s = self.settings = settings
         self.interval = int(interval_seconds or settings.window_seconds)
-        # a metric (CPU %, latency, temperature: not a count) is multiplied by metric_scale so that its typical
+        # a metric (CPU %, latency, temperature: not a count) is shifted and scaled, (y + offset) × factor, so its typical
         # value is ~10⁴ "counts": Poisson noise is then negligible and the learned overdispersion is a relative
         # noise; both directions are anomalous, and the volume gates and outages (count ideas) do not apply
         self.metric_scale = metric_scale
@@ -182,7 +182,11 @@ class SpikeDetector:
         window_end = window_start + timedelta(seconds=self.interval)
         centre = window_start.timestamp() + self.interval / 2
         metric = self.metric_scale is not None
-        total = max(float(total) * (self.metric_scale or 1.0), 0.0)
+        if metric:
+            offset, factor = self.metric_scale
+            total = max((float(total) + offset) * factor, 0.0)
+        else:
+            total = max(float(total), 0.0)
         exp_total = self.total.expected(centre) if self.total.n else 0.0
         outage = not metric and self.total.is_outage(total, exp_total)
         warm = self.windows >= s.warmup_windows

@@ -17,8 +17,14 @@ class DetectionSettings(BaseModel):
     # --- event-time windows -------------------------------------------------------------------------------
     window_seconds: int = Field(default=60, ge=1, description="Length of a counting window.")
     allowed_lateness_seconds: int = Field(
-        default=120, ge=0, description="A window closes once the brand's event-time watermark passes its end by "
-                                       "this much; later posts for it are dropped (and counted as late).")
+        default=45, ge=0, description="Live: a window closes once the brand's event-time watermark passes its end by "
+                                      "this much; later posts for it are dropped (and counted as late). Alerts wait "
+                                      "for it: window + lateness is the alert delay.")
+    replay_lateness_seconds: int = Field(
+        default=1800, ge=0, description="The same while the brand's posts are a replay (a backlog or backfill, "
+                                        "read through several partitions that advance at different speeds).")
+    replay_after_seconds: int = Field(
+        default=300, ge=1, description="A post processed this long after it was published is a replay.")
     max_future_seconds: int = Field(
         default=300, ge=0, description="Posts dated further than this after their processing time are treated "
                                        "as published at processing time (clock skew must not close windows).")
