@@ -153,7 +153,6 @@ class Scenario:
         """The scenario as enriched posts, in event-time order within each window."""
         rnd = random.Random(self.seed * 7919 + 1)
         b = self.brand
-        processed = self.start + timedelta(seconds=self.windows * self.interval + 3600)
         n = 0
         storm_root = f"weibo:{self.name}-storm-root"
         viral_root: dict[int, str] = {}
@@ -169,7 +168,8 @@ class Scenario:
                     reposts=reposts, comments=rnd.randint(0, 5), likes=rnd.randint(0, 20)),
                 repost_of=repost_of, brands=[b], brand=b, clean_text=text, quoted_text="",
                 hashtags=[], mentions=[], tokens=tokens, keywords=tokens[:5],
-                sentiment=Sentiment.model_construct(score=score, label=label), processed_at=processed)
+                sentiment=Sentiment.model_construct(score=score, label=label),
+                processed_at=t + timedelta(seconds=3))  # rendered as a live stream (see replay_after_seconds)
 
         for w in self.plan():
             t0 = self.start + timedelta(seconds=w["i"] * self.interval)

@@ -84,7 +84,9 @@ def test_backtest_reads_iso_timestamps_with_offsets_and_epoch_seconds(app, tmp_p
     ("time,value\n2024-01-01 00:00:00,1\n", "missing column 'timestamp'"),
     ("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,abc\n", "line 3, column 'value': not a number"),
     ("timestamp,value\n2024-01-01 00:00:00,1\nyesterday,2\n", "line 3, column 'timestamp'"),
-    ("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,-4\n", "line 3, column 'value': must be"),
+    ("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,inf\n", "line 3, column 'value': must be a finite"),
+    ("timestamp,value,negative\n2024-01-01 00:00:00,1,0\n2024-01-01 00:01:00,4,-1\n",
+     "line 3, column 'negative': must be a count"),
     ("timestamp,value,negative\n2024-01-01 00:00:00,1,3\n2024-01-01 00:01:00,4,1\n",
      "line 2, column 'negative': more negative"),
     ("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:00:00,2\n",
@@ -134,3 +136,37 @@ def test_brand_overrides_from_the_config_apply(app, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "backtest", str(src), "--config", str(config),
                            "--brand", "小米"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no such brand" in proc.stderr and "海底捞" in proc.stderr
+
+
+def test_brand_without_config_says_to_pass_config(tmp_path):
+    src = write_series(tmp_path / "in.csv", negative=False, label=False)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "backtest", str(src), "--brand", "海底捞"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--config" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_warm_up_rows_score_zero_and_metric_series_are_accepted(app, tmp_path):
+    import random
+
+    rnd = random.Random(1)  # a temperature-like metric: signed, not a count
+    src = tmp_path / "metric.csv"
+    lines = ["timestamp,value"] + [f"2024-01-01 {i // 60:02d}:{i % 60:02d}:00,{rnd.gauss(-5.5, 0.4):.2f}"
+                                   for i in range(600)]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["backtest", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = read(out)
+    from processors.detection.settings import DetectionSettings
+
+    warm = DetectionSettings().warmup_windows
+    assert all(float(r["anomaly_score"]) == 0.0 for r in rows[:warm])
+    assert any(float(r["anomaly_score"]) > 0.0 for r in rows[warm:])
+
+
+def test_repeated_timestamps_are_kept_in_file_order_when_asked(app, tmp_path):
+    src = tmp_path / "dst.csv"
+    src.write_text("timestamp,value\n2024-03-10 01:00:00,5\n2024-03-10 01:00:00,6\n2024-03-10 02:00:00,7\n",
+                   encoding="utf-8")
+    result = CliRunner().invoke(app, ["backtest", str(src), "--keep-repeats"])
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 4

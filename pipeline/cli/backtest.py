@@ -34,8 +34,9 @@ COLUMNS = "timestamp,value[,negative][,label]"
 TRUE, FALSE = ("1", "1.0", "true", "True"), ("0", "0.0", "false", "False")
 
 
-def read_series(path: Path, need_label: bool = False):
-    """Points of a ``timestamp,value[,negative][,label]`` CSV, sorted by time, with the raw timestamp strings."""
+def read_series(path: Path, need_label: bool = False, keep_repeats: bool = False):
+    """Points of a ``timestamp,value[,negative][,label]`` CSV, sorted by time, with the raw timestamp strings.
+    A repeated timestamp is an error unless ``keep_repeats`` (then the rows stay in file order)."""
     import csv
 
     try:
@@ -62,8 +63,9 @@ def read_series(path: Path, need_label: bool = False):
         raise BacktestInputError(f"{path}: need at least two rows of data, found {len(points)}")
     order = sorted(range(len(points)), key=lambda i: points[i].timestamp)
     for a, b in zip(order, order[1:]):
-        if points[a].timestamp == points[b].timestamp:
-            raise BacktestInputError(f"{path}: line {raw[b][1]}: timestamp {raw[b][0]} repeats line {raw[a][1]}")
+        if points[a].timestamp == points[b].timestamp and not keep_repeats:
+            raise BacktestInputError(f"{path}: line {raw[b][1]}: timestamp {raw[b][0]} repeats line {raw[a][1]} "
+                                     "(pass --keep-repeats to score such rows in file order, e.g. a clock change)")
     if "negative" in header and any(p.negative is None for p in points):
         line = next(raw[i][1] for i, p in enumerate(points) if p.negative is None)
         raise BacktestInputError(f"{path}: line {line}, column 'negative': empty (fill it or drop the column)")
@@ -80,7 +82,7 @@ def _parse_row(path: Path, line: int, row: dict, header: list[str]):
         ts = parse_timestamp(row.get("timestamp") or "")
     except (ValueError, OverflowError, OSError):
         raise bad("timestamp", "not a timestamp (ISO 8601 like 2024-05-01 08:00:00, or epoch seconds)") from None
-    value = _number(row, "value", bad)
+    value = _number(row, "value", bad, signed=True)
     negative = None
     if "negative" in header and (row.get("negative") or "").strip():
         negative = _number(row, "negative", bad)
@@ -95,7 +97,8 @@ def _parse_row(path: Path, line: int, row: dict, header: list[str]):
     return Point(ts, value, negative, label)
 
 
-def _number(row: dict, column: str, bad) -> float:
+def _number(row: dict, column: str, bad, signed: bool = False) -> float:
+    """A finite number; ``signed``: below zero allowed (a metric such as NAB's temperatures, not a count)."""
     import math
 
     text = (row.get(column) or "").strip()
@@ -103,8 +106,10 @@ def _number(row: dict, column: str, bad) -> float:
         value = float(text)
     except ValueError:
         raise bad(column, "not a number") from None
-    if math.isnan(value) or math.isinf(value) or value < 0:
-        raise bad(column, "must be a finite count ≥ 0")
+    if math.isnan(value) or math.isinf(value):
+        raise bad(column, "must be a finite number")
+    if value < 0 and not signed:
+        raise bad(column, "must be a count ≥ 0")
     return value
 
 
@@ -141,6 +146,9 @@ def register(app: typer.Typer) -> None:
         brand: Optional[str] = typer.Option(None, "--brand", help="Apply this brand's detection overrides."),
         interval: Optional[int] = typer.Option(None, "--interval", min=1,
                                                help="Interval in seconds (default: inferred from the data)."),
+        keep_repeats: bool = typer.Option(False, "--keep-repeats",
+                                          help="Score rows with a repeated timestamp (a clock change) in file "
+                                               "order instead of stopping with an error."),
     ) -> None:
         """Replay a count history through the production detector: anomaly_score in [0,1], alert=1 where an
         alert would be opened or updated."""
@@ -150,7 +158,10 @@ def register(app: typer.Typer) -> None:
         from processors.detection.settings import DetectionSettings
 
         settings = DetectionSettings()
-        if config is not None or brand is not None:
+        if brand is not None and config is None:
+            raise BacktestInputError(f"--brand {brand} needs the configuration that defines the brand: pass "
+                                     f"--config lingting.yaml (or -c) as well")
+        if config is not None:
             from pipeline.settings import load_settings
 
             cfg = load_settings(config)
@@ -158,7 +169,7 @@ def register(app: typer.Typer) -> None:
                 known = ", ".join(b.name for b in cfg.brands) or "none"
                 raise BacktestInputError(f"--brand {brand}: no such brand in the configuration (brands: {known})")
             settings = cfg.detection_for(brand) if brand else cfg.detection
-        points, stamps = read_series(input_csv, need_label=report)
+        points, stamps = read_series(input_csv, need_label=report, keep_repeats=keep_repeats)
         verdicts, used = run(points, settings, interval)
         if output is not None or not report:
             out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout

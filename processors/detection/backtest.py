@@ -33,6 +33,21 @@ def infer_interval(timestamps: list[datetime]) -> int:
     return int(gap)
 
 
+def metric_scale(points: list[Point]) -> tuple[float, float] | None:
+    """None for a count series (whole numbers ≥ 0, or a negative column); else (offset, factor) that bring the
+    first values to positive numbers of typical size 10⁴ (see ``SpikeDetector``). A signed metric (a temperature)
+    is moved above zero by its first values' range, with as much room again below."""
+    if any(p.negative is not None for p in points) or all(p.value >= 0 and p.value == int(p.value)
+                                                          for p in points):
+        return None
+    head = sorted(p.value for p in points[:200])
+    lo, hi = head[0], head[-1]
+    offset = 0.0 if lo >= 0 else -(lo - (hi - lo or 1.0))
+    typical = sorted(abs(v + offset) for v in head if v + offset)
+    middle = typical[len(typical) // 2] if typical else 1.0
+    return offset, 1e4 / middle
+
+
 def run(points: list[Point], settings: DetectionSettings | None = None,
         interval_seconds: int | None = None) -> tuple[list[Verdict], int]:
     """Run the detector over ``points`` (sorted by time). Returns the verdicts and the interval used.
@@ -41,7 +56,7 @@ def run(points: list[Point], settings: DetectionSettings | None = None,
     """
     settings = settings or DetectionSettings()
     interval = interval_seconds or infer_interval([p.timestamp for p in points])
-    detector = SpikeDetector(settings, interval_seconds=interval)
+    detector = SpikeDetector(settings, interval_seconds=interval, metric_scale=metric_scale(points))
     return [detector.step(p.timestamp, p.value, p.negative) for p in points], interval
 
 

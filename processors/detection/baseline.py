@@ -198,6 +198,10 @@ class CountBaseline:
                 other = self.daily.factor(centre) if self.daily is not None else 1.0
                 self.weekly.learn(centre, y / (base * other))
 
+    def adopt(self, level: float) -> None:
+        """Take ``level`` (deseasonalised) as the new normal: a level shift that lasted."""
+        self.level, self.trend = max(level, 0.0), 0.0
+
     def to_state(self) -> dict:
         out = {"level": self.level, "trend": self.trend, "n": self.n, "noise": self.noise.to_state()}
         if self.daily is not None:

@@ -4,7 +4,7 @@ A story of the window is suspect when it has at least ``coordination_min_posts``
 ``coordination_min_accounts`` accounts and at least ``coordination_min_share`` of its posts come from suspicious
 accounts (registered less than ``coordination_young_days`` before posting AND fewer than
 ``coordination_low_followers`` followers; an account of unknown age is not suspicious). Such posts are still
-counted (as one story each, see ``windows.story_weight``) and the alert says so, instead of silently inflating
+counted (one per account, see ``windows.story_weight``) and the alert says so, instead of silently inflating
 the crisis or dropping them.
 """
 from __future__ import annotations
@@ -27,11 +27,12 @@ def is_suspicious_account(post: EnrichedPost, settings: DetectionSettings) -> bo
 
 def coordination(window: WindowAgg, settings: DetectionSettings) -> Coordination:
     posts = accounts = stories = 0
-    for story_posts, _neg, _reach, suspicious, authors in window.stories.values():
-        if (story_posts >= settings.coordination_min_posts and len(authors) >= settings.coordination_min_accounts
+    for story_posts, _neg, _reach, suspicious, authors, *voices in window.stories.values():
+        n_accounts = voices[0] if voices else len(authors)
+        if (story_posts >= settings.coordination_min_posts and n_accounts >= settings.coordination_min_accounts
                 and suspicious >= settings.coordination_min_share * story_posts):
             posts += story_posts
-            accounts += len(authors)
+            accounts += n_accounts
             stories += 1
     if not posts:
         return Coordination()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from processors.detection.baseline import CountBaseline, Dispersion, ShareBaseline, decay_rate, sqrt_residual
+from processors.detection.calibration import TailCalibration, score_of
 from processors.detection.settings import SEVERITIES, DetectionSettings
 
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -55,6 +56,11 @@ class _Sustained:
 
     def to_state(self) -> list:
         return [self.value, self.mad, self.n]
+
+
+def tail_probability(z: float) -> float:
+    """P(Z ≥ z) of a standard normal: the rarity a z threshold stands for."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
 def threshold_scale(interval_seconds: int) -> float:
@@ -119,13 +125,23 @@ class SpikeDetector:
     """Baselines + score + crisis state of one series (one brand). State is a small JSON-able dict."""
 
     def __init__(self, settings: DetectionSettings, interval_seconds: int | None = None,
-                 state: dict | None = None) -> None:
+                 state: dict | None = None, metric_scale: tuple[float, float] | None = None) -> None:
         s = self.settings = settings
         self.interval = int(interval_seconds or settings.window_seconds)
+        # a metric (CPU %, latency, temperature: not a count) is shifted and scaled, (y + offset) × factor, so its typical
+        # value is ~10⁴ "counts": Poisson noise is then negligible and the learned overdispersion is a relative
+        # noise; both directions are anomalous, and the volume gates and outages (count ideas) do not apply
+        self.metric_scale = metric_scale
         state = state or {}
         scale = threshold_scale(self.interval) if s.scale_thresholds else 1.0
         self.thresholds = [(name, t * scale) for name, t in s.thresholds()]
         self.open_threshold = s.threshold_low * scale
+        # the thresholds are rarities: a z of 4 on a well-fitting N(0, 1) noise model is p = 3.2e-5, and the
+        # calibrated p of a window is compared with that, whatever the series' own tail looks like
+        self.open_surprise = -math.log10(tail_probability(self.open_threshold))
+        self.calibration = TailCalibration(s.calibration_halflife_windows, state.get("calibration"))
+        self.shift_windows = max(round(s.level_shift_seconds / self.interval), s.level_shift_min_windows)
+        self.shift: list = list(state.get("shift") or (0, 0.0))  # [signed run of off-level windows, sum]
         level_hl = max(s.level_halflife_seconds / self.interval, s.level_halflife_min_windows)
         self.total = CountBaseline(
             self.interval, level_halflife=level_hl, dispersion_halflife=s.dispersion_halflife_windows,
@@ -141,6 +157,7 @@ class SpikeDetector:
         # sustained anomaly: EWMA of the window z (clipped), standardised by its own learned spread
         saved = state.get("sustained") or [None] * len(_EZ_KEEPS)
         self.sustained = [_Sustained(k, s.dispersion_halflife_windows, st) for k, st in zip(_EZ_KEEPS, saved)]
+        self.sustained_down = _Sustained(_EZ_KEEPS[0], s.dispersion_halflife_windows, state.get("sustained_down"))
         self.windows: int = state.get("windows", 0)
         self.prev_observed: float | None = state.get("prev")
         self.run: int = state.get("run", 0)  # consecutive anomalous windows
@@ -150,14 +167,12 @@ class SpikeDetector:
         self.last_peak: str | None = state.get("last_peak")
 
     # ------------------------------------------------------------------------------------------ scoring
-    def score_of(self, z: float) -> float:
-        return 1.0 / (1.0 + math.exp(-(z - self.open_threshold) / 1.5))
-
-    def _severity(self, z: float) -> str | None:
+    def _severity(self, z: float) -> str:
+        """How big (z against the thresholds); whether it is anomalous at all is how rare (calibrated p)."""
         for name, threshold in self.thresholds:
             if z >= threshold:
                 return name
-        return None
+        return "low"
 
     def step(self, window_start: datetime, total: float, negative: float | None = None) -> Verdict:
         """Score one closed window, learn from it, advance the crisis state. Windows must come in order."""
@@ -166,9 +181,14 @@ class SpikeDetector:
             window_start = window_start.replace(tzinfo=timezone.utc)
         window_end = window_start + timedelta(seconds=self.interval)
         centre = window_start.timestamp() + self.interval / 2
-        total = max(float(total), 0.0)
+        metric = self.metric_scale is not None
+        if metric:
+            offset, factor = self.metric_scale
+            total = max((float(total) + offset) * factor, 0.0)
+        else:
+            total = max(float(total), 0.0)
         exp_total = self.total.expected(centre) if self.total.n else 0.0
-        outage = self.total.is_outage(total, exp_total)
+        outage = not metric and self.total.is_outage(total, exp_total)
         warm = self.windows >= s.warmup_windows
         exp_neg = exp_share = None
         if negative is not None:
@@ -184,43 +204,71 @@ class SpikeDetector:
             observed = negative
         else:
             z = sqrt_residual(total, exp_total) / self.total.sigma(exp_total)
-            gates = total >= s.min_total and total >= exp_total * s.min_ratio
+            gates = metric or (total >= s.min_total and total >= exp_total * s.min_ratio)
             observed = total
         raw_z = z
         if outage:
-            z = 0.0
+            z, surprise = 0.0, 0.0
         else:  # a run of moderately high windows (slow burn) scores like one very high window
             calm = not (self.crisis or z >= self.open_threshold)
-            z = max([z] + [x.update(z, calm) for x in self.sustained])
-        anomalous = warm and gates and not outage and z >= self.open_threshold
-        score = self.score_of(z)
-        if not (warm and gates):
+            up = max([z] + [x.update(z, calm) for x in self.sustained])
+            z = max(up, -z, self.sustained_down.update(-z, calm)) if metric else up
+            surprise = self.calibration.surprise(z)
+            # the tail learns from calm windows after the warm-up (no baseline before): an anomaly, a crisis's
+            # windows or its cooldown must not teach it that crises are normal, nor the build-up of a slow burn
+            # (of a run of elevated windows only the first counts)
+            if warm and self.crisis is None and surprise < self.open_surprise and not (
+                    self.cooldown_until and window_start < self.cooldown_until) and not (
+                    self.elevated_since and z >= s.resolve_threshold):
+                self.calibration.learn(z, self.open_surprise)
+        anomalous = warm and gates and not outage and surprise >= self.open_surprise
+        # warm-up windows score 0: the baseline is not yet known, so no score near the alert line
+        score = score_of(surprise, self.open_surprise) if warm else 0.0
+        if not gates:
             score = min(score, 0.49)
         growth = observed / max(self.prev_observed or 0.0, 1.0)
         verdict = Verdict(window_start, window_end, total, negative, exp_total, exp_neg, exp_share, z,
-                          0.0 if outage else score, self._severity(z) if anomalous else None, anomalous, outage,
-                          growth)
+                          score, self._severity(z) if anomalous else None, anomalous, outage, growth)
         self._advance_crisis(verdict)
         if not outage:
             # elevated windows (score ≥ resolve_threshold) are learned from guardedly, anomalies and crises
             # barely (see CountBaseline.learn), so neither a crisis nor a sustained moderate rise becomes normal
-            unusual = anomalous or self.crisis is not None
-            elevated = raw_z >= s.resolve_threshold
-            total_elevated = elevated if negative is None else \
-                sqrt_residual(total, exp_total) / self.total.sigma(exp_total) >= s.resolve_threshold
-            self._learn(centre, total, negative, exp_neg, unusual, elevated, total_elevated)
+            # a metric learns from every window (clipped): its anomalies are changes of pattern that the rhythm
+            # must follow; a brand's counts are guarded, so a crisis is not learned as normal
+            unusual = not metric and (anomalous or self.crisis is not None)
+            elevated = not metric and raw_z >= s.resolve_threshold
+            total_z = raw_z if negative is None else sqrt_residual(total, exp_total) / self.total.sigma(exp_total)
+            self._learn(centre, total, negative, exp_neg, unusual, elevated,
+                        not metric and total_z >= s.resolve_threshold, total_z)
             self.prev_observed = observed
         self.windows += 1
         return verdict
 
     def _learn(self, centre: float, total: float, negative: float | None, exp_neg: float | None,
-               unusual: bool, elevated: bool, total_elevated: bool) -> None:
-        # a lasting level shift still gets through guarded learning, slowly (one sigma per window at most)
+               unusual: bool, elevated: bool, total_elevated: bool, total_z: float) -> None:
+        # a lasting level shift still gets through guarded learning, slowly (one sigma per window at most) ...
         self.total.learn(centre, total, guarded=total_elevated, unusual=unusual)
+        self._adopt_shift(centre, total, total_z)
         if negative is not None:
             if exp_neg is not None and self.total.n > 1 and not unusual:
                 self.neg_noise.learn(sqrt_residual(negative, exp_neg), exp_neg)
             self.share.learn(negative, total, guarded=elevated, unusual=unusual)
+
+    def _adopt_shift(self, centre: float, total: float, total_z: float) -> None:
+        """... and ``shift_windows`` windows in a row off the level on the same side (|z| ≥ resolve_threshold)
+        are a new normal: the level jumps to their mean. A crisis then resolves on its own, instead of a
+        changed series alerting for hours (NAB's level shifts; a brand that became bigger)."""
+        side = 1 if total_z >= self.settings.resolve_threshold else -1 if total_z <= -self.settings.resolve_threshold \
+            else 0
+        run, acc = self.shift
+        if side == 0 or (run and (run > 0) != (side > 0)):
+            run, acc = 0, 0.0
+        run += side
+        acc += total / self.total.season(centre)
+        if abs(run) >= self.shift_windows:
+            self.total.adopt(acc / abs(run))
+            run, acc = 0, 0.0
+        self.shift = [run, acc]
 
     # ------------------------------------------------------------------------------------------ life cycle
     def _advance_crisis(self, v: Verdict) -> None:
@@ -268,6 +316,8 @@ class SpikeDetector:
         return {"total": self.total.to_state(), "share": self.share.to_state(),
                 "neg_noise": self.neg_noise.to_state(),
                 "sustained": [x.to_state() for x in self.sustained],
+                "calibration": self.calibration.to_state(), "shift": list(self.shift),
+                "sustained_down": self.sustained_down.to_state(),
                 "windows": self.windows, "prev": self.prev_observed, "run": self.run,
                 "elevated_since": _iso(self.elevated_since) if self.elevated_since else None,
                 "crisis": dict(self.crisis) if self.crisis else None,

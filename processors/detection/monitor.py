@@ -57,6 +57,7 @@ class BrandMonitor:
         self.next_start: float | None = st.get("next_start")  # start of the oldest window not yet closed
         self.closed_any: bool = st.get("closed_any", False)
         self.late_posts: int = st.get("late_posts", 0)
+        self.replaying: bool = st.get("replaying", False)
         self.duplicate_posts: int = st.get("duplicate_posts", 0)
         self.windows: dict[float, WindowAgg] = {
             float(k): WindowAgg(float(k), self.caps, w) for k, w in st.get("windows", {}).items()}
@@ -67,6 +68,9 @@ class BrandMonitor:
         event = post.created_at.timestamp()
         if post.processed_at is not None:
             event = min(event, post.processed_at.timestamp() + s.max_future_seconds)
+            # a backlog read through several partitions arrives out of order by up to the partitions' skew:
+            # wait longer for it, rather than count the slower partitions' posts as late
+            self.replaying = post.processed_at.timestamp() - event > s.replay_after_seconds
         start = window_start(event, self.width)
         if self.next_start is None or (start < self.next_start and not self.closed_any):
             self.next_start = start  # the first windows: nothing closed yet, so nothing is late
@@ -82,7 +86,7 @@ class BrandMonitor:
         story = self.stories.assign(post.key, post.clean_text or post.text, _repost_key(post), event)
         window.add(post, story, post_terms(post, self.brand), is_suspicious_account(post, s))
         self.watermark = max(self.watermark or event, event)
-        return self._close_until(self.watermark - s.allowed_lateness_seconds)
+        return self._close_until(self.watermark - self.lateness)
 
     def advance(self, now: datetime) -> list[Alert]:
         """Move the watermark to ``now`` (if later) and close the windows that are due."""
@@ -90,7 +94,13 @@ class BrandMonitor:
         if self.next_start is None:
             return []
         self.watermark = max(self.watermark or at, at)
-        return self._close_until(self.watermark - self.settings.allowed_lateness_seconds)
+        return self._close_until(self.watermark - self.lateness)
+
+    @property
+    def lateness(self) -> float:
+        """How long a window waits for late posts: short live (it is the alert delay), long during a replay."""
+        s = self.settings
+        return s.replay_lateness_seconds if self.replaying else s.allowed_lateness_seconds
 
     # ------------------------------------------------------------------------------------------ closing
     def _close_until(self, limit: float) -> list[Alert]:
@@ -140,7 +150,7 @@ class BrandMonitor:
     # ------------------------------------------------------------------------------------------ state
     def to_state(self) -> dict:
         return {"v": STATE_VERSION, "width": self.width, "watermark": self.watermark, "next_start": self.next_start,
-                "closed_any": self.closed_any, "late_posts": self.late_posts,
+                "closed_any": self.closed_any, "late_posts": self.late_posts, "replaying": self.replaying,
                 "duplicate_posts": self.duplicate_posts,
                 "detector": self.detector.to_state(),
                 "stories": self.stories.to_state(self.settings.story_state),
@@ -151,19 +161,25 @@ class BrandMonitor:
 SEVERITY_ZH = {"low": "低", "medium": "中", "high": "高", "critical": "严重"}
 
 
+def _n(x: float) -> str:
+    """A count as a person reads it: story-weighted counts are fractions (23.755), nobody needs the decimals
+    of ten or more; below ten one decimal tells 0.4 from 3."""
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}".removesuffix(".0")
+
+
 def summary(alert: Alert, window: WindowAgg) -> str:
     """One Chinese paragraph an on-call person can act on."""
     local = (alert.window_start + timedelta(hours=8)).strftime("%m-%d %H:%M")
     minutes = (alert.window_end - alert.window_start).total_seconds() / 60
     span = f"{minutes:g} 分钟" if minutes < 60 else f"{minutes / 60:g} 小时"
     if alert.status == "resolved":
-        return (f"【已恢复】{alert.brand} 负面舆情已回落（{local} 起 {span} 窗口：负面 {alert.observed:g}，"
-                f"基线 {alert.expected:.1f}）。危机自 {(alert.crisis_start + timedelta(hours=8)).strftime('%m-%d %H:%M')}"
+        return (f"【已恢复】{alert.brand} 负面舆情已回落（{local} 起 {span} 窗口：负面 {_n(alert.observed)}，"
+                f"基线 {_n(alert.expected)}）。危机自 {(alert.crisis_start + timedelta(hours=8)).strftime('%m-%d %H:%M')}"
                 f" 开始，峰值等级：{SEVERITY_ZH[alert.severity]}。")
     head = "【舆情预警】" if alert.status == "open" else "【舆情升级】"
     parts = [f"{head}{alert.brand} 负面声量异常（等级：{SEVERITY_ZH[alert.severity]}）：{local} 起 {span}内"
-             f"共 {window.total} 条提及、负面 {window.negative} 条，按传播合并后负面 {alert.observed:g}"
-             f"（基线 {alert.expected:.1f}），负面占比 {alert.negative_share:.0%}"
+             f"共 {window.total} 条提及、负面 {window.negative} 条，按传播合并后负面 {_n(alert.observed)}"
+             f"（基线 {_n(alert.expected)}），负面占比 {alert.negative_share:.0%}"
              f"（平时 {alert.expected_negative_share:.0%}），环比 ×{alert.growth:.1f}。"]
     if alert.top_terms:
         parts.append("上升热词：" + "、".join(t.term for t in alert.top_terms[:5]) + "。")

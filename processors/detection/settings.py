@@ -17,8 +17,14 @@ class DetectionSettings(BaseModel):
     # --- event-time windows -------------------------------------------------------------------------------
     window_seconds: int = Field(default=60, ge=1, description="Length of a counting window.")
     allowed_lateness_seconds: int = Field(
-        default=120, ge=0, description="A window closes once the brand's event-time watermark passes its end by "
-                                       "this much; later posts for it are dropped (and counted as late).")
+        default=45, ge=0, description="Live: a window closes once the brand's event-time watermark passes its end by "
+                                      "this much; later posts for it are dropped (and counted as late). Alerts wait "
+                                      "for it: window + lateness is the alert delay.")
+    replay_lateness_seconds: int = Field(
+        default=1800, ge=0, description="The same while the brand's posts are a replay (a backlog or backfill, "
+                                        "read through several partitions that advance at different speeds).")
+    replay_after_seconds: int = Field(
+        default=300, ge=1, description="A post processed this long after it was published is a replay.")
     max_future_seconds: int = Field(
         default=300, ge=0, description="Posts dated further than this after their processing time are treated "
                                        "as published at processing time (clock skew must not close windows).")
@@ -40,6 +46,14 @@ class DetectionSettings(BaseModel):
     outage_min_expected: float = Field(
         default=4.0, gt=0, description="A zero window where at least this many mentions were expected is a "
                                        "source outage: it neither alerts nor teaches the baseline.")
+
+    level_shift_seconds: int = Field(
+        default=21600, ge=1, description="A level shift that lasted this long (every window off the level on the "
+                                         "same side) becomes the new normal.")
+    level_shift_min_windows: int = Field(default=12, ge=2, description="... but at least this many windows.")
+    calibration_halflife_windows: int = Field(
+        default=4000, ge=10, description="Memory of the series' own tail of z (peaks over threshold), which turns "
+                                         "z into the calibrated tail probability behind anomaly_score.")
 
     # --- score, severity, minimum volumes -----------------------------------------------------------------
     threshold_low: float = Field(default=4.0, gt=0, description="Score (robust z) that opens a crisis.")

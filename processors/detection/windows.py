@@ -10,10 +10,18 @@ import math
 from processors.keywords import is_term
 from schemas.posts import EnrichedPost
 
+#: (story, account) pairs remembered per window; beyond it a new account of a story still counts once per post
+_MAX_VOICES = 20_000
 
-def story_weight(posts: int) -> float:
-    """What a story counts for the detector: 1 for a single post, + log2 of its size (5,000 reposts ≈ 13)."""
-    return 1.0 + math.log2(posts) if posts > 0 else 0.0
+
+def story_weight(posts: int, voices: int = 1) -> float:
+    """What a story counts for the detector: one per voice (distinct account) + log2 of the posts per voice.
+    One account posting or reposting 5,000 times counts ≈ 13; 300 accounts pasting the same complaint count
+    300 (a real Weibo crisis looks like that: grouping copies into one story must not hide it)."""
+    if posts <= 0:
+        return 0.0
+    voices = min(max(voices, 1), posts)
+    return voices + math.log2(posts / voices)
 
 
 def influence(followers: int, posts: int, engagement: int) -> float:
@@ -39,7 +47,7 @@ class WindowAgg:
     """Aggregates of one window of one brand."""
 
     __slots__ = ("start", "total", "negative", "reach", "engagement", "stories", "overflow_total",
-                 "overflow_negative", "terms", "authors", "samples", "caps")
+                 "overflow_negative", "terms", "authors", "samples", "caps", "voices")
 
     def __init__(self, start: float, caps: tuple[int, int, int, int], state: dict | None = None) -> None:
         self.start = start
@@ -49,8 +57,10 @@ class WindowAgg:
         self.negative: int = st.get("neg", 0)
         self.reach: int = st.get("reach", 0)
         self.engagement: int = st.get("eng", 0)
-        # story id -> [posts, negative posts, reach, suspicious posts, [account ids (capped)]]
+        # story id -> [posts, negative posts, reach, suspicious posts, [account ids (capped)], voices]
         self.stories: dict[str, list] = st.get("stories", {})
+        # "story|account" pairs seen in this window (voices are distinct accounts per story), bounded
+        self.voices: set[str] = set(st.get("voices", ()))
         self.overflow_total: float = st.get("ovt", 0.0)
         self.overflow_negative: float = st.get("ovn", 0.0)
         self.terms: dict[str, int] = st.get("terms", {})
@@ -74,14 +84,22 @@ class WindowAgg:
         if entry is None:
             if len(self.stories) >= self.caps[2]:
                 self._prune_stories()
-            entry = self.stories[story] = [0, 0, 0, 0, []]
+            entry = self.stories[story] = [0, 0, 0, 0, [], 0]
         entry[0] += 1
         entry[1] += negative
         entry[2] += followers
         entry[3] += suspicious
         author_id = (author.id or author.name) if author else None
-        if author_id and author_id not in entry[4] and len(entry[4]) < 50:
-            entry[4].append(author_id)
+        if author_id:
+            pair = f"{story}|{author_id}"
+            if pair not in self.voices:
+                if len(self.voices) < _MAX_VOICES:
+                    self.voices.add(pair)
+                if len(entry) < 6:  # a story saved before voices were counted
+                    entry.append(len(entry[4]))
+                entry[5] += 1
+                if len(entry[4]) < 50:
+                    entry[4].append(author_id)
         terms_table = self.terms
         for term in terms:
             terms_table[term] = terms_table.get(term, 0) + 1
@@ -123,8 +141,8 @@ class WindowAgg:
     def story_counts(self) -> tuple[float, float]:
         """(total, negative) story-weighted counts: a story is negative when most of its posts here are."""
         total, negative = self.overflow_total, self.overflow_negative
-        for posts, neg, *_ in self.stories.values():
-            w = story_weight(posts)
+        for posts, neg, _reach, _sus, _ids, *voices in self.stories.values():
+            w = story_weight(posts, voices[0] if voices else 1)
             total += w
             if neg * 2 > posts:
                 negative += w
@@ -133,7 +151,8 @@ class WindowAgg:
     def to_state(self) -> dict:
         return {"n": self.total, "neg": self.negative, "reach": self.reach, "eng": self.engagement,
                 "stories": self.stories, "ovt": self.overflow_total, "ovn": self.overflow_negative,
-                "terms": self.terms, "authors": self.authors, "samples": self.samples}
+                "terms": self.terms, "authors": self.authors, "samples": self.samples,
+                "voices": sorted(self.voices)}
 
 
 def window_start(epoch: float, window_seconds: int) -> float:

@@ -209,3 +209,44 @@ def test_settings_validate_threshold_order_and_name_the_problem():
         DetectionSettings(threshold_low=7, threshold_medium=6)
     with pytest.raises(ValueError, match="window_seconds"):
         DetectionSettings(window_seconds=0)
+
+
+def _gamma_poisson(rnd: random.Random, mean: float, shape: float) -> int:
+    return poisson(rnd, rnd.gammavariate(shape, mean / shape))
+
+
+@pytest.mark.parametrize("name", ["poisson-5", "overdispersed-500", "heavy-tailed-50"])
+def test_calibrated_score_is_comparable_across_volume_and_noise(name):
+    """One threshold serves every brand: calm series of very different volume and noise get the same score
+    distribution (before calibration the heavy-tailed one crossed the line every few hours)."""
+    rnd = random.Random(3)
+    gen = {"poisson-5": lambda: poisson(rnd, 5),
+           "overdispersed-500": lambda: _gamma_poisson(rnd, 500, 5),
+           "heavy-tailed-50": lambda: _gamma_poisson(rnd, 50, 1) * (4 if rnd.random() < 0.02 else 1)}[name]
+    detector = SpikeDetector(DetectionSettings())
+    scores = sorted(detector.step(T0 + timedelta(minutes=i), gen()).score for i in range(6000))[200:]
+    assert all(0.0 <= s < 1.0 for s in scores)
+    assert sum(s >= 0.5 for s in scores) <= 3  # ≤ 3 windows in 4 days over the alert line
+    p99 = scores[int(0.99 * len(scores))]
+    assert 0.25 <= p99 <= 0.40
+
+
+def test_warm_up_windows_score_zero():
+    rows = calm_series(60, rate=20)
+    rows[5] = (rows[5][0], 200, 190)
+    verdicts = feed(SpikeDetector(DetectionSettings()), rows)
+    assert all(v.score == 0.0 for v in verdicts[:DetectionSettings().warmup_windows])
+    assert any(v.score > 0.0 for v in verdicts[DetectionSettings().warmup_windows:])
+
+
+def test_a_lasting_level_shift_becomes_the_normal():
+    rnd = random.Random(4)
+    rows = [(T0 + timedelta(minutes=i), poisson(rnd, 20 if i < 300 else 80), None) for i in range(1200)]
+    s = DetectionSettings(level_shift_seconds=1800)
+    verdicts = feed(SpikeDetector(s), rows)
+    events = statuses(verdicts)
+    assert events and events[0] == (300, "open")  # the shift itself is news ...
+    resolved = [i for i, st in events if st == "resolved"]
+    assert resolved and resolved[0] <= 300 + 30 + s.resolve_windows + 10  # ... then the new level is normal
+    assert not [i for i, st in events if st == "open" and i > 300]
+    assert abs(verdicts[-1].expected_total - 80) < 10

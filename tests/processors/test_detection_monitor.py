@@ -35,7 +35,7 @@ def post(i: int, minute: float, text: str = "海底捞今天排队好久", label
                         author=kw.pop("author", Author(id=f"u{i}", name=f"用户{i}", followers=100)),
                         metrics=Metrics(reposts=kw.pop("reposts", 0)), brand="海底捞", brands=["海底捞"],
                         tokens=kw.pop("tokens", ["排队"]), sentiment=Sentiment(score=0.5, label=label),
-                        processed_at=t + timedelta(hours=1), **kw)
+                        processed_at=kw.pop("processed_at", t + timedelta(seconds=5)), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +203,80 @@ def test_a_brand_back_after_weeks_of_silence_does_not_replay_every_empty_minute(
     assert monitor.add(post(100, 30 * 24 * 60.0)) == []  # a month later
     assert monitor.detector.windows <= 7 * 24 * 60 + 40
     assert monitor.next_start > (T0 + timedelta(days=29)).timestamp()
+
+
+CALM = ["蜜雪冰城今天的柠檬水还行", "下班路上买了杯蜜雪冰城", "蜜雪冰城新品冰淇淋不错👍", "排队买蜜雪冰城，人好多",
+        "蜜雪冰城的珍珠奶茶一般般", "#蜜雪冰城# 雪王好可爱", "和同事点了蜜雪冰城外卖", "蜜雪冰城價格真的便宜"]
+COPIES = ["蜜雪冰城的饮料里喝出了蟑螂，食品安全问题太吓人了！", "蜜雪冰城喝出蟑螂！！这食品安全谁来管[怒]",
+          "在蜜雪冰城买的饮料里有蟑螂，恶心死了😡"]
+
+
+def _calm_then(crisis, minutes_calm=180, per_minute=5, crisis_per_minute=60, crisis_minutes=5, live=True):
+    """(post, minute) pairs: calm history of a brand, then `crisis(i, k)` posts per minute."""
+    out, n = [], 0
+    for m in range(minutes_calm + crisis_minutes + 3):
+        k_max = crisis_per_minute if minutes_calm <= m < minutes_calm + crisis_minutes else per_minute
+        for k in range(k_max):
+            n += 1
+            minute = m + k / k_max
+            crisis_post = minutes_calm <= m < minutes_calm + crisis_minutes
+            text, label = crisis(n, k) if crisis_post else (CALM[n % len(CALM)], "negative" if n % 2 else "neutral")
+            out.append(post(n, minute, text=text, label=label, tokens=["蜜雪冰城"],
+                            author=Author(id=f"u{n}", name=f"用户{n}", followers=50 + n % 400)))
+    return out
+
+
+def test_copy_pasted_complaints_from_many_accounts_are_a_crisis():
+    """Three texts pasted by 300 accounts in 5 minutes: one story each, but 300 voices (issue #12's live miss)."""
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    alerts = []
+    for p in _calm_then(lambda n, k: (COPIES[k % 3], "negative")):
+        alerts += monitor.add(p)
+    opened = [a for a in alerts if a.status == "open"]
+    assert opened, [a.status for a in alerts]
+    assert (opened[0].window_start - T0).total_seconds() / 60 < 183  # in the crisis's first three minutes
+    assert opened[0].observed >= 40  # voices counted, not 3 stories
+
+
+def test_many_new_low_follower_accounts_pasting_one_text_alert_and_are_flagged():
+    def shuijun(n, k):
+        return COPIES[0], "negative"
+
+    posts = _calm_then(shuijun)
+    for p in posts:
+        if p.text == COPIES[0]:
+            p.author = Author(id=p.author.id, name=p.author.name, followers=3, created_at=p.created_at - timedelta(days=2))
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    alerts = [a for p in posts for a in monitor.add(p)]
+    opened = [a for a in alerts if a.status == "open"]
+    assert opened and opened[0].coordination.suspected and "疑似水军" in opened[0].summary
+
+
+def test_a_backlog_replayed_through_several_partitions_is_not_late():
+    """One brand's history read from 3 raw partitions that advance at different speeds (issue #14)."""
+    history = _calm_then(lambda n, k: (f"蜜雪冰城第{n}杯喝出了蟑螂{k}次，恶心", "negative"))
+    now = T0 + timedelta(days=2)
+    for p in history:
+        p.processed_at = now  # a replay: processed long after publication
+    parts = [history[i::3] for i in range(3)]
+    # partition 0 runs ahead by ~10 minutes of event time, partition 2 lags
+    order = sorted(((p.created_at + timedelta(minutes=(1 - i) * 10), p) for i, part in enumerate(parts) for p in part),
+                   key=lambda x: x[0])
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    alerts = [a for _, p in order for a in monitor.add(p)]
+    alerts += monitor.advance(now)
+    assert monitor.late_posts == 0
+    assert any(a.status == "open" for a in alerts)
+    # live posts are back to the short lateness
+    live = post(10**6, 60 * 48, processed_at=now + timedelta(seconds=2))
+    monitor.add(live)
+    assert not monitor.replaying and monitor.lateness == DetectionSettings().allowed_lateness_seconds
+
+
+def test_alert_summary_rounds_counts():
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    alerts = [a for p in _calm_then(lambda n, k: (COPIES[k % 3], "negative")) for a in monitor.add(p)]
+    text = next(a for a in alerts if a.status == "open").summary
+    import re
+    numbers = re.findall(r"负面 (\d+(?:\.\d+)?)", text) + re.findall(r"基线 (\d+(?:\.\d+)?)", text)
+    assert numbers and all("." not in x or float(x) < 10 and len(x.split(".")[1]) == 1 for x in numbers), text
