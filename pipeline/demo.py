@@ -248,14 +248,17 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
               f"worker's state, in {workdir})", file=sys.stderr)
         print(created_summary(settings, started_stack))
         return 1
+    from pipeline.web.launch import serve_in_background
+
+    # the command center outlives the demo: its config and log get a directory of their own
+    webdir = Path(tempfile.mkdtemp(prefix="lingting-web-"))
+    shutil.copy(merged, webdir / "lingting.yaml")
     shutil.rmtree(workdir, ignore_errors=True)  # the worker's state and log: a finished demo needs neither
     brand = got[0]["brand"]
     print(f"\n首个告警用时 / first alert {got[0]['_seconds']:.1f} s after start (stack start included)")
     print(query_help(settings.elasticsearch.url, settings.elasticsearch.index_prefix, brand))
     print(created_summary(settings, started_stack))
-    from pipeline.web.launch import serve_in_background
-
-    print(serve_in_background(merged, env, workdir, port=settings.api.port), flush=True)
+    print(serve_in_background(webdir / "lingting.yaml", env, webdir, port=settings.api.port), flush=True)
     return 0
 
 
