@@ -59,9 +59,6 @@ def test_worker_sigkilled_mid_stream(run) -> None:
     _assert_clean(scenarios.worker_killed(run, posts=1000))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 item 3: the worker's send of the enriched record (> the producer's "
-                   "max_request_size) sits outside the enrich agent's error handling, so the post is neither indexed "
-                   "nor dead-lettered; strict: remove this mark when the worker truncates or dead-letters it")
 def test_a_valid_1mb_post_is_indexed_or_dead_lettered(run) -> None:
     outcome = scenarios.one_mb_post(run, timeout=45)
     print(outcome.to_dict())
