@@ -81,6 +81,7 @@ class _Season:
         state = state or {}
         self.factors: list[float] = list(state.get("f") or [1.0] * slots)
         self.visits: list[float] = list(state.get("v") or [0.0] * slots)
+        self._last: tuple[float, float] = (math.nan, 1.0)  # (centre, factor): a window asks several times
 
     def _position(self, centre: float) -> list[tuple[int, float]]:
         """(slot, weight) pairs for a window centred at ``centre`` (epoch seconds; cycles start at epoch)."""
@@ -93,7 +94,20 @@ class _Season:
         return [(i0 % self.slots, 1.0 - w), ((i0 + 1) % self.slots, w)]
 
     def factor(self, centre: float) -> float:
-        return sum(self.factors[i] * w for i, w in self._position(centre))
+        last = self._last
+        if last[0] == centre:
+            return last[1]
+        x = (centre % (self.slots * self.slot_seconds)) / self.slot_seconds
+        f = self.factors
+        if not self.interp:
+            value = f[int(x) % self.slots]
+        else:
+            x -= 0.5
+            i0 = math.floor(x)
+            w = x - i0
+            value = f[i0 % self.slots] * (1.0 - w) + f[(i0 + 1) % self.slots] * w
+        self._last = (centre, value)
+        return value
 
     def learn(self, centre: float, ratio: float) -> None:
         for i, w in self._position(centre):
@@ -106,7 +120,9 @@ class _Season:
             self.factors[i] = min(max(self.factors[i], 0.05), 20.0)
         mean = sum(self.factors) / self.slots
         if mean > 0:
-            self.factors = [f / mean for f in self.factors]
+            inv = 1.0 / mean
+            self.factors = [f * inv for f in self.factors]
+        self._last = (math.nan, 1.0)
 
     def to_state(self) -> dict:
         return {"f": list(self.factors), "v": list(self.visits)}

@@ -30,7 +30,7 @@ _U0, _M0 = 1.645, 0.32  # N(0, 1)'s 95 % quantile; an exponential excess scale w
 class TailCalibration:
     """Decayed POT fit of one series' z. ``surprise(z)`` is −log10 of the probability of a z at least this high."""
 
-    __slots__ = ("u", "n", "m1", "m2", "keep", "step")
+    __slots__ = ("u", "n", "m1", "m2", "keep", "step", "_params")
 
     def __init__(self, halflife: float, state: list | None = None) -> None:
         self.keep = 0.5 ** (1.0 / max(halflife * TAIL, 1.0))  # decay per exceedance
@@ -39,16 +39,20 @@ class TailCalibration:
             self.u, self.n, self.m1, self.m2 = state
         else:
             self.u, self.n, self.m1, self.m2 = _U0, PRIOR, _M0 * PRIOR, 2 * _M0 * _M0 * PRIOR
+        self._params: tuple[float, float] | None = None
 
     def params(self) -> tuple[float, float]:
         """(σ, ξ) of the generalized Pareto fit of the excesses. ξ is shrunk to 0 (the exponential tail) until
         about ``SHAPE_EVIDENCE`` exceedances back it: a moment estimate of the shape from a handful of
         excesses swings far enough to hide the next crisis."""
+        if self._params is not None:
+            return self._params
         mean = self.m1 / self.n
         var = max(self.m2 / self.n - mean * mean, 1e-9)
         weight = max(0.0, 1.0 - PRIOR / self.n) if self.n > PRIOR else 0.0
         xi = min(max(0.5 * (1.0 - mean * mean / var), 0.0), 0.5) * weight * min(1.0, self.n / SHAPE_EVIDENCE)
-        return max(mean * (1.0 - xi), 1e-3), xi
+        self._params = max(mean * (1.0 - xi), 1e-3), xi
+        return self._params
 
     def surprise(self, z: float) -> float:
         """−log10 p(z): how rare a z at least this high is for this series (in log space: no underflow)."""
@@ -72,6 +76,7 @@ class TailCalibration:
         near it shapes the tail, but one huge spike cannot make every later one look ordinary."""
         sigma, _ = self.params()
         z = min(z, self.z_of(cap_surprise))
+        self._params = None
         above = z > self.u
         # the quantile moves in steps of the tail's own scale, so it settles on any series' spread
         self.u += self.step * sigma * ((1.0 - TAIL) if above else -TAIL)

@@ -217,9 +217,11 @@ class SpikeDetector:
             # the tail learns from calm windows after the warm-up (no baseline before): an anomaly, a crisis's
             # windows or its cooldown must not teach it that crises are normal, nor the build-up of a slow burn
             # (of a run of elevated windows only the first counts)
-            if warm and self.crisis is None and surprise < self.open_surprise and not (
+            # (a metric's tail learns from every window outside a crisis, censored at the alert line: its
+            # misfits recur, a daily one must become normal, as its baseline learns from every window too)
+            if warm and self.crisis is None and (metric or (surprise < self.open_surprise and not (
                     self.cooldown_until and window_start < self.cooldown_until) and not (
-                    self.elevated_since and z >= s.resolve_threshold):
+                    self.elevated_since and z >= s.resolve_threshold))):
                 self.calibration.learn(z, self.open_surprise)
         anomalous = warm and gates and not outage and surprise >= self.open_surprise
         # warm-up windows score 0: the baseline is not yet known, so no score near the alert line
