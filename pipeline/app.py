@@ -22,7 +22,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_sentiment_model
 from pipeline.topics import ensure_topics
 from schemas import Alert, DeadLetter, EnrichedPost, RawPost, utc_now
 
@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> faust.App:
     # brand -> {"offset": last applied enriched offset, "monitor": BrandMonitor state}
     monitors = app.Table("brand-monitors", default=None, partitions=k.partitions)  # values: JSON bytes
 
-    enricher = Enricher(settings.brands)
+    enricher = Enricher(settings.brands, lingting_model=load_sentiment_model(settings.worker.sentiment_model_dir))
     brand_names = [b.name for b in settings.brands]
     slots: dict[str, _BrandSlot] = {}
     services: dict[str, Any] = {}
