@@ -35,6 +35,9 @@ class WorkerSettings(BaseModel):
                                       "free one is used, so several workers share a machine.")
     live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
     tick_seconds: float = Field(default=5.0, gt=0)
+    sentiment_model_dir: str | None = Field(
+        default=None, description="A sentiment model written by `lingting train-sentiment --out DIR` to use "
+        "instead of the shipped one (default: the shipped model).")
 
 
 class Settings(BaseModel):
@@ -136,3 +139,20 @@ def load_settings(path: str | Path | None = None) -> Settings:
 def external_services_configured() -> bool:
     """True when the user points lingting at their own Kafka/ES (then the demo starts no local stack)."""
     return bool(os.environ.get("LINGTING_KAFKA") or os.environ.get("LINGTING_ES"))
+
+
+def load_sentiment_model(directory: str | Path | None, key: str = "worker.sentiment_model_dir"):
+    """The sentiment model in ``directory`` (written by ``train-sentiment --out``), or None for the shipped one.
+    A directory without a model is a ConfigError naming ``key`` (the config key or the CLI flag)."""
+    if directory is None:
+        return None
+    from processors.sentiment import DEFAULT_MODEL, LinearSentiment
+
+    path = Path(directory).expanduser()
+    if not (path / DEFAULT_MODEL).is_file():
+        raise ConfigError(f"{key}: {path} has no {DEFAULT_MODEL} (a directory written by "
+                          f"`lingting train-sentiment --out DIR`)")
+    try:
+        return LinearSentiment.from_dir(path)
+    except (OSError, ValueError, KeyError) as err:
+        raise ConfigError(f"{key}: {path / DEFAULT_MODEL} is not a lingting sentiment model: {err}") from None

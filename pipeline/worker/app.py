@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from pipeline.clients import faust_credentials
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_sentiment_model
 from pipeline.worker.clients import Clients, DeadLetters
 from pipeline.worker.deliver import DeliverStage
 from pipeline.worker.detect import DetectStage, MonitorStore
@@ -46,7 +46,8 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
 
     metrics, clients = Metrics(), Clients(settings)
     dead = DeadLetters(dead_topic, metrics)
-    enrich = EnrichStage(settings, Enricher(settings.brands), clients, dead, enriched, metrics)
+    enricher = Enricher(settings.brands, lingting_model=load_sentiment_model(w.sentiment_model_dir))
+    enrich = EnrichStage(settings, enricher, clients, dead, enriched, metrics)
     store = MonitorStore(settings, table)
     detect = DetectStage(settings, store, dead, alerts, metrics)
     deliver = DeliverStage(settings, clients, dead, metrics)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from processors.enrich import Enricher
 from processors.sentiment import SentimentResult
-from processors.sentiment_eval import evaluate_labelled, metrics, result_metrics
+from processors.sentiment_eval import NEUTRAL, evaluate_labelled, metrics, result_metrics, three_way_metrics
 
 
 def test_metrics_accuracy_and_macro_f1_by_hand() -> None:
@@ -40,3 +40,25 @@ def test_evaluate_labelled_per_category_through_the_worker_chain() -> None:
     assert report["categories"]["酒店"]["accuracy"] == round(2 / 3, 4)
     assert report["categories"]["酒店"]["neutral_share"] >= round(1 / 3, 4)
     assert report["all"]["accuracy"] == 0.8
+
+
+def test_three_way_metrics_by_hand() -> None:
+    P, N, U = SentimentResult(0.9, "positive"), SentimentResult(0.1, "negative"), SentimentResult(0.6, "neutral")
+    results = [P, P, U, N, N, U, U, P, N]
+    gold = [1, 1, 1, 0, 0, 0, NEUTRAL, NEUTRAL, NEUTRAL]
+    m = three_way_metrics(results, gold)
+    assert m["positive_recall"] == 1.0  # the neutral one scored 0.6: positive at 0.5
+    assert m["negative_recall"] == round(2 / 3, 4) and m["balanced_accuracy"] == round((1 + 2 / 3) / 2, 4)
+    assert m["label_accuracy"] == round(2 / 3, 4)  # 2 of 3 on both sides; neutral counts as a miss
+    assert m["neutral_recall"] == round(1 / 3, 4) and m["emotional_as_neutral"] == round(2 / 6, 4)
+    # F1: positive 2*2/(3+3), negative 2*2/(3+3), neutral 2*1/(3+3)
+    assert m["macro_f1_3"] == round((4 / 6 + 4 / 6 + 2 / 6) / 3, 4)
+
+
+def test_figures_without_rows_are_none_not_zero() -> None:
+    only_neutral = result_metrics([SentimentResult(0.5, "neutral")], [NEUTRAL])
+    assert only_neutral["accuracy"] is None and only_neutral["accuracy_outside_neutral"] is None
+    assert only_neutral["neutral_recall"] == 1.0 and only_neutral["negative_recall"] is None
+    all_neutral = result_metrics([SentimentResult(0.4, "neutral")], [0])
+    assert all_neutral["accuracy"] == 1.0 and all_neutral["accuracy_outside_neutral"] is None
+    assert three_way_metrics([], [])["macro_f1_3"] is None
