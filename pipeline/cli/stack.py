@@ -3,7 +3,7 @@ Maven Central jars (pipeline/stack/). The one command line of the stack."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -13,6 +13,14 @@ stack_app = typer.Typer(help="Run a local Kafka 4 + Elasticsearch 8 on 127.0.0.1
 KafkaPort = typer.Option(None, "--kafka-port", help="Kafka port (default 9092 or $LINGTING_STACK_KAFKA_PORT).")
 EsPort = typer.Option(None, "--es-port", help="Elasticsearch port (default 9200 or $LINGTING_STACK_ES_PORT).")
 DataDir = typer.Option(None, "--data-dir", help="Where jars' data and logs go (default .stack/ or $LINGTING_STACK_DIR).")
+
+
+def _call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Log like every command and call ``pipeline.stack.<name>``; imported here so ``lingting --help`` stays fast."""
+    from pipeline import cli, stack
+
+    cli.setup_logging()
+    return getattr(stack, name)(*args, **kwargs)
 
 
 def _show(status) -> None:
@@ -53,46 +61,31 @@ def down(data_dir: Optional[Path] = DataDir, service: Optional[str] = ServiceOpt
 @stack_app.command("build")
 def build() -> None:
     """Resolve the jars with Maven again, even when they look up to date."""
-    from pipeline import cli, stack
-
-    cli.setup_logging()
-    typer.echo(f"built in {stack.build(force=True):.1f} s")
+    typer.echo(f"built in {_call('build', force=True):.1f} s")
 
 
 @stack_app.command("kill")
 def kill(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
     """SIGKILL one service, as a crash would (fault drills)."""
-    from pipeline import cli, stack
-
-    cli.setup_logging()
-    typer.echo(f"{service}: {stack.kill(service, data_dir=data_dir)}")
+    typer.echo(f"{service}: {_call('kill', service, data_dir=data_dir)}")
 
 
 @stack_app.command("pause")
 def pause(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
     """SIGSTOP one service: it hangs with its port open (fault drills). Undo with `stack resume`."""
-    from pipeline import cli, stack
-
-    cli.setup_logging()
-    typer.echo(f"{service}: paused pid {stack.pause(service, data_dir=data_dir)}")
+    typer.echo(f"{service}: paused pid {_call('pause', service, data_dir=data_dir)}")
 
 
 @stack_app.command("resume")
 def resume(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
     """SIGCONT a paused service."""
-    from pipeline import cli, stack
-
-    cli.setup_logging()
-    typer.echo(f"{service}: resumed pid {stack.resume(service, data_dir=data_dir)}")
+    typer.echo(f"{service}: resumed pid {_call('resume', service, data_dir=data_dir)}")
 
 
 @stack_app.command("restart")
 def restart(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
     """Stop one service and start it again on its ports; wait until the stack is healthy."""
-    from pipeline import cli, stack
-
-    cli.setup_logging()
-    _show(stack.restart(service, data_dir=data_dir))
+    _show(_call("restart", service, data_dir=data_dir))
 
 
 @stack_app.command("status")

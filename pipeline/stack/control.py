@@ -261,17 +261,19 @@ def kill(service: str, data_dir: Optional[PathLike] = None) -> str:
 
 def pause(service: str, data_dir: Optional[PathLike] = None) -> int:
     """SIGSTOP one service: its port stays open and accepts connections that nobody answers (a hung node)."""
-    _, pid = _running_pid(service, data_dir)
-    log.info("pausing %s (pid %d) with SIGSTOP", service, pid)
-    signal_group(pid, signal.SIGSTOP)
-    return pid
+    return _signal_running(service, data_dir, signal.SIGSTOP, "pausing")
 
 
 def resume(service: str, data_dir: Optional[PathLike] = None) -> int:
     """SIGCONT a paused service."""
+    return _signal_running(service, data_dir, signal.SIGCONT, "resuming")
+
+
+def _signal_running(service: str, data_dir: Optional[PathLike], sig: signal.Signals, doing: str) -> int:
+    """Send ``sig`` to a running service's process group and return its pid."""
     _, pid = _running_pid(service, data_dir)
-    log.info("resuming %s (pid %d) with SIGCONT", service, pid)
-    signal_group(pid, signal.SIGCONT)
+    log.info("%s %s (pid %d) with %s", doing, service, pid, sig.name)
+    signal_group(pid, sig)
     return pid
 
 
