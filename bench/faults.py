@@ -3,7 +3,8 @@ bench/results/faults.json). The short versions of the same scenarios run in test
 
 Each scenario gets a fresh topic/index prefix and its own worker: lost and duplicated posts, dead letters by
 stage, whether the worker survived, and the catch-up time after the fault ended.
-Run: nice -n 10 .venv/bin/python bench/faults.py [--posts 3000] [--hang 90] [--only es_hung,kafka_restarted]
+Run: nice -n 10 .venv/bin/python bench/faults.py [--posts 3000] [--hang 90] [--es-down 150] [--channel-down 120]
+     [--only es_hung,kafka_restarted]
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=3000)
     parser.add_argument("--hang", type=float, default=90.0, help="seconds Elasticsearch stays SIGSTOPped")
+    parser.add_argument("--es-down", type=float, default=150.0,
+                        help="seconds Elasticsearch's process stays stopped (es_stopped)")
+    parser.add_argument("--channel-down", type=float, default=120.0,
+                        help="seconds the alert webhook is down after the first alert (channel_down)")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "faults.json")
     args = parser.parse_args()
@@ -35,13 +40,23 @@ def main() -> int:
         "kafka_restarted": lambda r: scenarios.kafka_restarted(r, args.posts),
         "hostile_input": lambda r: scenarios.hostile_input(r, args.posts),
         "one_mb_post": lambda r: scenarios.one_mb_post(r),
+        "es_stopped": lambda r: scenarios.es_stopped(r, args.posts, args.es_down),
+        "one_of_two_killed": lambda r: scenarios.one_of_two_workers_killed(r, args.posts),
+        "channel_down": lambda r: scenarios.alert_channel_down(r, hook, args.channel_down),
+        "backlog_replayed": lambda r: scenarios.backlog_replayed(r, args.posts, span_hours=6),
+        "undecodable_batch": lambda r: scenarios.undecodable_batch(r, args.posts),
     }
+    # the channel scenario's worker delivers to this receiver with the default retry policy (backoff up to 60 s)
+    hook = scenarios.FlakyWebhook()
     chosen = [n for n in args.only.split(",") if n] or list(runs)
     status = stack.up()
     results = []
     for name in chosen:
         with tempfile.TemporaryDirectory(prefix=f"faults-{name}-") as tmp:
-            run = scenarios.Run(status["kafka"].address, status["elasticsearch"].address, Path(tmp))
+            notify = scenarios.notify_config(hook) if name == "channel_down" else None
+            # the channel scenario's history on one partition, in time order (see backlog_replayed for why)
+            run = scenarios.Run(status["kafka"].address, status["elasticsearch"].address, Path(tmp), notify=notify,
+                                partitions=1 if notify else 3)
             run.start_worker()
             started = time.monotonic()
             try:
@@ -54,18 +69,25 @@ def main() -> int:
             results.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
 
-    print(f"\n{'scenario':32} {'sent':>6} {'indexed':>7} {'lost':>5} {'dup':>4} {'dead letters':>14} "
-          f"{'alive':>5} {'catch-up s':>10}")
+    hook.close()
+    print(f"\n{'scenario':36} {'sent':>6} {'indexed':>7} {'lost':>5} {'dup':>4} {'dead letters':>14} "
+          f"{'alive':>5} {'catch-up s':>10} {'late':>5} {'alert states':>14}")
     for r in results:
         dead = sum(r["dead_letters"].values())
         catch = "-" if r["catch_up_seconds"] is None else f"{r['catch_up_seconds']:.1f}"
-        print(f"{r['scenario']:32} {r['sent']:>6} {r['indexed']:>7} {r['lost']:>5} {r['duplicated']:>4} "
-              f"{dead:>14} {str(r['worker_alive']):>5} {catch:>10}")
+        late = "-" if r["late_posts"] is None else str(r["late_posts"])
+        states = ",".join(f"{k}={v}" for k, v in sorted(r["alert_states"].items())) or "-"
+        print(f"{r['scenario']:36} {r['sent']:>6} {r['indexed']:>7} {r['lost']:>5} {r['duplicated']:>4} "
+              f"{dead:>14} {str(r['worker_alive']):>5} {catch:>10} {late:>5} {states:>14}")
+        if r["notes"]:
+            print(f"    {r['notes']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"posts": args.posts, "hang_seconds": args.hang, "results": results},
+    args.out.write_text(json.dumps({"posts": args.posts, "hang_seconds": args.hang, "es_down_seconds": args.es_down,
+                                    "channel_down_seconds": args.channel_down, "results": results},
                                    ensure_ascii=False, indent=2))
     print(f"\nwritten {args.out}")
-    return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 for r in results) else 1
+    return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 and r["worker_alive"] and not r["late_posts"]
+                    for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -187,6 +187,9 @@ class ElasticsearchSettings(BaseModel):
     bulk_size: int = Field(default=500, ge=1, description="Posts per bulk request.")
     flush_seconds: float = Field(default=1.0, gt=0, description="A partial bulk is sent after this long.")
     kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
+    retention_days: int | None = Field(default=None, ge=1, description="Posts kept this many days: `lingting es "
+                                       "prune` (no --older-than) deletes the whole monthly indices older than "
+                                       "that; none: keep everything.")
 
     @property
     def names(self) -> IndexNames:

@@ -23,6 +23,9 @@ from schemas.retry import backoff_delay
 
 log = logging.getLogger("lingting.es")
 
+#: Longest wait between two bulk attempts while Elasticsearch is away.
+RETRY_CAP_SECONDS = 10.0
+
 _STRING_AS_KEYWORD = {"strings": {"match_mapping_type": "string",
                                   "mapping": {"type": "keyword", "ignore_above": 1024}}}
 
@@ -225,7 +228,9 @@ async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: i
         if attempts is not None and attempt >= attempts:
             raise ConnectionError(f"elasticsearch did not accept {len(pending)} documents after {attempts} "
                                   f"attempts ({reason})")
-        delay = backoff_delay(attempt, initial=0.5, cap=30.0, jitter=0.5)
+        # at most ~10 s between tries: a node back from an outage is written to within seconds, and one request
+        # every 10 s is nothing to a node that is down
+        delay = backoff_delay(attempt, initial=0.5, cap=RETRY_CAP_SECONDS, jitter=0.5)
         if on_retry is not None:
             maybe = on_retry(len(pending), attempt, delay, reason)
             if maybe is not None:

@@ -30,9 +30,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from pipeline.cli import backtest, connect, nlp, notify, ops, posts, stack, web
+    from pipeline.cli import backtest, connect, es, nlp, notify, ops, posts, stack, web
 
-    for module in (stack, ops, nlp, backtest, connect, notify, posts, web):
+    for module in (stack, ops, nlp, backtest, connect, notify, posts, es, web):
         module.register(app)
 
 
@@ -48,6 +48,10 @@ def setup_logging(level: str = "INFO") -> None:
     # kafka-python's I/O loop warns whenever one of its tasks ran > 100 ms (GIL contention under load): a
     # diagnostic for its developers, several lines a second under a push load, nothing an operator can act on
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    # the Elasticsearch client logs each failed try with its traceback (several a second in an outage); the
+    # worker's own line says what matters: for how long, how many posts held, nothing acknowledged
+    for chatty in ("elastic_transport.transport", "elastic_transport.node_pool"):
+        logging.getLogger(chatty).setLevel(max(logging.ERROR, logging.getLogger().level))
 
 
 def main() -> None:

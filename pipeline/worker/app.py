@@ -25,6 +25,7 @@ from pipeline.worker.clients import Clients, DeadLetters
 from pipeline.worker.deliver import DeliverStage
 from pipeline.worker.detect import DetectStage, MonitorStore
 from pipeline.worker.enrich import EnrichStage
+from pipeline.worker import undecodable
 from pipeline.worker.observe import HealthServer, Metrics
 
 log = logging.getLogger("lingting.worker")
@@ -39,6 +40,7 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     from processors.enrich import Enricher
 
     k, w = settings.kafka, settings.worker
+    undecodable.install()  # an undecodable record batch is dead-lettered, not a crashed consumer
     app = faust.App(w.app_id, **faust_options(settings, datadir or w.data_dir))
     raw, enriched = app.topic(k.raw_topic), app.topic(k.enriched_topic)
     alerts, dead_topic = app.topic(k.alerts_topic), app.topic(k.deadletter_topic)

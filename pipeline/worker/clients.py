@@ -82,8 +82,7 @@ class Outbox:
         pending, attempt = self._records, 0
         self._records = []
         while pending:
-            futures = [await topic.send(key=key, value=value) for topic, key, value in pending]
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            results = await _send_in_order(pending)
             failed = [(rec, res) for rec, res in zip(pending, results) if isinstance(res, BaseException)]
             if not failed:
                 return
@@ -93,6 +92,24 @@ class Outbox:
             log.warning("Kafka did not accept %d records (%r); batch held, nothing acknowledged, retry in %.1f s",
                         len(pending), failed[0][1], delay)
             await asyncio.sleep(delay)
+
+
+async def _send_in_order(pending: list[tuple[Any, bytes | None, bytes]]) -> list[Any]:
+    """Kafka's answer (metadata or the exception) for each record, sent in order. ``send`` itself can raise
+    (producer buffer full, broker gone, a record the client refuses): that is a failed send like any other,
+    retried by ``flush`` with the records after it, never an escape that stops the agent mid-batch."""
+    import asyncio
+
+    futures: list[Any] = []
+    for i, (topic, key, value) in enumerate(pending):
+        try:
+            futures.append(await topic.send(key=key, value=value))
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the rest wait for the next round, so a partition keeps its order
+            rest = len(pending) - i
+            return await asyncio.gather(*futures, return_exceptions=True) + [err] * rest
+    return await asyncio.gather(*futures, return_exceptions=True)
 
 
 class DeadLetters:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pipeline.settings import Settings
 from pipeline.worker.clients import Clients, DeadLetters, Outbox
 from pipeline.worker.observe import Metrics
+from pipeline.worker.undecodable import undecodable
 from schemas import Alert
 from schemas.errors import validation_summary
 from schemas.retry import backoff_delay
@@ -37,6 +38,10 @@ class DeliverStage:
     async def process(self, event: Any, out: Outbox) -> None:
         from sinks import elasticsearch as es_sink
 
+        skipped = undecodable(event)
+        if skipped:
+            self.dead.of_event(out, event, "kafka.decode", skipped)
+            return
         try:
             alert = Alert.model_validate_json(event.value or b"")
         except ValidationError as err:

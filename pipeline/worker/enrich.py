@@ -16,6 +16,7 @@ from pipeline.settings import Settings
 from pipeline.worker.clients import Clients, DeadLetters, Outbox
 from pipeline.worker.observe import Metrics, Throttled
 from pipeline.worker.records import decode_raw, detection_record
+from pipeline.worker.undecodable import undecodable
 from schemas import EnrichedPost
 from schemas.retry import backoff_delay
 
@@ -40,6 +41,10 @@ class EnrichStage:
         out = Outbox()
         posts: list[EnrichedPost] = []
         for event in events:
+            skipped = undecodable(event)
+            if skipped:
+                self.dead.of_event(out, event, "kafka.decode", skipped)
+                continue
             try:
                 raw = decode_raw(event.value)
             except ValueError as err:

@@ -36,6 +36,9 @@ class Metrics:
                                   ["topic", "partition"], registry=r)
         self.notifier_queue = Gauge("lingting_notifier_queue_depth", "Notifications waiting to be sent",
                                     registry=r)
+        # what /healthz answers, as a series an alert rule can watch (1 consuming, 0 not)
+        self.ready = Gauge("lingting_worker_ready", "1 when the worker consumes (partitions assigned, "
+                           "Elasticsearch reachable), else 0", registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -109,4 +112,5 @@ class HealthServer:
             self.refresh()
         except Exception:  # a gauge that cannot be read now must not hide the counters
             log.debug("metrics refresh failed", exc_info=True)
+        self.metrics.ready.set(0 if self.readiness() else 1)
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
