@@ -18,7 +18,7 @@ import orjson
 from pipeline.settings import Settings
 from pipeline.worker.clients import DeadLetters, Outbox
 from pipeline.worker.observe import Metrics
-from pipeline.worker.records import WATERMARK_KIND, watermark_record
+from pipeline.worker.records import SOURCE_PARTITION, WATERMARK_KIND, watermark_record
 from schemas import Alert, EnrichedPost
 
 log = logging.getLogger("lingting.worker")
@@ -111,8 +111,9 @@ class DetectStage:
                 event.ack()  # already counted before a restart
                 return
             else:
+                source = data.pop(SOURCE_PARTITION, None)
                 post = EnrichedPost.model_validate(data)
-                alerts = slot.monitor.add(post)
+                alerts = slot.monitor.add(post, source)
                 slot.offset = event.message.offset
                 slot.last_event = max(slot.last_event or post.created_at, post.created_at)
                 slot.last_seen = time.monotonic()

@@ -40,6 +40,7 @@ class EnrichStage:
         self.metrics.posts.labels("enrich", "in").inc(len(events))
         out = Outbox()
         posts: list[EnrichedPost] = []
+        partitions: list[int] = []  # the raw partition of each post: the detector tracks a replay per partition
         for event in events:
             skipped = undecodable(event)
             if skipped:
@@ -52,14 +53,15 @@ class EnrichStage:
                 continue
             try:
                 posts.append(self.enricher.enrich(raw))
+                partitions.append(event.message.partition)
             except Exception as err:  # a processor bug must not stop the worker; the post is kept
                 log.exception("enrich failed for %s", raw.key)
                 self.dead.of_event(out, event, "enrich.process", f"{type(err).__name__}: {err}")
         if posts:
             await self.index(posts, out)
-            for post in posts:
+            for post, partition in zip(posts, partitions):
                 for brand in post.brands:
-                    out.add(self.enriched_topic, brand.encode(), detection_record(post, brand))
+                    out.add(self.enriched_topic, brand.encode(), detection_record(post, brand, partition))
         await out.flush()
         for event in events:
             event.ack()

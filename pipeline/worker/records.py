@@ -24,6 +24,8 @@ DETECT_MAX_TOKENS = 300
 #: Bytes of an original message kept in a dead letter (the producer's request limit is 1 MB).
 DEAD_LETTER_MAX_BYTES = 200_000
 WATERMARK_KIND = "watermark"
+#: the detection record's field naming the raw partition the post was read from (not part of EnrichedPost)
+SOURCE_PARTITION = "source_partition"
 
 _DETECT_FIELDS = ("platform", "id", "url", "author", "metrics", "repost_of", "brands", "hashtags", "sentiment")
 
@@ -41,8 +43,8 @@ def decode_raw(value: bytes | None) -> RawPost:
     return post
 
 
-def detection_record(post: EnrichedPost, brand: str) -> bytes:
-    """The slim record of one (post, brand) for the detect stage."""
+def detection_record(post: EnrichedPost, brand: str, source_partition: int | None = None) -> bytes:
+    """The slim record of one (post, brand) for the detect stage, with the raw partition it was read from."""
     data: dict[str, Any] = post.model_dump(mode="json", include=set(_DETECT_FIELDS), exclude_none=True)
     data["brand"] = brand
     data["text"] = post.text[:DETECT_TEXT_CHARS]
@@ -50,6 +52,8 @@ def detection_record(post: EnrichedPost, brand: str) -> bytes:
     data["tokens"] = post.tokens[:DETECT_MAX_TOKENS]
     data["created_at"] = post.created_at.isoformat()
     data["processed_at"] = post.processed_at.isoformat()
+    if source_partition is not None:
+        data[SOURCE_PARTITION] = source_partition
     return orjson.dumps(data)
 
 

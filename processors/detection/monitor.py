@@ -3,7 +3,9 @@
 Event time is ``post.created_at`` (capped at ``processed_at + max_future_seconds``). Windows are
 ``window_seconds`` long and aligned to the epoch; the brand's watermark is its newest event time (or the tick
 time given to ``advance``); a window closes once ``window end + allowed_lateness ≤ watermark``, in order, empty
-windows included (a quiet minute is a zero). A post for a closed window is late: dropped and counted
+windows included (a quiet minute is a zero). While a backlog is replayed, the raw partitions it is read from
+advance at different speeds: the watermark is then held at the slowest of them (each tracked by the newest event
+it delivered) until it drains, so no partition's posts are counted late because another ran ahead. A post for a closed window is late: dropped and counted
 (``late_posts``); a post seen recently (same ``platform:id``) is a duplicate delivery: dropped and counted
 (``duplicate_posts``). Closing a window feeds its story-weighted counts to the ``SpikeDetector``; a crisis state
 change becomes an ``Alert`` with its explanation.
@@ -58,19 +60,23 @@ class BrandMonitor:
         self.closed_any: bool = st.get("closed_any", False)
         self.late_posts: int = st.get("late_posts", 0)
         self.replaying: bool = st.get("replaying", False)
+        # during a replay, raw partition → [newest event, its processing time, 1.0 if that post was replayed]
+        self.replay_sources: dict[str, list[float]] = st.get("replay_sources", {})
+        # [processing time the replay began, its oldest event, the latest processing time seen]
+        self.replay_span: list[float] = st.get("replay_span", [])
         self.duplicate_posts: int = st.get("duplicate_posts", 0)
         self.windows: dict[float, WindowAgg] = {
             float(k): WindowAgg(float(k), self.caps, w) for k, w in st.get("windows", {}).items()}
 
     # ------------------------------------------------------------------------------------------ input
-    def add(self, post: EnrichedPost) -> list[Alert]:
+    def add(self, post: EnrichedPost, source: int | None = None) -> list[Alert]:
+        """``source`` is the raw partition the post was read from (None: unknown, e.g. a backtest)."""
         s = self.settings
         event = post.created_at.timestamp()
         if post.processed_at is not None:
-            event = min(event, post.processed_at.timestamp() + s.max_future_seconds)
-            # a backlog read through several partitions arrives out of order by up to the partitions' skew:
-            # wait longer for it, rather than count the slower partitions' posts as late
-            self.replaying = post.processed_at.timestamp() - event > s.replay_after_seconds
+            processed = post.processed_at.timestamp()
+            event = min(event, processed + s.max_future_seconds)
+            self._track_replay(source, event, processed, processed - event > s.replay_after_seconds)
         start = window_start(event, self.width)
         if self.next_start is None or (start < self.next_start and not self.closed_any):
             self.next_start = start  # the first windows: nothing closed yet, so nothing is late
@@ -86,15 +92,60 @@ class BrandMonitor:
         story = self.stories.assign(post.key, post.clean_text or post.text, _repost_key(post), event)
         window.add(post, story, post_terms(post, self.brand), is_suspicious_account(post, s))
         self.watermark = max(self.watermark or event, event)
-        return self._close_until(self.watermark - self.lateness)
+        return self._close_until(self._held_watermark() - self.lateness)
 
     def advance(self, now: datetime) -> list[Alert]:
-        """Move the watermark to ``now`` (if later) and close the windows that are due."""
+        """Move the watermark to ``now`` (if later) and close the windows that are due. The owner calls it when
+        the brand went quiet; quiet for ``replay_idle_seconds`` means every partition of a replay has drained."""
         at = now.timestamp()
         if self.next_start is None:
             return []
+        if self.watermark is not None and at - self.watermark > self.settings.replay_idle_seconds:
+            self.replay_sources.clear()
+            self.replay_span = []
+            self.replaying = False
         self.watermark = max(self.watermark or at, at)
-        return self._close_until(self.watermark - self.lateness)
+        return self._close_until(self._held_watermark() - self.lateness)
+
+    def _track_replay(self, source: int | None, event: float, processed: float, replayed: bool) -> None:
+        """A post published ``replay_after_seconds`` before it was processed is a replay (a backlog or
+        backfill). From then on each raw partition's newest event is tracked, and the watermark held at the
+        slowest, until the partitions have caught up with each other and none replays any more. A partition that
+        delivered nothing for ``replay_idle_seconds`` of processing time has drained and stops holding."""
+        s = self.settings
+        if source is not None and (replayed or self.replay_sources):
+            if not self.replay_sources:
+                self.replay_span = [processed, event, processed]
+            key = str(source)
+            newest = self.replay_sources.get(key, [event])[0]
+            self.replay_sources[key] = [max(newest, event), processed, float(replayed)]
+            span = self.replay_span
+            if processed - span[0] <= s.replay_idle_seconds:
+                span[1] = min(span[1], event)
+            span[2] = processed
+            self.replay_sources = {k: v for k, v in self.replay_sources.items()
+                                   if processed - v[1] <= s.replay_idle_seconds}
+            marks = [v[0] for v in self.replay_sources.values()]
+            settled = (processed - span[0] > s.replay_idle_seconds
+                       and not any(v[2] for v in self.replay_sources.values())
+                       and max(marks) - min(marks) <= s.allowed_lateness_seconds)
+            if settled:
+                self.replay_sources, self.replay_span = {}, []
+        self.replaying = replayed or any(v[2] for v in self.replay_sources.values())
+
+    def _held_watermark(self) -> float:
+        """The watermark, held at the slowest partition of a replay (never more than ``replay_hold_max_seconds``
+        behind, which bounds the windows kept open). For the replay's first ``replay_idle_seconds`` the
+        partitions that have not delivered yet are unknown: it is held at the replay's oldest post."""
+        assert self.watermark is not None
+        if not self.replay_sources:
+            return self.watermark
+        began, oldest, latest = self.replay_span
+        if latest - began <= self.settings.replay_idle_seconds:
+            slowest = oldest
+        else:
+            slowest = min(v[0] for v in self.replay_sources.values())
+        return max(min(self.watermark, slowest), self.watermark - self.settings.replay_hold_max_seconds)
 
     @property
     def lateness(self) -> float:
@@ -151,6 +202,7 @@ class BrandMonitor:
     def to_state(self) -> dict:
         return {"v": STATE_VERSION, "width": self.width, "watermark": self.watermark, "next_start": self.next_start,
                 "closed_any": self.closed_any, "late_posts": self.late_posts, "replaying": self.replaying,
+                "replay_sources": self.replay_sources, "replay_span": self.replay_span,
                 "duplicate_posts": self.duplicate_posts,
                 "detector": self.detector.to_state(),
                 "stories": self.stories.to_state(self.settings.story_state),

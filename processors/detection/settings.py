@@ -25,6 +25,13 @@ class DetectionSettings(BaseModel):
                                         "read through several partitions that advance at different speeds).")
     replay_after_seconds: int = Field(
         default=300, ge=1, description="A post processed this long after it was published is a replay.")
+    replay_idle_seconds: int = Field(
+        default=60, ge=1, description="A replay's partition that delivered none of the brand's posts for this long "
+                                      "(processing time), or a brand quiet this long, has drained: the watermark "
+                                      "stops waiting for it.")
+    replay_hold_max_seconds: int = Field(
+        default=10800, ge=0, description="The furthest a replay's slowest partition holds the watermark behind the "
+                                         "newest post (bounds the windows kept open during a long backfill).")
     max_future_seconds: int = Field(
         default=300, ge=0, description="Posts dated further than this after their processing time are treated "
                                        "as published at processing time (clock skew must not close windows).")

@@ -273,6 +273,52 @@ def test_a_backlog_replayed_through_several_partitions_is_not_late():
     assert not monitor.replaying and monitor.lateness == DetectionSettings().allowed_lateness_seconds
 
 
+
+def _replay_partition_by_partition(source_known: bool):
+    """A 3 h backlog of one brand over 3 raw partitions, each read whole before the next (the worst skew a
+    restarted worker gives: hours of event time between its partitions)."""
+    history = _calm_then(lambda n, k: (f"蜜雪冰城第{n}杯喝出了蟑螂{k}次，恶心", "negative"))
+    now = T0 + timedelta(days=2)
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    alerts: list[Alert] = []
+    for i in range(3):
+        for n, p in enumerate(history[i::3]):
+            p.processed_at = now + timedelta(seconds=n / 100)  # read fast, long after publication
+            alerts += monitor.add(p, i if source_known else None)
+    return monitor, alerts, now
+
+
+def test_a_backlog_read_one_partition_after_another_is_held_for_the_slowest_partition():
+    monitor, alerts, now = _replay_partition_by_partition(source_known=True)
+    assert monitor.late_posts == 0 and monitor.replaying
+    # quiet for replay_idle_seconds: every partition has drained, the windows close and the crisis is found
+    alerts += monitor.advance(datetime.fromtimestamp(monitor.watermark + 61, tz=timezone.utc))
+    assert not monitor.replaying and not monitor.replay_sources
+    opened = [a for a in alerts if a.status == "open"]
+    assert opened and 180 <= at_minute_t0(opened[0]) <= 185
+    # the hold survives a restart (it is in the persisted state)
+    again = BrandMonitor("蜜雪冰城", DetectionSettings(), json.loads(json.dumps(monitor.to_state())))
+    assert again.replay_sources == monitor.replay_sources
+
+
+def test_without_the_partition_the_same_backlog_is_mostly_late():
+    """What the partition hold prevents: the first partition's watermark closes the others' windows."""
+    monitor, _, _ = _replay_partition_by_partition(source_known=False)
+    assert monitor.late_posts > len(_calm_then(lambda n, k: ("", "negative"))) // 3
+
+
+def test_a_drained_partition_stops_holding_the_watermark():
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    now = T0 + timedelta(days=1)
+    monitor.add(post(1, 0, processed_at=now), 0)              # partition 0: one old post, then nothing
+    for n in range(2, 200):                                      # partition 1 replays 3 h, over 2 min of processing
+        monitor.add(post(n, n, processed_at=now + timedelta(seconds=n * 0.6)), 1)
+    assert "0" not in monitor.replay_sources and monitor.next_start > T0.timestamp()
+
+
+def at_minute_t0(alert: Alert) -> int:
+    return int((alert.window_start - T0).total_seconds() // 60)
+
 def test_alert_summary_rounds_counts():
     monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
     alerts = [a for p in _calm_then(lambda n, k: (COPIES[k % 3], "negative")) for a in monitor.add(p)]
