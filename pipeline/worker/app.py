@@ -25,7 +25,7 @@ from pipeline.worker.clients import Clients, DeadLetters
 from pipeline.worker.deliver import DeliverStage
 from pipeline.worker.detect import DetectStage, MonitorStore
 from pipeline.worker.enrich import EnrichStage
-from pipeline.worker import undecodable
+from pipeline.worker import rewind, undecodable
 from pipeline.worker.observe import HealthServer, Metrics
 
 log = logging.getLogger("lingting.worker")
@@ -60,6 +60,8 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     if w.live:
         app.timer(w.tick_seconds)(lambda: detect.watermarks(enriched))
     app.on_partitions_revoked.connect(lambda sender, revoked, **_: _forget(store))
+    # a partition with nothing committed is re-read from its beginning after a rebalance
+    rewind.install(app.consumer, {k.raw_topic, k.enriched_topic, k.alerts_topic})
     health = HealthServer(w.web_port, metrics, lambda: readiness(app, enrich),
                           lambda: refresh_gauges(app, metrics, clients))
     if w.web_port:

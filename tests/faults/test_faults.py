@@ -93,13 +93,6 @@ def test_elasticsearch_stopped_then_started(run) -> None:
     assert run.http("/healthz")[0] == 200
 
 
-def test_one_of_two_workers_sigkilled_the_other_takes_over(run) -> None:
-    outcome = scenarios.one_of_two_workers_killed(run, posts=600)
-    _assert_clean(outcome)
-    # the group notices the dead member by its session timeout (15 s), not by the minute Kafka defaults to
-    assert outcome.catch_up_seconds < 90, outcome
-
-
 def test_backlog_of_one_brand_over_several_partitions_is_indexed_and_none_of_it_late(run) -> None:
     # the partitions are read at different speeds: the detector holds its windows for the slowest one
     outcome = scenarios.backlog_replayed(run, posts=1500, span_hours=2)
