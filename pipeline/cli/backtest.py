@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(["timestamp", "value", "anomaly_score", "alert"])
                 for stamp, p, v in zip(stamps, points, verdicts):
-                    writer.writerow([stamp, f"{p.value:g}", f"{v.score:.4f}", int(v.alerted)])
+                    writer.writerow([stamp, f"{p.value:g}", f"{v.score:.6f}", int(v.alerted)])
             finally:
                 if output:
                     out.close()

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 from processors.detection.baseline import CountBaseline, Dispersion, ShareBaseline, decay_rate, sqrt_residual
 from processors.detection.calibration import TailCalibration, score_of
+from processors.detection.novelty import RangeNovelty
 from processors.detection.settings import SEVERITIES, DetectionSettings
 
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -158,6 +159,8 @@ class SpikeDetector:
         saved = state.get("sustained") or [None] * len(_EZ_KEEPS)
         self.sustained = [_Sustained(k, s.dispersion_halflife_windows, st) for k, st in zip(_EZ_KEEPS, saved)]
         self.sustained_down = _Sustained(_EZ_KEEPS[0], s.dispersion_halflife_windows, state.get("sustained_down"))
+        # a metric's anomaly_score is the range novelty of its value (see ``_metric_score``)
+        self.novelty = RangeNovelty(s.novelty_warmup_windows, s.onset_refractory_windows, state.get("novelty"))
         self.windows: int = state.get("windows", 0)
         self.prev_observed: float | None = state.get("prev")
         self.run: int = state.get("run", 0)  # consecutive anomalous windows
@@ -182,9 +185,10 @@ class SpikeDetector:
         window_end = window_start + timedelta(seconds=self.interval)
         centre = window_start.timestamp() + self.interval / 2
         metric = self.metric_scale is not None
+        raw_value = float(total)
         if metric:
             offset, factor = self.metric_scale
-            total = max((float(total) + offset) * factor, 0.0)
+            total = max((raw_value + offset) * factor, 0.0)
         else:
             total = max(float(total), 0.0)
         exp_total = self.total.expected(centre) if self.total.n else 0.0
@@ -228,10 +232,15 @@ class SpikeDetector:
         score = score_of(surprise, self.open_surprise) if warm else 0.0
         if not gates:
             score = min(score, 0.49)
+        if metric:
+            score = self._metric_score(raw_value, score)
         growth = observed / max(self.prev_observed or 0.0, 1.0)
         verdict = Verdict(window_start, window_end, total, negative, exp_total, exp_neg, exp_share, z,
                           score, self._severity(z) if anomalous else None, anomalous, outage, growth)
         self._advance_crisis(verdict)
+        self._onset(verdict, metric)
+        if not metric:
+            self.novelty.learn(observed)  # counts: only its window clock (the refractory) is used
         if not outage:
             # elevated windows (score ≥ resolve_threshold) are learned from guardedly, anomalies and crises
             # barely (see CountBaseline.learn), so neither a crisis nor a sustained moderate rise becomes normal
@@ -245,6 +254,26 @@ class SpikeDetector:
             self.prev_observed = observed
         self.windows += 1
         return verdict
+
+    def _metric_score(self, value: float, z_score: float) -> float:
+        """A metric's score before the onset rule: the calibrated range novelty of its value, or the z score
+        when that is far beyond the alert line (a change of pattern inside the old range). The z score alone
+        follows every window of an excursion (docs/detection.md, NAB)."""
+        novelty = score_of(self.novelty.surprise(value), self.open_surprise)
+        self.novelty.learn(value)
+        return max(novelty, z_score if z_score >= self.settings.novelty_z_score else 0.0)
+
+    def _onset(self, v: Verdict, metric: bool) -> None:
+        """Only the onset of an excursion scores in full: within ``onset_refractory_windows`` of a reported
+        window, a window that would report again scores a quarter, so one excursion is one detection and not a
+        run of false alarms after it. An alert's window always scores in full (a brand's alert and its score
+        agree) and starts the refractory period."""
+        if v.score < self.settings.onset_report_score and not (v.alerted and not metric):
+            return
+        if (v.alerted and not metric) or not self.novelty.in_refractory():
+            self.novelty.reported()
+        else:
+            v.score *= 0.25
 
     def _learn(self, centre: float, total: float, negative: float | None, exp_neg: float | None,
                unusual: bool, elevated: bool, total_elevated: bool, total_z: float) -> None:
@@ -319,7 +348,7 @@ class SpikeDetector:
                 "neg_noise": self.neg_noise.to_state(),
                 "sustained": [x.to_state() for x in self.sustained],
                 "calibration": self.calibration.to_state(), "shift": list(self.shift),
-                "sustained_down": self.sustained_down.to_state(),
+                "sustained_down": self.sustained_down.to_state(), "novelty": self.novelty.to_state(),
                 "windows": self.windows, "prev": self.prev_observed, "run": self.run,
                 "elevated_since": _iso(self.elevated_since) if self.elevated_since else None,
                 "crisis": dict(self.crisis) if self.crisis else None,

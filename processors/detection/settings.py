@@ -62,6 +62,17 @@ class DetectionSettings(BaseModel):
         default=4000, ge=10, description="Memory of the series' own tail of z (peaks over threshold), which turns "
                                          "z into the calibrated tail probability behind anomaly_score.")
 
+    # --- metrics (a backtest series that is not a count) --------------------------------------------------
+    novelty_warmup_windows: int = Field(
+        default=200, ge=2, description="A metric's range novelty (anomaly_score) counts after this many windows.")
+    onset_refractory_windows: int = Field(
+        default=100, ge=0, description="After a reported onset (score ≥ onset_report_score) or an alert, windows "
+                                       "that would report again score a quarter: one excursion, one detection.")
+    onset_report_score: float = Field(
+        default=0.3, gt=0, lt=1, description="Score from which a window reports an onset.")
+    novelty_z_score: float = Field(
+        default=0.95, gt=0, le=1, description="A metric's z score counts beside the range novelty from here.")
+
     # --- score, severity, minimum volumes -----------------------------------------------------------------
     threshold_low: float = Field(default=4.0, gt=0, description="Score (robust z) that opens a crisis.")
     threshold_medium: float = Field(default=6.0, gt=0)
