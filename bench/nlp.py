@@ -3,6 +3,7 @@
     .venv/bin/python bench/nlp.py --data-dir DIR                 # full run (~20-40 minutes on a loaded box)
     .venv/bin/python bench/nlp.py --data-dir DIR --quick         # reviews subsampled, 2 folds (~5-10 minutes)
     .venv/bin/python bench/nlp.py --data-dir DIR --unseen online_shopping_10_cats.csv   # + reviews of other kinds
+    .venv/bin/python bench/nlp.py --data-dir DIR --speed-only    # speed, load time and memory only (~1 minute)
 
 DIR holds the labelled sets (waimai_10k.csv, ChnSentiCorp_htl_all.csv, weibo_ewect_virus_train.csv; see
 docs/nlp.md). Measures:
@@ -107,6 +108,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="processes for the folds (at most 2)")
     parser.add_argument("--unseen", type=Path, metavar="CSV", help="labelled reviews of other kinds "
                         "(label,review[,cat], e.g. ChineseNlpCorpus's online_shopping_10_cats.csv)")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed, load time and memory rows "
+                        "(snownlp's default on the first 300 speed texts of each set)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON to write (default {RESULTS})")
     args = parser.parse_args()
 
@@ -132,6 +135,22 @@ def main() -> None:
         result["throughput"][name] = {"texts_per_cpu_s": round(max(runs)[0]), "texts_per_wall_s": round(max(runs)[1]),
                                       "texts": len(texts), "avg_chars": round(sum(map(len, texts)) / len(texts), 1)}
     result["peak_rss_mb_worker_chain"] = round(peak_rss_mb(), 1)
+    if args.speed_only:
+        from processors.enrich import Enricher
+
+        snow = Enricher(sentiment_model="snownlp")
+        for name, r in sampled.items():
+            texts = [t for _, t in r][:300]
+            t0 = time.process_time()
+            for text in texts:
+                snow.analyse(text)
+            result.setdefault("snownlp_texts_per_cpu_s", {})[name] = round(len(texts) / (time.process_time() - t0), 1)
+        result["speed_only"] = True
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print_table(result)
+        print(f"\nwritten: {args.out}")
+        return
 
     # 2. Features of every text once, through the worker's normalisation and segmentation.
     from processors.segment import Segmenter
@@ -284,11 +303,15 @@ def _f(value, digits: int = 4) -> str:
 
 
 def print_table(r: dict) -> None:
-    print(f"lingting NLP benchmark ({'quick' if r['quick'] else 'full'}; rows {r['rows']})")
+    mode = "speed only" if r.get("speed_only") else "quick" if r["quick"] else "full"
+    print(f"lingting NLP benchmark ({mode}; rows {r['rows']})")
     print(f"\nmodel load {r['model_load_s']} s; peak RSS after the worker chain {r['peak_rss_mb_worker_chain']} MB")
     for name, t in r["throughput"].items():
         print(f"  whole chain {name:7s} (avg {t['avg_chars']:5.1f} chars): {t['texts_per_cpu_s']:6d} texts/CPU-s "
               f"({t['texts_per_wall_s']} per wall-s); snownlp default {r['snownlp_texts_per_cpu_s'][name]} texts/CPU-s")
+    if r.get("speed_only"):
+        print("(--speed-only: snownlp's default on the first 300 speed texts of each set)")
+        return
     cols = ("balanced_accuracy", "negative_recall", "label_accuracy", "neutral_recall", "macro_f1_3", "accuracy")
     heads = ("bal.acc", "neg.rec", "label acc", "neutral→n", "macro-F1/3", "acc@0.5")
     print(f"\n{'protocol':46s} {'model':9s} " + " ".join(f"{h:>10s}" for h in heads) + "   n")
