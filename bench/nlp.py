@@ -3,12 +3,13 @@
     .venv/bin/python bench/nlp.py --data-dir DIR                 # full run (~20-40 minutes on a loaded box)
     .venv/bin/python bench/nlp.py --data-dir DIR --quick         # reviews subsampled, 2 folds (~5-10 minutes)
     .venv/bin/python bench/nlp.py --data-dir DIR --unseen online_shopping_10_cats.csv   # + reviews of other kinds
+    .venv/bin/python bench/nlp.py --data-dir DIR --speed-only    # speed, load time and memory only (~1 minute)
 
 DIR holds the labelled sets (waimai_10k.csv, ChnSentiCorp_htl_all.csv, weibo_ewect_virus_train.csv; see
 docs/nlp.md). Measures:
 - speed of the whole chain ``Enricher.enrich`` (normalise → brand match → jieba → keywords → sentiment,
-  pydantic EnrichedPost included) per CPU second on one core, on the short waimai reviews (~25 characters), the
-  long hotel reviews (~130) and the Weibo posts; best of 3 fresh Enrichers; the model's load time; peak RSS after
+  pydantic EnrichedPost included) per CPU second on one core, on a seeded 3,000 short waimai reviews (~25
+  characters), 3,000 long hotel reviews (~130) and the first 3,000 Weibo posts; best of 3 fresh Enrichers; the model's load time; peak RSS after
   it (the worker's NLP memory: snownlp is not imported before);
 - sentiment rows, each beside snownlp's default (``SnowNLP(text).sentiments``, neutral band 0.35-0.65 as
   ``--sentiment-model snownlp``) on the same texts:
@@ -17,6 +18,8 @@ docs/nlp.md). Measures:
     the neutral threshold of each such model is set on its own training posts (inner 2-fold), never on the fold;
   * ``reviews -> weibo``: trained on the reviews only (no neutral posts to learn from: never neutral);
   * ``weibo -> waimai`` / ``weibo -> hotel``: trained on the Weibo posts only;
+  * ``unseen products``: the shipped recipe without one kind of review (food delivery or hotel), tested on that
+    kind (snownlp's sentences, which hold hotel reviews, stay out when hotel is the unseen kind);
   * ``--unseen CSV``: the SHIPPED model on reviews of kinds none of its data covers;
   Weibo figures: class-balanced accuracy, negative recall, label accuracy (neutral on an emotional post counts as
   a miss; class-balanced), gold-neutral posts labelled neutral, three-class macro-F1
@@ -67,20 +70,13 @@ def throughput(texts: list[str]) -> tuple[float, float]:
 
 def scored(model, pairs) -> list:
     """SentimentResults of feature pairs, exactly as ``LinearSentiment.score`` decides."""
-    from processors.sentiment import SentimentResult, _sigmoid
+    from processors.sentiment import SentimentResult
 
-    d = model.decision
     out = []
     for pair in pairs:
         z, n, severe = model.raw_pair(pair)
-        if not model._raw(*pair)[2]:
-            out.append(SentimentResult(0.5, "neutral"))
-            continue
-        p = _sigmoid(z)
-        if not severe and _sigmoid(n) >= d.neutral_threshold:
-            out.append(SentimentResult(p, "neutral"))
-        else:
-            out.append(SentimentResult(p, "positive" if p >= 0.5 else "negative"))
+        known = model._raw(*pair)[2]
+        out.append(model.decision.decide(z, n, severe) if known else SentimentResult(0.5, "neutral"))
     return out
 
 
@@ -112,12 +108,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="processes for the folds (at most 2)")
     parser.add_argument("--unseen", type=Path, metavar="CSV", help="labelled reviews of other kinds "
                         "(label,review[,cat], e.g. ChineseNlpCorpus's online_shopping_10_cats.csv)")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed, load time and memory rows "
+                        "(snownlp's default on the first 300 speed texts of each set)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON to write (default {RESULTS})")
     args = parser.parse_args()
 
     rows = {name: read_labelled_csv(args.data_dir / f) for name, f in SETS.items()}
+    # Speed texts: a seeded 3,000 reviews of each kind (~25 and ~130 characters) and the first 3,000 Weibo posts,
+    # the same in a quick and a full run.
+    rng = random.Random(args.seed)
+    sampled = {n: (rng.sample(r, min(len(r), 3000)) if n != "weibo" else r) for n, r in rows.items()}
     if args.quick:
-        rng = random.Random(args.seed)
-        rows = {n: (rng.sample(r, min(len(r), 3000)) if n != "weibo" else r) for n, r in rows.items()}
+        rows = sampled
     result: dict = {"quick": args.quick, "seed": args.seed, "rows": {n: len(r) for n, r in rows.items()}}
 
     # 1. Speed and memory of the worker chain (before snownlp or scikit-learn are imported).
@@ -127,12 +129,28 @@ def main() -> None:
     LinearSentiment.shipped()
     result["model_load_s"] = round(time.perf_counter() - t0, 2)
     result["throughput"] = {}
-    for name, r in rows.items():
+    for name, r in sampled.items():
         texts = [t for _, t in r][:3000]
         runs = [throughput(texts) for _ in range(3)]
         result["throughput"][name] = {"texts_per_cpu_s": round(max(runs)[0]), "texts_per_wall_s": round(max(runs)[1]),
                                       "texts": len(texts), "avg_chars": round(sum(map(len, texts)) / len(texts), 1)}
     result["peak_rss_mb_worker_chain"] = round(peak_rss_mb(), 1)
+    if args.speed_only:
+        from processors.enrich import Enricher
+
+        snow = Enricher(sentiment_model="snownlp")
+        for name, r in sampled.items():
+            texts = [t for _, t in r][:300]
+            t0 = time.process_time()
+            for text in texts:
+                snow.analyse(text)
+            result.setdefault("snownlp_texts_per_cpu_s", {})[name] = round(len(texts) / (time.process_time() - t0), 1)
+        result["speed_only"] = True
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print_table(result)
+        print(f"\nwritten: {args.out}")
+        return
 
     # 2. Features of every text once, through the worker's normalisation and segmentation.
     from processors.segment import Segmenter
@@ -180,6 +198,15 @@ def main() -> None:
         d = domains[name]
         res = scored(from_weibo, d.pairs)
         rows_out[f"weibo -> {name}"] = {"lingting": result_metrics(res, d.gold), "texts": name, "_results": res}
+    # Unseen products: the shipped recipe without one kind of review, tested on that kind. snownlp's sentences
+    # hold hotel reviews, so they stay out when hotel is the unseen kind.
+    for name in ("waimai", "hotel"):
+        train = {n: d for n, d in domains.items() if n != name and not (name == "hotel" and n == SNOWNLP_CORPUS)}
+        model = train_model(train, seed=args.seed, k=0)  # review figures do not read the neutral threshold
+        d = domains[name]
+        res = scored(model, d.pairs)
+        rows_out[f"unseen products: {' + '.join(train)} -> {name}"] = {
+            "lingting": result_metrics(res, d.gold), "texts": name, "_results": res}
 
     # 5. snownlp's default on the same texts (all, or a seeded 1,000 per set with --quick).
     from processors.enrich import Enricher
@@ -209,10 +236,10 @@ def main() -> None:
         result["unseen"] = unseen(args.unseen, snow, args.seed, [t for r in rows.values() for _, t in r],
                                   snownlp_rows=1000 if args.quick else None)
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print_table(result)
-    print(f"\nwritten: {RESULTS}")
+    print(f"\nwritten: {args.out}")
 
 
 def _as_result(sentiment):
@@ -276,11 +303,15 @@ def _f(value, digits: int = 4) -> str:
 
 
 def print_table(r: dict) -> None:
-    print(f"lingting NLP benchmark ({'quick' if r['quick'] else 'full'}; rows {r['rows']})")
+    mode = "speed only" if r.get("speed_only") else "quick" if r["quick"] else "full"
+    print(f"lingting NLP benchmark ({mode}; rows {r['rows']})")
     print(f"\nmodel load {r['model_load_s']} s; peak RSS after the worker chain {r['peak_rss_mb_worker_chain']} MB")
     for name, t in r["throughput"].items():
         print(f"  whole chain {name:7s} (avg {t['avg_chars']:5.1f} chars): {t['texts_per_cpu_s']:6d} texts/CPU-s "
               f"({t['texts_per_wall_s']} per wall-s); snownlp default {r['snownlp_texts_per_cpu_s'][name]} texts/CPU-s")
+    if r.get("speed_only"):
+        print("(--speed-only: snownlp's default on the first 300 speed texts of each set)")
+        return
     cols = ("balanced_accuracy", "negative_recall", "label_accuracy", "neutral_recall", "macro_f1_3", "accuracy")
     heads = ("bal.acc", "neg.rec", "label acc", "neutral→n", "macro-F1/3", "acc@0.5")
     print(f"\n{'protocol':46s} {'model':9s} " + " ".join(f"{h:>10s}" for h in heads) + "   n")

@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 from processors.segment import RESOURCES, stop_words
 
 IDF_RESOURCE = "idf.txt.gz"
+_TERM_CACHE_SIZE = 100_000
 _NUMERALS = "0123456789.,%〇零一二三四五六七八九十百千万亿两几半多数"
 #: A number, optionally ordinal (第) and followed by measure words: 三个, 两次, 第一次, 一个多, 半小时, 3.5.
 _COUNTED = re.compile(f"第?[{_NUMERALS}]+(?:个|次|天|年|月|日|号|点|分|分钟|秒|小时|周|件|位|名|只|条|家|些|种|"
@@ -70,15 +71,21 @@ class KeywordExtractor:
         values = sorted(self.idf.values())
         self.median_idf = values[len(values) // 2] if values else 1.0
         self.stop = term_stop_words() if stop is None else frozenset(stop)
+        self._is_term: dict[str, bool] = {}  # token → may it be a keyword (posts repeat their words)
 
     def extract(self, tokens: Sequence[str], top_k: int = 5) -> list[str]:
         """The ``top_k`` tokens by TF-IDF. Hashtag tokens (``#...#``) and emoticon codes are not keywords."""
         counts: dict[str, int] = {}
-        stop = self.stop
+        stop, known = self.stop, self._is_term
         for tok in tokens:
-            if tok[:1] in "#[" or not is_term(tok, stop):
-                continue
-            counts[tok] = counts.get(tok, 0) + 1
+            ok = known.get(tok)
+            if ok is None:
+                ok = tok[:1] not in "#[" and is_term(tok, stop)
+                if len(known) >= _TERM_CACHE_SIZE:
+                    known.clear()
+                known[tok] = ok
+            if ok:
+                counts[tok] = counts.get(tok, 0) + 1
         if not counts:
             return []
         idf, median = self.idf, self.median_idf

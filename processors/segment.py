@@ -145,8 +145,8 @@ class Segmenter:
 
     def content(self, raw_tokens: Iterable[str]) -> list[str]:
         """Tokens worth indexing: no punctuation, no stop words."""
-        stop = self.stop_words
-        return [t for t in raw_tokens if t not in stop and not is_punctuation(t)]
+        stop, punct = self.stop_words, _PUNCT_CACHE
+        return [t for t in raw_tokens if t not in stop and not (punct.get(t) or (t not in punct and is_punctuation(t)))]
 
     def without_hashtag_repeats(self, words: list[str], hashtags: Sequence[str]) -> list[str]:
         """``words`` (the content of a post whose text keeps its hashtags' words inline) with the words of its

@@ -28,13 +28,15 @@ import io
 import json
 import math
 import re
+from itertools import repeat
+from operator import add
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Literal, Sequence
 
 from processors.normalize import EMOTICON_POLARITY, NormalizedText, without_emoticons
-from processors.segment import is_punctuation
+from processors.segment import _PUNCT_CACHE, is_punctuation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,17 +99,24 @@ _COUNTED = 4
 def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
              lexicon: "Lexicon | None" = None) -> list[str]:
     """Feature names of one part of a post (own words or quoted chain), each once (binary features)."""
+    # The worker's hottest loop: set lookups and cache hits are inlined (see is_punctuation, Lexicon.polarity).
     out: list[str] = []
+    append = out.append
     lex_pos = lex_neg = int_pos = int_neg = sarcasm = severe = 0
     negate = 0
     prev: str | None = None
     clause: list[str] = []
+    punct = _PUNCT_CACHE
+    lex_cache = lexicon._cache if lexicon is not None else None
     for tok in tokens:
-        if is_punctuation(tok) or tok in SCOPE_BREAKS:
+        is_punct = punct.get(tok)
+        if is_punct is None:
+            is_punct = is_punctuation(tok)
+        if is_punct or tok in SCOPE_BREAKS:
             negate = 0
             prev = None
-            if tok in SCOPE_BREAKS:
-                out.append(tok)
+            if not is_punct:
+                append(tok)
             if clause:
                 _char_bigrams("".join(clause), out)
                 clause = []
@@ -120,19 +129,24 @@ def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
         if tok in SEVERE_WORDS:
             severe += 1
         if tok in NEGATORS:
-            out.append(tok)
+            append(tok)
             negate = 2
             if prev is not None:
-                out.append(prev + "+" + tok)
+                append(prev + "+" + tok)
             prev = tok
             continue
-        polarity = lexicon.polarity(tok) if lexicon is not None else 0
+        if lex_cache is None:
+            polarity = 0
+        else:
+            polarity = lex_cache.get(tok)
+            if polarity is None:
+                polarity = lexicon.polarity(tok)  # type: ignore[union-attr]
         if negate:
-            out.append("不_" + tok)
+            append("不_" + tok)
             negate -= 1
             polarity = -polarity
         else:
-            out.append(tok)
+            append(tok)
         if polarity:
             if polarity > 0:
                 lex_pos += 1
@@ -141,30 +155,33 @@ def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
             if prev in INTENSIFIERS:
                 int_pos, int_neg = int_pos + (polarity > 0), int_neg + (polarity < 0)
         if prev is not None:
-            out.append(prev + "+" + tok)
+            append(prev + "+" + tok)
         prev = tok
     if clause:
         _char_bigrams("".join(clause), out)
     emo_pos = emo_neg = 0
     for code in codes:
-        out.append("e:" + code)
+        append("e:" + code)
         p = EMOTICON_POLARITY.get(code[1:-1].lower(), 0)
         emo_pos += p > 0
         emo_neg += p < 0
     if text and lexicon is not None and ('"' in text or "“" in text or "「" in text or "'" in text or "‘" in text):
         sarcasm += sum(lexicon.polarity(m) > 0 for m in _QUOTED_WORD.findall(text))
-    for name, count in (("LEX+", lex_pos), ("LEX-", lex_neg), ("INT+", int_pos), ("INT-", int_neg),
-                        ("EMO+", emo_pos), ("EMO-", emo_neg), ("SARC", sarcasm), ("SEVERE", severe)):
-        out.extend(_counted(name, count))
+    for names, count in zip(_COUNTED_NAMES, (lex_pos, lex_neg, int_pos, int_neg, emo_pos, emo_neg, sarcasm, severe)):
+        if count:
+            out.extend(names[:count])
     return list(dict.fromkeys(out))
 
 
-def _counted(name: str, count: int) -> list[str]:
-    return [name if i == 0 else f"{name}{i + 1}" for i in range(min(count, _COUNTED))]
+#: LEX+, LEX+2 ... up to ``_COUNTED`` names per counted feature (in the order ``features`` counts them).
+_COUNTED_NAMES = tuple(tuple(name if i == 0 else f"{name}{i + 1}" for i in range(_COUNTED))
+                       for name in ("LEX+", "LEX-", "INT+", "INT-", "EMO+", "EMO-", "SARC", "SEVERE"))
 
 
 def _char_bigrams(text: str, out: list[str]) -> None:
-    out.extend("c:" + text[i:i + 2] for i in range(len(text) - 1))
+    """``c:`` + every two adjacent characters, built by C-level maps (no Python loop per bigram)."""
+    if len(text) > 1:
+        out.extend(map(add, map(add, repeat("c:"), text), text[1:]))
 
 
 def severe_hits(tokens: Sequence[str]) -> int:
@@ -199,6 +216,17 @@ class Decision:
     quoted_weight: float = QUOTED_WEIGHT
     trained_on: dict = field(default_factory=dict)
 
+    def is_neutral(self, z: float, n: float, severe: int) -> bool:
+        """The neutral rule, in one place for the worker, the trainer's threshold and the bench."""
+        return not severe and abs(z) < self.decisive_log_odds and _sigmoid(n) >= self.neutral_threshold
+
+    def decide(self, z: float, n: float, severe: int) -> SentimentResult:
+        """(polarity log-odds after the severe-issue rule, neutrality log-odds, severe hits) → score and label."""
+        p = _sigmoid(z)
+        if self.is_neutral(z, n, severe):
+            return SentimentResult(p, "neutral")
+        return SentimentResult(p, "positive" if p >= 0.5 else "negative")
+
 
 class LinearSentiment:
     """The lingting model: two weight vectors over one feature vocabulary, scored from plain Python dicts."""
@@ -211,6 +239,9 @@ class LinearSentiment:
         self.index = dict(zip(vocabulary, range(len(vocabulary))))
         self.polarity = list(polarity)
         self.neutrality = list(neutrality)
+        # feature → complex(polarity weight, neutrality weight): scoring a post is one dict lookup per feature
+        # and one C-level sum (the dict is far larger than the CPU caches: each lookup is memory-bound).
+        self._weights = dict(zip(vocabulary, map(complex, self.polarity, self.neutrality)))
         self.lexicon = Lexicon.shipped()
 
     # The file: a zip (numpy's .npz layout) of the vocabulary as UTF-8 lines, the two weight vectors as
@@ -277,19 +308,15 @@ class LinearSentiment:
         return z - self.decision.severe_push * severe, n, severe
 
     def _raw(self, own: list[str], quoted: list[str]) -> tuple[float, float, int]:
-        index, pw, nw = self.index, self.polarity, self.neutrality
         d = self.decision
-        z = d.polarity_bias
-        n = d.neutral_bias
-        known = 0
-        for feats, weight in ((own, 1.0), (quoted, d.quoted_weight)):
-            for f in feats:
-                i = index.get(f)
-                if i is not None:
-                    z += weight * pw[i]
-                    n += weight * nw[i]
-                    known += 1
-        return z, n, known
+        weights = list(map(self._weights.get, own))  # None: not in the vocabulary
+        known = len(weights) - weights.count(None)
+        total = sum(filter(None, weights), complex(d.polarity_bias, d.neutral_bias))
+        if quoted:
+            weights = list(map(self._weights.get, quoted))
+            known += len(weights) - weights.count(None)
+            total += d.quoted_weight * sum(filter(None, weights), 0j)
+        return total.real, total.imag, known
 
     def score(self, inp: SentimentInput) -> SentimentResult:
         """Sentiment of one post."""
@@ -299,11 +326,7 @@ class LinearSentiment:
         severe = min(severe_hits(inp.own), 2)
         if severe:
             z -= self.decision.severe_push * severe
-        p = _sigmoid(z)
-        decisive = abs(z) >= self.decision.decisive_log_odds
-        if not severe and not decisive and _sigmoid(n) >= self.decision.neutral_threshold:
-            return SentimentResult(p, "neutral")
-        return SentimentResult(p, "positive" if p >= 0.5 else "negative")
+        return self.decision.decide(z, n, severe)
 
 
 def _asdict(decision: Decision) -> dict:

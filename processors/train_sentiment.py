@@ -28,7 +28,7 @@ import csv
 import gzip
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -298,17 +298,19 @@ def out_of_fold(domains: dict[str, Domain], k: int, seed: int, **fit_args) -> di
     return out
 
 
-def choose_threshold(scores: Sequence[tuple[float, float, int]], gold: Sequence[int]) -> float:
-    """The P(neutral) threshold with the best three-class balanced accuracy (mean recall of the three labels)."""
+def choose_threshold(scores: Sequence[tuple[float, float, int]], gold: Sequence[int],
+                     decision: Decision | None = None) -> float:
+    """The P(neutral) threshold with the best three-class balanced accuracy (mean recall of the three labels),
+    under the run-time rule (``Decision.is_neutral``: severe issues and decisive posts are never neutral)."""
+    rule = Decision() if decision is None else replace(decision)
     best, best_t = -1.0, 0.5
     for step in range(5, 96):
-        t = step / 100
+        rule.neutral_threshold = t = step / 100
         right = {0: 0, 1: 0, NEUTRAL: 0}
         total = {0: 0, 1: 0, NEUTRAL: 0}
         for (z, n, severe), g in zip(scores, gold):
             total[g] += 1
-            neutral = not severe and 1 / (1 + math.exp(-n)) >= t
-            label = NEUTRAL if neutral else int(z >= 0)
+            label = NEUTRAL if rule.is_neutral(z, n, severe) else int(z >= 0)
             right[g] += label == g
         value = sum(right[c] / total[c] for c in total if total[c]) / sum(1 for c in total if total[c])
         if value > best:
@@ -323,14 +325,23 @@ def train_model(domains: dict[str, Domain], *, seed: int = 13, k: int = 5, **fit
     if oof:
         scores = [s for name in oof for s in oof[name]]
         gold = [g for name in oof for g in domains[name].gold]
-        model.decision.neutral_threshold = choose_threshold(scores, gold)
+        model.decision.neutral_threshold = choose_threshold(scores, gold, model.decision)
     model.decision.trained_on = {
         "seed": seed, "folds": k, "min_count": fit_args.get("min_count", MIN_COUNT),
         "c_polarity": fit_args.get("c_polarity", C_POLARITY), "c_neutrality": fit_args.get("c_neutrality", C_NEUTRALITY),
         "domains": {name: {"rows": len(d.gold), "positive": d.gold.count(1), "negative": d.gold.count(0),
                            "neutral": d.gold.count(NEUTRAL)} for name, d in domains.items()},
+        "libraries": library_versions(),
     }
     return model
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of what the weights depend on: another solver release may move them in the fifth decimal, so a
+    byte-identical retrain needs these (and the same data, seed and segmenter)."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("scikit-learn", "scipy", "numpy", "jieba", "rjieba")}
 
 
 def build_domains(labelled: dict[str, list[tuple[int, str]]], segmenter: Segmenter,

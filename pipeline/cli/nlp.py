@@ -80,7 +80,7 @@ def train_sentiment(
     folds: int = typer.Option(5, min=0, help="Folds for the out-of-fold neutral threshold (0: keep 0.5)."),
     idf: bool = typer.Option(False, help="Also write the keyword IDF table (idf.txt.gz) built from DATA."),
 ) -> None:
-    """Train the lingting sentiment model (logistic regression; needs scikit-learn: pip install 'lingting[train]'),
+    """Train the lingting sentiment model (logistic regression; needs scikit-learn: pip install 'lingting\\[train]'),
     reproducibly: the same files, seed and lingting version give the same bytes."""
     from schemas.errors import ConfigError
 
