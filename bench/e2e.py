@@ -338,14 +338,15 @@ def live_posts(n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def produce_live(prod, topic: str, posts: list[dict[str, Any]], rate: float, seconds: float,  # noqa: ANN001
-                 poller: IdPoller | None = None, sample_every: int = 1) -> tuple[int, float]:
+                 poller: IdPoller | None = None, sample_every: int = 1,
+                 stop: threading.Event | None = None) -> tuple[int, float]:
     """Send at ``rate`` posts/s for ``seconds`` (in 20 ms ticks), created_at = now, ids never sent before;
     returns (sent, seconds)."""
     tag = uuid.uuid4().hex[:6]
     started = time.monotonic()
     sent = 0
     total = int(rate * seconds)
-    while sent < total:
+    while sent < total and not (stop is not None and stop.is_set()):
         due = min(total, int((time.monotonic() - started) * rate) + 1)
         while sent < due:
             p = dict(posts[sent % len(posts)])
@@ -424,33 +425,45 @@ def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minut
                              end=datetime.now(timezone.utc) - timedelta(seconds=5))
             for i, h in enumerate(history):
                 h["id"] = f"hist-{i}"
-            preload(kafka, p.settings.kafka.raw_topic, history)
             p.start_worker("w0")
             es = es_client(es_url)
-            deadline = time.monotonic() + 300
-            while es_count(es, p.alias) < len(history) and time.monotonic() < deadline:
-                time.sleep(0.5)
+            indexed = 0
+            # history in event time up to now; the part that aged while the worker read it is sent again, so
+            # the brands have no silent gap (an outage to the detector) before the live posts
+            for bridge in range(6):
+                preload(kafka, p.settings.kafka.raw_topic, history)
+                indexed += len(history)
+                deadline = time.monotonic() + 300
+                while es_count(es, p.alias) < indexed and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                gap = (datetime.now(timezone.utc) - datetime.fromisoformat(history[-1]["created_at"]))
+                if gap.total_seconds() < 15:
+                    break
+                history = corpus(max(30, int(rate * gap.total_seconds())), seed=40 + bridge, brands=brands,
+                                 per_minute=rate * 60 / 3, end=datetime.now(timezone.utc))
+                for i, h in enumerate(history):
+                    h["id"] = f"bridge{bridge}-{i}"
             es.close()
             prod = producer(kafka)
             topic = p.settings.kafka.raw_topic
-            calm = corpus(2000, seed=32, brands=brands)
+            calm = corpus(int(rate * (calm_seconds + wait_seconds)) + 100, seed=32, brands=brands)
             produce_live(prod, topic, calm, rate, calm_seconds)
+            from connectors.synthetic import load_sentences
+
+            negative = load_sentences("food")["neg"]
+            rnd = random.Random(33)
             crisis_pool = []
-            for i in range(400):
+            for i in range(int(rate * wait_seconds) + 100):  # all different: copies of one text are one story
                 c = dict(calm[i % len(calm)])
                 c["id"] = f"crisis-{i}"
-                c["text"] = CRISIS_TEXTS[i % len(CRISIS_TEXTS)].format(b="瑞幸咖啡")
+                c["text"] = f"{rnd.choice(CRISIS_TEXTS).format(b='瑞幸咖啡')}{rnd.choice(negative)}（{i}）"
                 c["author"] = {"id": f"c{i}", "name": f"网友{i}", "followers": 50 + i}
                 crisis_pool.append(c)
             onset = time.time()
             stop = threading.Event()
-            mixed = [x for pair in zip(calm, crisis_pool * 5) for x in pair]  # calm + 1× extra negatives
-
-            def crisis_stream() -> None:
-                while not stop.is_set():
-                    produce_live(prod, topic, mixed, rate * 2, 1.0)
-
-            thread = threading.Thread(target=crisis_stream, daemon=True)
+            mixed = [x for pair in zip(calm[int(rate * calm_seconds):], crisis_pool) for x in pair]
+            thread = threading.Thread(target=produce_live, args=(prod, topic, mixed, rate * 2, wait_seconds),
+                                      kwargs={"stop": stop}, daemon=True)  # calm + as many extra negatives
             thread.start()
             seen = []
             while time.time() < onset + wait_seconds:
@@ -468,7 +481,7 @@ def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minut
         finally:
             p.stop()
     opens = [a for a in seen if a.get("brand") == "瑞幸咖啡" and a.get("status") == "open"]
-    return {"rate": rate, "history_posts": len(history), "detection": detection,
+    return {"rate": rate, "history_posts": indexed, "detection": detection,
             "onset_to_webhook_s": round(opens[0]["_received"] - onset, 1) if opens else None,
             "other_alerts": [(a.get("brand"), a.get("status")) for a in seen if a.get("brand") != "瑞幸咖啡"],
             "loadavg_end": loadavg()}
