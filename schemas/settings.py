@@ -185,7 +185,8 @@ class ElasticsearchSettings(BaseModel):
                                                "certificate (hex), instead of or beside a CA bundle.")
     verify_certs: bool = True
     bulk_size: int = Field(default=500, ge=1, description="Posts per bulk request.")
-    flush_seconds: float = Field(default=1.0, gt=0, description="A partial bulk is sent after this long.")
+    flush_seconds: float = Field(default=0.25, gt=0, description="A partial bulk is sent after this long (the "
+                                 "longest a post waits for its batch: part of the produced → searchable delay).")
     kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
     retention_days: int | None = Field(default=None, ge=1, description="Posts kept this many days: `lingting es "
                                        "prune` (no --older-than) deletes the whole monthly indices older than "
