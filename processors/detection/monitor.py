@@ -62,7 +62,7 @@ class BrandMonitor:
         self.replaying: bool = st.get("replaying", False)
         # during a replay, raw partition → [newest event, its processing time, 1.0 if that post was replayed]
         self.replay_sources: dict[str, list[float]] = st.get("replay_sources", {})
-        # [processing time the replay began, its oldest event, the latest processing time seen]
+        # [processing time the replay began, its oldest event, the latest processing time, its newest event]
         self.replay_span: list[float] = st.get("replay_span", [])
         self.duplicate_posts: int = st.get("duplicate_posts", 0)
         self.windows: dict[float, WindowAgg] = {
@@ -100,7 +100,7 @@ class BrandMonitor:
         at = now.timestamp()
         if self.next_start is None:
             return []
-        if self.watermark is not None and at - self.watermark > self.settings.replay_idle_seconds:
+        if self.replay_span and at - self.replay_span[3] > self.settings.replay_idle_seconds:
             self.replay_sources.clear()
             self.replay_span = []
             self.replaying = False
@@ -115,14 +115,14 @@ class BrandMonitor:
         s = self.settings
         if source is not None and (replayed or self.replay_sources):
             if not self.replay_sources:
-                self.replay_span = [processed, event, processed]
+                self.replay_span = [processed, event, processed, event]
             key = str(source)
             newest = self.replay_sources.get(key, [event])[0]
             self.replay_sources[key] = [max(newest, event), processed, float(replayed)]
             span = self.replay_span
             if processed - span[0] <= s.replay_idle_seconds:
                 span[1] = min(span[1], event)
-            span[2] = processed
+            span[2], span[3] = processed, max(span[3], event)
             self.replay_sources = {k: v for k, v in self.replay_sources.items()
                                    if processed - v[1] <= s.replay_idle_seconds}
             marks = [v[0] for v in self.replay_sources.values()]
@@ -135,17 +135,21 @@ class BrandMonitor:
 
     def _held_watermark(self) -> float:
         """The watermark, held at the slowest partition of a replay (never more than ``replay_hold_max_seconds``
-        behind, which bounds the windows kept open). For the replay's first ``replay_idle_seconds`` the
+        behind, nor with more than ``replay_hold_max_entries`` in the open windows: both bound the state). For the replay's first ``replay_idle_seconds`` the
         partitions that have not delivered yet are unknown: it is held at the replay's oldest post."""
         assert self.watermark is not None
         if not self.replay_sources:
             return self.watermark
-        began, oldest, latest = self.replay_span
+        began, oldest, latest, _ = self.replay_span
         if latest - began <= self.settings.replay_idle_seconds:
             slowest = oldest
         else:
             slowest = min(v[0] for v in self.replay_sources.values())
-        return max(min(self.watermark, slowest), self.watermark - self.settings.replay_hold_max_seconds)
+        held = max(min(self.watermark, slowest), self.watermark - self.settings.replay_hold_max_seconds)
+        if (held < self.watermark and len(self.windows) > 10
+                and sum(w.size for w in self.windows.values()) > self.settings.replay_hold_max_entries):
+            return self.watermark  # the state is one Kafka record (1 MB): a busy brand's hold ends sooner
+        return held
 
     @property
     def lateness(self) -> float:

@@ -32,6 +32,10 @@ class DetectionSettings(BaseModel):
     replay_hold_max_seconds: int = Field(
         default=10800, ge=0, description="The furthest a replay's slowest partition holds the watermark behind the "
                                          "newest post (bounds the windows kept open during a long backfill).")
+    replay_hold_max_entries: int = Field(
+        default=20000, ge=0, description="... and it stops holding once the open windows hold this many table "
+                                         "entries (terms, authors, stories; ~30 bytes each in the persisted state, "
+                                         "which is one Kafka record of at most 1 MB).")
     max_future_seconds: int = Field(
         default=300, ge=0, description="Posts dated further than this after their processing time are treated "
                                        "as published at processing time (clock skew must not close windows).")

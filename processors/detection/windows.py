@@ -148,6 +148,11 @@ class WindowAgg:
                 negative += w
         return total, negative
 
+    @property
+    def size(self) -> int:
+        """Entries of its capped tables: what its persisted state grows with (about 30 bytes each)."""
+        return len(self.stories) + len(self.voices) + len(self.terms) + len(self.authors) + len(self.samples)
+
     def to_state(self) -> dict:
         return {"n": self.total, "neg": self.negative, "reach": self.reach, "eng": self.engagement,
                 "stories": self.stories, "ovt": self.overflow_total, "ovn": self.overflow_negative,

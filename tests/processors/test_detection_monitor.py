@@ -291,8 +291,11 @@ def _replay_partition_by_partition(source_known: bool):
 def test_a_backlog_read_one_partition_after_another_is_held_for_the_slowest_partition():
     monitor, alerts, now = _replay_partition_by_partition(source_known=True)
     assert monitor.late_posts == 0 and monitor.replaying
-    # quiet for replay_idle_seconds: every partition has drained, the windows close and the crisis is found
-    alerts += monitor.advance(datetime.fromtimestamp(monitor.watermark + 61, tz=timezone.utc))
+    # quiet for replay_idle_seconds: every partition has drained, the windows close and the crisis is found;
+    # the worker's ticks come every few seconds, each a little later than the last
+    newest = monitor.watermark
+    for tick in range(5, 75, 5):
+        alerts += monitor.advance(datetime.fromtimestamp(newest + tick, tz=timezone.utc))
     assert not monitor.replaying and not monitor.replay_sources
     opened = [a for a in alerts if a.status == "open"]
     assert opened and 180 <= at_minute_t0(opened[0]) <= 185
