@@ -109,10 +109,10 @@ class DetectStage:
         touched: set[int] = set()
         counted = 0
         for event in events:
-            brand, slot, must_persist = self._one(event, out)
+            brand, slot, must_persist, is_post = self._one(event, out)
             if slot is None:
                 continue
-            counted += 1
+            counted += is_post  # posts only: the watermark ticks are records too
             touched.add(slot.partition)
             if must_persist:
                 urgent[brand] = slot
@@ -128,12 +128,13 @@ class DetectStage:
         if counted:
             self.metrics.posts.labels("detect", "in").inc(counted)
 
-    def _one(self, event: Any, out: Outbox) -> tuple[str, BrandSlot | None, bool]:
-        """Apply one record to its brand's monitor; returns (brand, slot or None when not counted, persist now)."""
+    def _one(self, event: Any, out: Outbox) -> tuple[str, BrandSlot | None, bool, bool]:
+        """Apply one record to its brand's monitor; returns (brand, slot or None when not counted, persist now,
+        whether it was a post rather than a watermark tick)."""
         brand = (event.key or b"").decode("utf-8", "replace")
         if brand not in self.brand_names:
             event.ack()
-            return brand, None, False
+            return brand, None, False, False
         slot = self.store.get(brand)
         watermark = False
         try:
@@ -144,7 +145,7 @@ class DetectStage:
                 slot.pending.append(event)
             elif event.message.offset <= slot.offset:
                 event.ack()  # already counted before a restart
-                return brand, None, False
+                return brand, None, False, False
             else:
                 source = data.pop(SOURCE_PARTITION, None)
                 post = EnrichedPost.model_validate(data)
@@ -157,13 +158,13 @@ class DetectStage:
             log.exception("detect failed for brand %s at offset %s", brand, event.message.offset)
             self.dead.of_event(out, event, "detect", f"{type(err).__name__}: {err}")
             self._acks_after_flush.append(event)  # acknowledged once its dead letter is confirmed
-            return brand, None, False
+            return brand, None, False, False
         slot.partition = event.message.partition
         if not slot.dirty_since:
             slot.dirty_since = time.monotonic()
         for alert in alerts:
             out.add(self.alerts_topic, alert.brand.encode(), alert.model_dump_json().encode())
-        return brand, slot, bool(alerts) or watermark or len(slot.pending) >= PERSIST_EVERY_EVENTS
+        return brand, slot, bool(alerts) or watermark or len(slot.pending) >= PERSIST_EVERY_EVENTS, not watermark
 
     async def watermarks(self, enriched_topic: Any) -> None:
         """In live mode, a brand that went quiet still closes its windows: its owner sends it a watermark, its

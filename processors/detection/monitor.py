@@ -120,13 +120,13 @@ class BrandMonitor:
             newest = self.replay_sources.get(key, [event])[0]
             self.replay_sources[key] = [max(newest, event), processed, float(replayed)]
             span = self.replay_span
-            if processed - span[0] <= s.replay_idle_seconds:
+            if processed - span[0] <= s.replay_grace_seconds:
                 span[1] = min(span[1], event)
             span[2], span[3] = processed, max(span[3], event)
             self.replay_sources = {k: v for k, v in self.replay_sources.items()
                                    if processed - v[1] <= s.replay_idle_seconds}
             marks = [v[0] for v in self.replay_sources.values()]
-            settled = (processed - span[0] > s.replay_idle_seconds
+            settled = (processed - span[0] > s.replay_grace_seconds
                        and not any(v[2] for v in self.replay_sources.values())
                        and max(marks) - min(marks) <= s.allowed_lateness_seconds)
             if settled:
@@ -135,13 +135,13 @@ class BrandMonitor:
 
     def _held_watermark(self) -> float:
         """The watermark, held at the slowest partition of a replay (never more than ``replay_hold_max_seconds``
-        behind, nor with more than ``replay_hold_max_entries`` in the open windows: both bound the state). For the replay's first ``replay_idle_seconds`` the
+        behind, nor with more than ``replay_hold_max_entries`` in the open windows: both bound the state). For the replay's first ``replay_grace_seconds`` the
         partitions that have not delivered yet are unknown: it is held at the replay's oldest post."""
         assert self.watermark is not None
         if not self.replay_sources:
             return self.watermark
         began, oldest, latest, _ = self.replay_span
-        if latest - began <= self.settings.replay_idle_seconds:
+        if latest - began <= self.settings.replay_grace_seconds:
             slowest = oldest
         else:
             slowest = min(v[0] for v in self.replay_sources.values())

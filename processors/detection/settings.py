@@ -29,6 +29,10 @@ class DetectionSettings(BaseModel):
         default=60, ge=1, description="A replay's partition that delivered none of the brand's posts for this long "
                                       "(processing time), or a brand quiet this long, has drained: the watermark "
                                       "stops waiting for it.")
+    replay_grace_seconds: int = Field(
+        default=180, ge=0, description="For this long (processing time) after a replay starts, the partitions that "
+                                       "have not delivered yet are unknown (a rebalance can delay one): the "
+                                       "watermark is held at the replay's oldest post.")
     replay_hold_max_seconds: int = Field(
         default=10800, ge=0, description="The furthest a replay's slowest partition holds the watermark behind the "
                                          "newest post (bounds the windows kept open during a long backfill).")

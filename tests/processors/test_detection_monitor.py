@@ -314,8 +314,8 @@ def test_a_drained_partition_stops_holding_the_watermark():
     monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
     now = T0 + timedelta(days=1)
     monitor.add(post(1, 0, processed_at=now), 0)              # partition 0: one old post, then nothing
-    for n in range(2, 200):                                      # partition 1 replays 3 h, over 2 min of processing
-        monitor.add(post(n, n, processed_at=now + timedelta(seconds=n * 0.6)), 1)
+    for n in range(2, 200):                                      # partition 1 replays 3 h, over 5 min of processing
+        monitor.add(post(n, n, processed_at=now + timedelta(seconds=n * 1.6)), 1)
     assert "0" not in monitor.replay_sources and monitor.next_start > T0.timestamp()
 
 
