@@ -21,6 +21,8 @@ from typing import Any, Callable
 import yaml
 
 from pipeline import stack
+from tests.integration.test_end_to_end import stop as stop_process
+from tests.integration.test_end_to_end import wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BRANDS = [{"name": "海底捞", "keywords": ["海底捞"]}]
@@ -106,13 +108,7 @@ class Run:
 
     def stop(self) -> None:
         for proc in self.workers:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         if self._producer is not None:
             self._producer.close()
 
@@ -365,17 +361,6 @@ def group_members(run: Run) -> int:
         return 0
     finally:
         admin.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def read_topic(run: Run, topic: str, timeout: float = 30.0) -> list[Any]:
