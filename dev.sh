@@ -2,7 +2,7 @@
 # lingting developer entry point: does all set-up itself on a fresh machine, then runs one thing.
 #   ./dev.sh demo   — local Kafka + Elasticsearch, a worker, a replayed crisis, the alert printed
 #   ./dev.sh test   — the static checks (./dev.sh lint), then the whole test suite against the real local stack
-#   ./dev.sh lint   — the static checks alone: the import layering (import-linter)
+#   ./dev.sh lint   — the static checks alone: import layering (import-linter), ruff lint + format, mypy
 # Needs: python3 >= 3.11, Java 17 (Maven and kcat are installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -54,6 +54,10 @@ ensure_venv() {
 lint() {
   say "checking the import layering (lint-imports)"
   "$VENV/bin/lint-imports" --no-logo --no-cache
+  say "checking lint and format (ruff) and the types of schemas/ and processors/ (mypy)"
+  "$VENV/bin/ruff" check .
+  "$VENV/bin/ruff" format --check .
+  "$VENV/bin/mypy"
 }
 
 cmd=${1:-help}; shift || true

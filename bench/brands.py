@@ -17,6 +17,7 @@ Compared, on the same posts and rules:
 ``scan`` columns time the term search alone, ``match`` columns the whole ``match`` (boundaries, exclusions,
 queries). Prints a table and writes bench/results/brands.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ import random
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,27 +42,68 @@ RESULTS = ROOT / "bench" / "results" / "brands.json"
 
 # 50 brands: name, real aliases/products. Padded below to ~12 terms each with the forms posts use.
 BRANDS: list[tuple[str, list[str]]] = [
-    ("海底捞", ["捞捞", "Haidilao", "海底捞火锅"]), ("小米", ["xiaomi", "MI", "雷军", "红米", "Redmi"]),
-    ("蒙牛", ["特仑苏", "纯甄", "真果粒"]), ("伊利", ["安慕希", "金典", "舒化"]), ("华为", ["Huawei", "Mate 60", "鸿蒙"]),
-    ("Apple", ["苹果", "iPhone", "iPad", "MacBook"]), ("美团", ["美团外卖", "Meituan", "大众点评"]),
-    ("饿了么", ["ele.me", "饿了吗"]), ("星巴克", ["Starbucks", "星爸爸"]), ("瑞幸", ["luckin", "瑞幸咖啡", "小蓝杯"]),
-    ("喜茶", ["HEYTEA", "喜茶GO"]), ("奈雪的茶", ["奈雪", "奈雪の茶"]), ("蜜雪冰城", ["雪王", "蜜雪"]),
-    ("肯德基", ["KFC", "开封菜"]), ("麦当劳", ["McDonald", "金拱门", "麦记"]), ("西贝", ["西贝莜面村"]),
-    ("农夫山泉", ["农夫", "东方树叶"]), ("元气森林", ["元气", "外星人电解质"]), ("比亚迪", ["BYD", "汉EV", "秦PLUS"]),
-    ("特斯拉", ["Tesla", "Model Y", "Model 3"]), ("蔚来", ["NIO", "李斌"]), ("理想汽车", ["理想ONE", "Li Auto"]),
-    ("小鹏", ["Xpeng", "何小鹏"]), ("OPPO", ["一加", "OnePlus"]), ("vivo", ["iQOO", "步步高"]),
-    ("联想", ["Lenovo", "拯救者", "ThinkPad"]), ("京东", ["JD", "京东物流", "刘强东"]), ("淘宝", ["天猫", "Tmall", "闲鱼"]),
-    ("拼多多", ["PDD", "多多买菜", "Temu"]), ("抖音", ["Douyin", "TikTok", "抖音商城"]), ("快手", ["Kuaishou", "快手极速版"]),
-    ("微信", ["WeChat", "微信支付", "朋友圈"]), ("支付宝", ["Alipay", "蚂蚁花呗", "余额宝"]), ("滴滴", ["DiDi", "滴滴出行", "花小猪"]),
-    ("携程", ["Ctrip", "Trip.com", "去哪儿"]), ("格力", ["Gree", "董明珠"]), ("美的", ["Midea", "小天鹅"]),
-    ("海尔", ["Haier", "卡萨帝"]), ("安踏", ["ANTA", "FILA"]), ("李宁", ["Li-Ning", "中国李宁"]),
-    ("茅台", ["飞天茅台", "i茅台", "茅台冰淇淋"]), ("五粮液", ["Wuliangye"]), ("三只松鼠", ["松鼠"]),
-    ("良品铺子", ["良品"]), ("完美日记", ["Perfect Diary"]), ("花西子", ["Florasis"]), ("屈臣氏", ["Watsons"]),
-    ("大疆", ["DJI", "御3", "Osmo"]), ("中国移动", ["移动", "China Mobile", "和包"]), ("顺丰", ["SF", "顺丰快递", "顺丰速运"]),
+    ("海底捞", ["捞捞", "Haidilao", "海底捞火锅"]),
+    ("小米", ["xiaomi", "MI", "雷军", "红米", "Redmi"]),
+    ("蒙牛", ["特仑苏", "纯甄", "真果粒"]),
+    ("伊利", ["安慕希", "金典", "舒化"]),
+    ("华为", ["Huawei", "Mate 60", "鸿蒙"]),
+    ("Apple", ["苹果", "iPhone", "iPad", "MacBook"]),
+    ("美团", ["美团外卖", "Meituan", "大众点评"]),
+    ("饿了么", ["ele.me", "饿了吗"]),
+    ("星巴克", ["Starbucks", "星爸爸"]),
+    ("瑞幸", ["luckin", "瑞幸咖啡", "小蓝杯"]),
+    ("喜茶", ["HEYTEA", "喜茶GO"]),
+    ("奈雪的茶", ["奈雪", "奈雪の茶"]),
+    ("蜜雪冰城", ["雪王", "蜜雪"]),
+    ("肯德基", ["KFC", "开封菜"]),
+    ("麦当劳", ["McDonald", "金拱门", "麦记"]),
+    ("西贝", ["西贝莜面村"]),
+    ("农夫山泉", ["农夫", "东方树叶"]),
+    ("元气森林", ["元气", "外星人电解质"]),
+    ("比亚迪", ["BYD", "汉EV", "秦PLUS"]),
+    ("特斯拉", ["Tesla", "Model Y", "Model 3"]),
+    ("蔚来", ["NIO", "李斌"]),
+    ("理想汽车", ["理想ONE", "Li Auto"]),
+    ("小鹏", ["Xpeng", "何小鹏"]),
+    ("OPPO", ["一加", "OnePlus"]),
+    ("vivo", ["iQOO", "步步高"]),
+    ("联想", ["Lenovo", "拯救者", "ThinkPad"]),
+    ("京东", ["JD", "京东物流", "刘强东"]),
+    ("淘宝", ["天猫", "Tmall", "闲鱼"]),
+    ("拼多多", ["PDD", "多多买菜", "Temu"]),
+    ("抖音", ["Douyin", "TikTok", "抖音商城"]),
+    ("快手", ["Kuaishou", "快手极速版"]),
+    ("微信", ["WeChat", "微信支付", "朋友圈"]),
+    ("支付宝", ["Alipay", "蚂蚁花呗", "余额宝"]),
+    ("滴滴", ["DiDi", "滴滴出行", "花小猪"]),
+    ("携程", ["Ctrip", "Trip.com", "去哪儿"]),
+    ("格力", ["Gree", "董明珠"]),
+    ("美的", ["Midea", "小天鹅"]),
+    ("海尔", ["Haier", "卡萨帝"]),
+    ("安踏", ["ANTA", "FILA"]),
+    ("李宁", ["Li-Ning", "中国李宁"]),
+    ("茅台", ["飞天茅台", "i茅台", "茅台冰淇淋"]),
+    ("五粮液", ["Wuliangye"]),
+    ("三只松鼠", ["松鼠"]),
+    ("良品铺子", ["良品"]),
+    ("完美日记", ["Perfect Diary"]),
+    ("花西子", ["Florasis"]),
+    ("屈臣氏", ["Watsons"]),
+    ("大疆", ["DJI", "御3", "Osmo"]),
+    ("中国移动", ["移动", "China Mobile", "和包"]),
+    ("顺丰", ["SF", "顺丰快递", "顺丰速运"]),
 ]
-EXCLUDE = {"小米": ["小米粥", "小米椒", "小米辣", "招聘"], "Apple": ["苹果汁", "红富士苹果", "苹果醋"],
-           "移动": ["移动硬盘"], "中国移动": ["移动硬盘", "移动电源", "移动端"], "理想汽车": ["理想型"],
-           "元气森林": ["元气满满"], "农夫山泉": ["农夫与蛇"], "松鼠": ["松鼠鳜鱼"], "三只松鼠": ["松鼠鳜鱼", "小松鼠"]}
+EXCLUDE = {
+    "小米": ["小米粥", "小米椒", "小米辣", "招聘"],
+    "Apple": ["苹果汁", "红富士苹果", "苹果醋"],
+    "移动": ["移动硬盘"],
+    "中国移动": ["移动硬盘", "移动电源", "移动端"],
+    "理想汽车": ["理想型"],
+    "元气森林": ["元气满满"],
+    "农夫山泉": ["农夫与蛇"],
+    "松鼠": ["松鼠鳜鱼"],
+    "三只松鼠": ["松鼠鳜鱼", "小松鼠"],
+}
 QUERIES = {
     "海底捞": '(海底捞 OR 捞捞 OR haidilao) AND (老鼠 OR 卫生 OR "后厨" OR 拉肚子 OR 投诉) AND NOT 招聘',
     "蒙牛": "(蒙牛 OR 特仑苏 OR 纯甄) AND NOT (招聘 OR 广告)",
@@ -71,8 +113,10 @@ QUERIES = {
 }
 SUFFIXES = ["官方", "旗舰店", "客服", "门店", "app", "会员", "售后"]
 
-FILLER = ("送餐很快 味道不错 就是有点咸 房间干净 服务态度很好 下次还来 性价比高 价格有点贵 环境一般 早餐丰富 "
-          "位置方便 交通便利 排队太久 外卖超时 包装完好 分量足 不推荐 强烈推荐 [赞] [怒] 😡 😂 👍 #避雷# #好物分享#").split()
+FILLER = (
+    "送餐很快 味道不错 就是有点咸 房间干净 服务态度很好 下次还来 性价比高 价格有点贵 环境一般 早餐丰富 "
+    "位置方便 交通便利 排队太久 外卖超时 包装完好 分量足 不推荐 强烈推荐 [赞] [怒] 😡 😂 👍 #避雷# #好物分享#"
+).split()
 
 
 def build_rules() -> list[BrandRule]:
@@ -109,12 +153,15 @@ def inject_mentions(texts: list[str], rules: list[BrandRule], rng: random.Random
 
 
 def naive_matcher(rules: list[BrandRule]) -> Callable[[str], list[str]]:
-    compiled = [(r.name, [t.lower() for t in (r.name, *r.keywords, *r.products)], [x.lower() for x in r.exclude])
-                for r in rules]
+    compiled = [
+        (r.name, [t.lower() for t in (r.name, *r.keywords, *r.products)], [x.lower() for x in r.exclude]) for r in rules
+    ]
 
     def match(text: str) -> list[str]:
-        return [name for name, terms, excl in compiled
-                if any(t in text for t in terms) and not any(x in text for x in excl)]
+        return [
+            name for name, terms, excl in compiled if any(t in text for t in terms) and not any(x in text for x in excl)
+        ]
+
     return match
 
 
@@ -153,10 +200,15 @@ def main() -> None:
     naive = naive_matcher(rules)
 
     results: dict = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "machine": platform.machine(),
-        "brands": len(rules), "terms": len(terms), "queries": len(QUERIES), "posts_per_set": n,
-        "build_ms": {"aho": round(build_aho_ms, 1), "regex": round(build_regex_ms, 1)}, "sets": {},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "brands": len(rules),
+        "terms": len(terms),
+        "queries": len(QUERIES),
+        "posts_per_set": n,
+        "build_ms": {"aho": round(build_aho_ms, 1), "regex": round(build_regex_ms, 1)},
+        "sets": {},
     }
     spam_unit = "海底捞后厨老鼠小米粥特斯拉刹车失控蒙牛致癌model y"
     spam = [(spam_unit * (5000 // len(spam_unit) + 1))[:5000]] * 20  # worst case: a 5,000-char hit storm
@@ -181,19 +233,25 @@ def main() -> None:
         }
         results["sets"][label] = row
 
-    print(f"brand matching: {results['brands']} brands, {results['terms']} distinct terms, "
-          f"{results['queries']} queries, {n} posts per set, best of {repeat}; one core, Python "
-          f"{results['python']}")
+    print(
+        f"brand matching: {results['brands']} brands, {results['terms']} distinct terms, "
+        f"{results['queries']} queries, {n} posts per set, best of {repeat}; one core, Python "
+        f"{results['python']}"
+    )
     print(f"build: aho {build_aho_ms:.1f} ms, regex {build_regex_ms:.1f} ms")
-    header = f"{'set':<6} {'chars':>6} {'hit%':>5} | {'match aho':>10} {'match regex':>12} {'naive':>9} | " \
-             f"{'scan aho':>9} {'scan regex':>11} {'alternation':>12}   posts/s"
+    header = (
+        f"{'set':<6} {'chars':>6} {'hit%':>5} | {'match aho':>10} {'match regex':>12} {'naive':>9} | "
+        f"{'scan aho':>9} {'scan regex':>11} {'alternation':>12}   posts/s"
+    )
     print(header)
     print("-" * len(header))
     for label, row in results["sets"].items():
         m, s = row["match_posts_per_s"], row["scan_posts_per_s"]
-        print(f"{label:<6} {row['mean_chars']:>6} {row['posts_with_brand'] * 100:>4.0f}% | {m['aho']:>10,.0f} "
-              f"{m['regex']:>12,.0f} {m['naive']:>9,.0f} | {s['aho']:>9,.0f} {s['regex']:>11,.0f} "
-              f"{s['alternation']:>12,.0f}   {'(aho = regex results)' if row['aho_regex_agree'] else 'DISAGREE!'}")
+        print(
+            f"{label:<6} {row['mean_chars']:>6} {row['posts_with_brand'] * 100:>4.0f}% | {m['aho']:>10,.0f} "
+            f"{m['regex']:>12,.0f} {m['naive']:>9,.0f} | {s['aho']:>9,.0f} {s['regex']:>11,.0f} "
+            f"{s['alternation']:>12,.0f}   {'(aho = regex results)' if row['aho_regex_agree'] else 'DISAGREE!'}"
+        )
     for row in results["sets"].values():
         for group in ("match_posts_per_s", "scan_posts_per_s"):
             row[group] = {k: round(v) for k, v in row[group].items()}

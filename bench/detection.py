@@ -17,6 +17,7 @@ on sentiment) else on all; a timeframe is 10 windows at 1 min, 1 h at 5 min, one
 after the same cooldown as lingting (30 min, at least 1 window).
 Prints a table and writes bench/results/detection.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import json
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,15 +39,16 @@ from processors.detection.settings import DetectionSettings  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "detection.json"
 
 
-def elastalert_spike(values: list[float], interval: int, height: float = 3.0, threshold_cur: float = 10,
-                     cooldown_seconds: int = 1800) -> list[bool]:
+def elastalert_spike(
+    values: list[float], interval: int, height: float = 3.0, threshold_cur: float = 10, cooldown_seconds: int = 1800
+) -> list[bool]:
     """Openings of ElastAlert's spike rule over per-window counts."""
     frame = 10 if interval <= 60 else (max(1, 3600 // interval) if interval < 3600 else 1)
     cooldown = max(1, cooldown_seconds // interval)
-    opens, last = [], -10**9
+    opens, last = [], -(10**9)
     for i in range(len(values)):
-        cur = sum(values[max(0, i - frame + 1): i + 1])
-        ref = sum(values[max(0, i - 2 * frame + 1): max(0, i - frame + 1)])
+        cur = sum(values[max(0, i - frame + 1) : i + 1])
+        ref = sum(values[max(0, i - 2 * frame + 1) : max(0, i - frame + 1)])
         fire = i >= 2 * frame - 1 and cur >= threshold_cur and cur >= height * max(ref, 1)
         opens.append(fire and i - last >= cooldown)
         if opens[-1]:
@@ -70,7 +72,7 @@ def run_monitor(scenario: Scenario, settings: DetectionSettings | None = None) -
         elapsed += time.perf_counter() - t
         n += 1
     end = scenario.start.timestamp() + (scenario.windows + 10) * scenario.interval + settings.allowed_lateness_seconds
-    alerts += monitor.advance(datetime.fromtimestamp(end, tz=timezone.utc))
+    alerts += monitor.advance(datetime.fromtimestamp(end, tz=UTC))
     opens = [False] * scenario.windows
     alerted = [False] * scenario.windows
     for a in alerts:
@@ -80,8 +82,14 @@ def run_monitor(scenario: Scenario, settings: DetectionSettings | None = None) -
                 opens[i] = True
             if a.status in ("open", "update"):
                 alerted[i] = True
-    return {"alerts": alerts, "opens": opens, "alerted": alerted, "posts": n,
-            "us_per_post": elapsed / max(n, 1) * 1e6, "state_bytes": len(json.dumps(monitor.to_state()))}
+    return {
+        "alerts": alerts,
+        "opens": opens,
+        "alerted": alerted,
+        "posts": n,
+        "us_per_post": elapsed / max(n, 1) * 1e6,
+        "state_bytes": len(json.dumps(monitor.to_state())),
+    }
 
 
 def flagged_windows(scenario: Scenario, alerts: list) -> set[int]:
@@ -127,16 +135,30 @@ def part_a(weeks: float) -> dict:
         # the open alerts that fall on a non-crisis event are false alerts already counted in `ours`
         negatives = [neg for _, _, neg in sc.counts()]
         base = evaluate(elastalert_spike(negatives, sc.interval), labels, stamps, sc.interval)
-        rows.append({"scenario": sc.name, "brand": sc.brand, "posts": res["posts"], "lingting": ours,
-                     "elastalert": base, "events": event_checks(sc, res["alerts"]),
-                     "us_per_post": round(res["us_per_post"], 1), "state_bytes": res["state_bytes"],
-                     "alerts": [f"{a.status}#{a.sequence} {a.severity} {a.window_start:%m-%d %H:%M} "
-                                f"obs={a.observed:g} exp={a.expected:.1f}"
-                                + (" 水军" if a.coordination.suspected else "") for a in res["alerts"]],
-                     "seconds": round(time.perf_counter() - t0, 1)})
+        rows.append(
+            {
+                "scenario": sc.name,
+                "brand": sc.brand,
+                "posts": res["posts"],
+                "lingting": ours,
+                "elastalert": base,
+                "events": event_checks(sc, res["alerts"]),
+                "us_per_post": round(res["us_per_post"], 1),
+                "state_bytes": res["state_bytes"],
+                "alerts": [
+                    f"{a.status}#{a.sequence} {a.severity} {a.window_start:%m-%d %H:%M} "
+                    f"obs={a.observed:g} exp={a.expected:.1f}" + (" 水军" if a.coordination.suspected else "")
+                    for a in res["alerts"]
+                ],
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
         print(f"  {sc.name}: {rows[-1]['seconds']} s", file=sys.stderr)
-    return {"scenarios": rows, "lingting": pool([r["lingting"] for r in rows if r["scenario"] != "demo"]),
-            "elastalert": pool([r["elastalert"] for r in rows if r["scenario"] != "demo"])}
+    return {
+        "scenarios": rows,
+        "lingting": pool([r["lingting"] for r in rows if r["scenario"] != "demo"]),
+        "elastalert": pool([r["elastalert"] for r in rows if r["scenario"] != "demo"]),
+    }
 
 
 def count_series(interval: int, weeks: float, seed: int) -> list[Scenario]:
@@ -152,11 +174,19 @@ def count_series(interval: int, weeks: float, seed: int) -> list[Scenario]:
         for j, first in enumerate(range(0, n - period // 2, period)):
             kind = CRISIS_KINDS[(j + k) % 3]
             length = span * (3 if kind == "slow" else 1)
-            events.append(Event(kind, first + int(period * (0.35 + 0.05 * k)), length,
-                                1.5 if kind != "slow" else 2.0))
+            events.append(Event(kind, first + int(period * (0.35 + 0.05 * k)), length, 1.5 if kind != "slow" else 2.0))
             events.append(Event("outage", first + int(period * 0.75), max(1, span // 2)))
-        out.append(Scenario(f"{interval}s-{'small' if k == 0 else 'large'}", rate=rate, interval=interval,
-                            windows=n, growth=0.5, seed=seed + k, events=events))
+        out.append(
+            Scenario(
+                f"{interval}s-{'small' if k == 0 else 'large'}",
+                rate=rate,
+                interval=interval,
+                windows=n,
+                growth=0.5,
+                seed=seed + k,
+                events=events,
+            )
+        )
     return out
 
 
@@ -168,17 +198,22 @@ def part_b(weeks_by_interval: dict[int, float]) -> dict:
             labels = sc.labels()
             stamps = [t for t, _, _ in counts]
             for with_negative in (True, False):
-                points = [Point(t, v, neg if with_negative else None, lab)
-                          for (t, v, neg), lab in zip(counts, labels)]
+                points = [
+                    Point(t, v, neg if with_negative else None, lab)
+                    for (t, v, neg), lab in zip(counts, labels, strict=False)
+                ]
                 verdicts, used = run(points)
-                ours = evaluate([v.status == "open" for v in verdicts], labels, stamps, used,
-                                alerts=[v.alerted for v in verdicts])
+                ours = evaluate(
+                    [v.status == "open" for v in verdicts], labels, stamps, used, alerts=[v.alerted for v in verdicts]
+                )
                 series = [neg if with_negative else v for _, v, neg in counts]
                 base = evaluate(elastalert_spike(series, used), labels, stamps, used)
-                rows.append({"series": sc.name, "negative_column": with_negative, "lingting": ours,
-                             "elastalert": base})
-    return {"series": rows, "lingting": pool([r["lingting"] for r in rows]),
-            "elastalert": pool([r["elastalert"] for r in rows])}
+                rows.append({"series": sc.name, "negative_column": with_negative, "lingting": ours, "elastalert": base})
+    return {
+        "series": rows,
+        "lingting": pool([r["lingting"] for r in rows]),
+        "elastalert": pool([r["elastalert"] for r in rows]),
+    }
 
 
 def pool(results: list[dict]) -> dict:
@@ -188,26 +223,36 @@ def pool(results: list[dict]) -> dict:
     false = sum(r["false_alerts"] for r in results)
     weeks = sum(r["weeks"] for r in results)
     delays = [d for r in results for d in r["delays_windows"]]
-    return {"crises": crises, "detected": detected, "recall": round(detected / crises, 4) if crises else None,
-            "precision": round((opened - false) / opened, 4) if opened else None, "alerts_opened": opened,
-            "false_alerts": false, "brand_weeks": round(weeks, 2),
-            "false_alerts_per_brand_week": round(false / weeks, 3) if weeks else None,
-            "median_delay_windows": statistics.median(delays) if delays else None}
+    return {
+        "crises": crises,
+        "detected": detected,
+        "recall": round(detected / crises, 4) if crises else None,
+        "precision": round((opened - false) / opened, 4) if opened else None,
+        "alerts_opened": opened,
+        "false_alerts": false,
+        "brand_weeks": round(weeks, 2),
+        "false_alerts_per_brand_week": round(false / weeks, 3) if weeks else None,
+        "median_delay_windows": statistics.median(delays) if delays else None,
+    }
 
 
 def table(title: str, rows: list[tuple[str, dict, dict]]) -> str:
     def f(v) -> str:
         return "-" if v is None else f"{v:g}" if isinstance(v, (int, float)) else str(v)
 
-    head = f"{title:<22}{'':2}{'recall':>7}{'prec':>7}{'FA/wk':>7}{'delay':>6}   |  elastalert spike rule: " \
-           f"{'recall':>6}{'prec':>7}{'FA/wk':>7}{'delay':>6}"
+    head = (
+        f"{title:<22}{'':2}{'recall':>7}{'prec':>7}{'FA/wk':>7}{'delay':>6}   |  elastalert spike rule: "
+        f"{'recall':>6}{'prec':>7}{'FA/wk':>7}{'delay':>6}"
+    )
     lines = [head, "-" * len(head)]
     for name, a, b in rows:
         fa_a = a.get("false_alerts_per_brand_week", a.get("false_alerts_per_week"))
         fa_b = b.get("false_alerts_per_brand_week", b.get("false_alerts_per_week"))
-        lines.append(f"{name:<24}{f(a['recall']):>7}{f(a['precision']):>7}{f(fa_a):>7}"
-                     f"{f(a['median_delay_windows']):>6}   |  {'':23}{f(b['recall']):>6}{f(b['precision']):>7}"
-                     f"{f(fa_b):>7}{f(b['median_delay_windows']):>6}")
+        lines.append(
+            f"{name:<24}{f(a['recall']):>7}{f(a['precision']):>7}{f(fa_a):>7}"
+            f"{f(a['median_delay_windows']):>6}   |  {'':23}{f(b['recall']):>6}{f(b['precision']):>7}"
+            f"{f(fa_b):>7}{f(b['median_delay_windows']):>6}"
+        )
     return "\n".join(lines)
 
 
@@ -218,24 +263,45 @@ def main() -> None:
     weeks = 2 / 7 if args.quick else 1.0
     t0 = time.perf_counter()
     a = part_a(weeks)
-    b = part_b({60: weeks, 300: 2 * weeks if args.quick else 2, 3600: 4 if args.quick else 8,
-                86400: 26 if args.quick else 52})
-    print(table("A: BrandMonitor (1 min)", [(r["scenario"], r["lingting"], r["elastalert"]) for r in a["scenarios"]]
-                + [("ALL (excl. demo)", a["lingting"], a["elastalert"])]))
+    b = part_b(
+        {60: weeks, 300: 2 * weeks if args.quick else 2, 3600: 4 if args.quick else 8, 86400: 26 if args.quick else 52}
+    )
+    print(
+        table(
+            "A: BrandMonitor (1 min)",
+            [(r["scenario"], r["lingting"], r["elastalert"]) for r in a["scenarios"]]
+            + [("ALL (excl. demo)", a["lingting"], a["elastalert"])],
+        )
+    )
     print()
     for r in a["scenarios"]:
-        print(f"{r['scenario']:<18} events={json.dumps(r['events'], ensure_ascii=False)} "
-              f"µs/post={r['us_per_post']} state={r['state_bytes']} B")
+        print(
+            f"{r['scenario']:<18} events={json.dumps(r['events'], ensure_ascii=False)} "
+            f"µs/post={r['us_per_post']} state={r['state_bytes']} B"
+        )
         for line in r["alerts"]:
             print(f"{'':20}{line}")
     print()
-    print(table("B: backtest counts", [(f"{r['series']}{' +neg' if r['negative_column'] else ''}", r["lingting"],
-                                         r["elastalert"]) for r in b["series"]]
-                + [("ALL", b["lingting"], b["elastalert"])]))
+    print(
+        table(
+            "B: backtest counts",
+            [
+                (f"{r['series']}{' +neg' if r['negative_column'] else ''}", r["lingting"], r["elastalert"])
+                for r in b["series"]
+            ]
+            + [("ALL", b["lingting"], b["elastalert"])],
+        )
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"quick": args.quick, "monitor": a, "backtest": b,
-                                   "seconds": round(time.perf_counter() - t0, 1)}, indent=2, ensure_ascii=False,
-                                  default=str), encoding="utf-8")
+    RESULTS.write_text(
+        json.dumps(
+            {"quick": args.quick, "monitor": a, "backtest": b, "seconds": round(time.perf_counter() - t0, 1)},
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
     print(f"\nwrote {RESULTS.relative_to(ROOT)} in {time.perf_counter() - t0:.0f} s")
 
 

@@ -23,6 +23,7 @@ Phases (``--only`` picks some):
 ``--profile`` runs the 1-worker throughput phase under py-spy (``pip install py-spy``) and prints the functions
 with the most samples; its posts/s are slowed by the sampler and are not the figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +50,64 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LINGTING_STACK_DIR", str(ROOT / ".lingting" / "e2e-stack"))
 
 BRANDS = {
-    "海底捞": ["捞捞"], "呷哺呷哺": ["呷哺"], "蜜雪冰城": ["蜜雪", "雪王"], "瑞幸咖啡": ["瑞幸"], "喜茶": ["heytea"],
-    "星巴克": ["starbucks"], "麦当劳": ["金拱门"], "肯德基": ["KFC"], "小米": ["xiaomi"], "华为": ["huawei"],
-    "蔚来": ["NIO"], "理想汽车": ["理想ONE"], "比亚迪": ["BYD"], "美团": ["美团外卖"], "饿了么": ["饿了吗"],
-    "京东": ["京东快递"], "拼多多": ["pdd"], "携程": ["携程旅行"], "如家": ["如家酒店"], "汉庭": ["汉庭酒店"],
+    "海底捞": ["捞捞"],
+    "呷哺呷哺": ["呷哺"],
+    "蜜雪冰城": ["蜜雪", "雪王"],
+    "瑞幸咖啡": ["瑞幸"],
+    "喜茶": ["heytea"],
+    "星巴克": ["starbucks"],
+    "麦当劳": ["金拱门"],
+    "肯德基": ["KFC"],
+    "小米": ["xiaomi"],
+    "华为": ["huawei"],
+    "蔚来": ["NIO"],
+    "理想汽车": ["理想ONE"],
+    "比亚迪": ["BYD"],
+    "美团": ["美团外卖"],
+    "饿了么": ["饿了吗"],
+    "京东": ["京东快递"],
+    "拼多多": ["pdd"],
+    "携程": ["携程旅行"],
+    "如家": ["如家酒店"],
+    "汉庭": ["汉庭酒店"],
 }
 FOOD = {"海底捞", "呷哺呷哺", "蜜雪冰城", "瑞幸咖啡", "喜茶", "星巴克", "麦当劳", "肯德基", "美团", "饿了么"}
 HOTEL = {"携程", "如家", "汉庭"}
 AVG_CHARS = 75  # issue #15's corpus
-CRISIS_TEXTS = ["{b}的饮料里喝出了蟑螂，食品安全问题太吓人了！", "{b}喝出蟑螂！！这食品安全谁来管[怒]",
-                "在{b}买的饮料里有蟑螂，恶心死了😡 #{b}蟑螂#", "//@吃瓜群众:{b}后厨也太脏了 //@小A: 蟑螂都爬到杯子里了"]
+CRISIS_TEXTS = [
+    "{b}的饮料里喝出了蟑螂，食品安全问题太吓人了！",
+    "{b}喝出蟑螂！！这食品安全谁来管[怒]",
+    "在{b}买的饮料里有蟑螂，恶心死了😡 #{b}蟑螂#",
+    "//@吃瓜群众:{b}后厨也太脏了 //@小A: 蟑螂都爬到杯子里了",
+]
 
 
 # --------------------------------------------------------------------------------------------------- corpus
-def corpus(n: int, *, seed: int = 15, brands: dict[str, list[str]] = BRANDS, end: datetime | None = None,
-           per_minute: float | None = None) -> list[dict[str, Any]]:
+def corpus(
+    n: int,
+    *,
+    seed: int = 15,
+    brands: dict[str, list[str]] = BRANDS,
+    end: datetime | None = None,
+    per_minute: float | None = None,
+) -> list[dict[str, Any]]:
     """``n`` posts from the synthetic connector's generator (real review sentences, Weibo habits), in event
     time ending at ``end`` (default now)."""
     from connectors.synthetic import Scenario, SyntheticSource, load_sentences
 
     rate = per_minute or max(10.0, n / len(brands) / 60.0)  # about an hour of history by default
     minutes = int(n / (rate * len(brands)) * 1.3) + 2
-    loads = [{"name": b, "per_minute": rate, "negative_share": 0.15,
-              "domain": "food" if b in FOOD else "hotel" if b in HOTEL else "any"} for b in brands]
+    loads = [
+        {
+            "name": b,
+            "per_minute": rate,
+            "negative_share": 0.15,
+            "domain": "food" if b in FOOD else "hotel" if b in HOTEL else "any",
+        }
+        for b in brands
+    ]
     scenario = Scenario.model_validate({"minutes": minutes, "repost_share": 0.15, "brands": loads})
-    end = end or datetime.now(timezone.utc)
+    end = end or datetime.now(UTC)
     src = SyntheticSource(scenario, seed=seed, start=end - timedelta(minutes=minutes))
     # one review sentence makes a 33-character post; issue #15's corpus averaged 75: add sentences to that length
     rnd, pool = random.Random(seed), load_sentences("any")
@@ -140,8 +174,16 @@ def pct(values: list[float], q: float) -> float | None:
 class Pipeline:
     """One isolated pipeline: its own topics, indices, consumer group and worker processes."""
 
-    def __init__(self, kafka: str, es_url: str, work: Path, *, brands: dict[str, list[str]] = BRANDS,
-                 extra: dict[str, Any] | None = None, partitions: int = 3) -> None:
+    def __init__(
+        self,
+        kafka: str,
+        es_url: str,
+        work: Path,
+        *,
+        brands: dict[str, list[str]] = BRANDS,
+        extra: dict[str, Any] | None = None,
+        partitions: int = 3,
+    ) -> None:
         from pipeline.settings import Settings
         from pipeline.topics import ensure_topics
 
@@ -168,8 +210,13 @@ class Pipeline:
         env = {k: v for k, v in os.environ.items() if k not in ("LINGTING_KAFKA", "LINGTING_ES")}
         env["LINGTING_CONFIG"] = str(path)
         with open(self.work / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen([*(wrap or []), sys.executable, "-m", "pipeline.cli", "worker", "--loglevel",
-                                     "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            proc = subprocess.Popen(
+                [*(wrap or []), sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         self.procs.append(proc)
         return proc
 
@@ -185,11 +232,17 @@ class Pipeline:
                 proc.wait()
 
 
-def producer(kafka: str):  # noqa: ANN201
+def producer(kafka: str):
     from kafka import KafkaProducer
 
-    return KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=5, batch_size=256 * 1024,
-                         max_request_size=4 << 20, retries=2**31 - 1)
+    return KafkaProducer(
+        bootstrap_servers=kafka,
+        acks="all",
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_request_size=4 << 20,
+        retries=2**31 - 1,
+    )
 
 
 def preload(kafka: str, topic: str, posts: list[dict[str, Any]]) -> float:
@@ -203,13 +256,13 @@ def preload(kafka: str, topic: str, posts: list[dict[str, Any]]) -> float:
     return time.monotonic() - started
 
 
-def es_client(url: str):  # noqa: ANN201
+def es_client(url: str):
     from elasticsearch import Elasticsearch
 
     return Elasticsearch(url, request_timeout=30)
 
 
-def es_count(es, index: str) -> int:  # noqa: ANN001
+def es_count(es, index: str) -> int:
     try:
         return int(es.count(index=index)["count"])
     except Exception:  # the alias does not exist before the first write
@@ -253,26 +306,42 @@ def watch_drain(es_url: str, index: str, total: int, pids: list[int], timeout: f
         return {"error": f"only {count} of {total} searchable after {timeout:.0f} s"}
     done = total - c_first
     span = t_last - t_first
-    return {"posts": total, "counted_from": c_first, "seconds": round(span, 2),
-            "posts_per_s": round(done / span, 1) if span > 0 else None,
-            "worker_cpu_s_per_1000": round((sum(cpu_last) - sum(cpu_first)) / done * 1000, 3) if done else None,
-            "worker_cpu_share_of_span": round((sum(cpu_last) - sum(cpu_first)) / span, 2),
-            "worker_runqueue_share_of_span": round((sum(wait_last) - sum(wait_first)) / span, 2),
-            "jvm_cpu_share_of_span": {n: round((jvm_last[n] - jvm_first.get(n, 0)) / span, 2) for n in jvm_last},
-            "peak_rss_mb": [round(peak_rss_mb(p)) for p in pids], "loadavg_start": load_start,
-            "loadavg_end": loadavg()}
+    return {
+        "posts": total,
+        "counted_from": c_first,
+        "seconds": round(span, 2),
+        "posts_per_s": round(done / span, 1) if span > 0 else None,
+        "worker_cpu_s_per_1000": round((sum(cpu_last) - sum(cpu_first)) / done * 1000, 3) if done else None,
+        "worker_cpu_share_of_span": round((sum(cpu_last) - sum(cpu_first)) / span, 2),
+        "worker_runqueue_share_of_span": round((sum(wait_last) - sum(wait_first)) / span, 2),
+        "jvm_cpu_share_of_span": {n: round((jvm_last[n] - jvm_first.get(n, 0)) / span, 2) for n in jvm_last},
+        "peak_rss_mb": [round(peak_rss_mb(p)) for p in pids],
+        "loadavg_start": load_start,
+        "loadavg_end": loadavg(),
+    }
 
 
 # --------------------------------------------------------------------------------------------------- phases
-def phase_throughput(kafka: str, es_url: str, work: Path, posts: list[dict[str, Any]], workers: int,
-                     profile: Path | None = None) -> dict[str, Any]:
+def phase_throughput(
+    kafka: str, es_url: str, work: Path, posts: list[dict[str, Any]], workers: int, profile: Path | None = None
+) -> dict[str, Any]:
     p = Pipeline(kafka, es_url, work)
     try:
         sent_s = preload(kafka, p.settings.kafka.raw_topic, posts)
         wrap = None
         if profile is not None:
-            wrap = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--rate", "50",
-                    "--nonblocking", "-o", str(profile), "--"]
+            wrap = [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--nonblocking",
+                "-o",
+                str(profile),
+                "--",
+            ]
         procs = [p.start_worker(f"w{i}", wrap=wrap) for i in range(workers)]
         time.sleep(1.0)
         pids = [worker_pid(pr) for pr in procs]
@@ -319,8 +388,7 @@ class IdPoller(threading.Thread):
             ids = self.outstanding()[:2000]
             if ids:
                 try:
-                    resp = self.es.search(index=self.index, query={"ids": {"values": ids}}, size=len(ids),
-                                          source=False)
+                    resp = self.es.search(index=self.index, query={"ids": {"values": ids}}, size=len(ids), source=False)
                     now = time.time()
                     with self.lock:
                         for hit in resp["hits"]["hits"]:
@@ -337,9 +405,16 @@ def live_posts(n: int, seed: int) -> list[dict[str, Any]]:
     return posts
 
 
-def produce_live(prod, topic: str, posts: list[dict[str, Any]], rate: float, seconds: float,  # noqa: ANN001
-                 poller: IdPoller | None = None, sample_every: int = 1,
-                 stop: threading.Event | None = None) -> tuple[int, float]:
+def produce_live(
+    prod,
+    topic: str,
+    posts: list[dict[str, Any]],
+    rate: float,
+    seconds: float,
+    poller: IdPoller | None = None,
+    sample_every: int = 1,
+    stop: threading.Event | None = None,
+) -> tuple[int, float]:
     """Send at ``rate`` posts/s for ``seconds`` (in 20 ms ticks), created_at = now, ids never sent before;
     returns (sent, seconds)."""
     tag = uuid.uuid4().hex[:6]
@@ -352,7 +427,7 @@ def produce_live(prod, topic: str, posts: list[dict[str, Any]], rate: float, sec
             p = dict(posts[sent % len(posts)])
             p["id"] = f"{p['id']}-{tag}{sent}"
             now = time.time()
-            p["created_at"] = datetime.fromtimestamp(now, timezone.utc).isoformat()
+            p["created_at"] = datetime.fromtimestamp(now, UTC).isoformat()
             p["bench_sent_at"] = now
             key = f"{p['platform']}:{p['id']}"
             if poller is not None and sent % sample_every == 0:
@@ -363,8 +438,9 @@ def produce_live(prod, topic: str, posts: list[dict[str, Any]], rate: float, sec
     return sent, time.monotonic() - started
 
 
-def phase_latency(kafka: str, es_url: str, work: Path, capacity: float, seconds: float,
-                  shares: tuple[float, ...] = (0.25, 0.5, 0.9)) -> list[dict[str, Any]]:
+def phase_latency(
+    kafka: str, es_url: str, work: Path, capacity: float, seconds: float, shares: tuple[float, ...] = (0.25, 0.5, 0.9)
+) -> list[dict[str, Any]]:
     p = Pipeline(kafka, es_url, work)
     rows = []
     try:
@@ -392,13 +468,22 @@ def phase_latency(kafka: str, es_url: str, work: Path, capacity: float, seconds:
             while poller.outstanding() and time.monotonic() < deadline:
                 time.sleep(0.2)
             lat = [poller.seen[k] - poller.sent[k] for k in poller.sent if k in poller.seen]
-            rows.append({"share": share, "rate": round(rate), "achieved_rate": round(sent / took, 1),
-                         "seconds": seconds, "sampled": len(poller.sent), "never_seen": len(poller.outstanding()),
-                         "p50_s": round(pct(lat, 50), 2) if lat else None,
-                         "p99_s": round(pct(lat, 99), 2) if lat else None,
-                         "max_s": round(max(lat), 2) if lat else None,
-                         "worker_cpu_share": round((cpu_seconds(proc.pid) - cpu0) / took, 2),
-                         "loadavg_start": load0, "loadavg_end": loadavg()})
+            rows.append(
+                {
+                    "share": share,
+                    "rate": round(rate),
+                    "achieved_rate": round(sent / took, 1),
+                    "seconds": seconds,
+                    "sampled": len(poller.sent),
+                    "never_seen": len(poller.outstanding()),
+                    "p50_s": round(pct(lat, 50), 2) if lat else None,
+                    "p99_s": round(pct(lat, 99), 2) if lat else None,
+                    "max_s": round(max(lat), 2) if lat else None,
+                    "worker_cpu_share": round((cpu_seconds(proc.pid) - cpu0) / took, 2),
+                    "loadavg_start": load0,
+                    "loadavg_end": loadavg(),
+                }
+            )
             print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
         poller.stopping = True
         prod.close()
@@ -408,8 +493,9 @@ def phase_latency(kafka: str, es_url: str, work: Path, capacity: float, seconds:
         p.stop()
 
 
-def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minutes: float,
-                 calm_seconds: float, wait_seconds: float) -> dict[str, Any]:
+def phase_crisis(
+    kafka: str, es_url: str, work: Path, rate: float, history_minutes: float, calm_seconds: float, wait_seconds: float
+) -> dict[str, Any]:
     """Onset → first ``open`` webhook. Detection windows of 20 s with 10 s lateness (see docs/performance.md):
     with the defaults (60 s + 45 s) the window alone is over the 60 s target."""
     from pipeline.demo import AlertReceiver
@@ -417,12 +503,25 @@ def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minut
     brands = {b: BRANDS[b] for b in ("蜜雪冰城", "瑞幸咖啡", "喜茶")}
     detection = {"window_seconds": 20, "allowed_lateness_seconds": 10, "replay_lateness_seconds": 60}
     with AlertReceiver() as receiver:
-        p = Pipeline(kafka, es_url, work, brands=brands,
-                     extra={"detection": detection, "notify": {"webhooks": [{"url": receiver.url}]},
-                            "worker": {"tick_seconds": 1.0}})
+        p = Pipeline(
+            kafka,
+            es_url,
+            work,
+            brands=brands,
+            extra={
+                "detection": detection,
+                "notify": {"webhooks": [{"url": receiver.url}]},
+                "worker": {"tick_seconds": 1.0},
+            },
+        )
         try:
-            history = corpus(int(rate * 60 * history_minutes), seed=31, brands=brands, per_minute=rate * 60 / 3,
-                             end=datetime.now(timezone.utc) - timedelta(seconds=5))
+            history = corpus(
+                int(rate * 60 * history_minutes),
+                seed=31,
+                brands=brands,
+                per_minute=rate * 60 / 3,
+                end=datetime.now(UTC) - timedelta(seconds=5),
+            )
             for i, h in enumerate(history):
                 h["id"] = f"hist-{i}"
             p.start_worker("w0")
@@ -436,11 +535,16 @@ def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minut
                 deadline = time.monotonic() + 300
                 while es_count(es, p.alias) < indexed and time.monotonic() < deadline:
                     time.sleep(0.5)
-                gap = (datetime.now(timezone.utc) - datetime.fromisoformat(history[-1]["created_at"]))
+                gap = datetime.now(UTC) - datetime.fromisoformat(history[-1]["created_at"])
                 if gap.total_seconds() < 15:
                     break
-                history = corpus(max(30, int(rate * gap.total_seconds())), seed=40 + bridge, brands=brands,
-                                 per_minute=rate * 60 / 3, end=datetime.now(timezone.utc))
+                history = corpus(
+                    max(30, int(rate * gap.total_seconds())),
+                    seed=40 + bridge,
+                    brands=brands,
+                    per_minute=rate * 60 / 3,
+                    end=datetime.now(UTC),
+                )
                 for i, h in enumerate(history):
                     h["id"] = f"bridge{bridge}-{i}"
             es.close()
@@ -461,9 +565,13 @@ def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minut
                 crisis_pool.append(c)
             onset = time.time()
             stop = threading.Event()
-            mixed = [x for pair in zip(calm[int(rate * calm_seconds):], crisis_pool) for x in pair]
-            thread = threading.Thread(target=produce_live, args=(prod, topic, mixed, rate * 2, wait_seconds),
-                                      kwargs={"stop": stop}, daemon=True)  # calm + as many extra negatives
+            mixed = [x for pair in zip(calm[int(rate * calm_seconds) :], crisis_pool, strict=False) for x in pair]
+            thread = threading.Thread(
+                target=produce_live,
+                args=(prod, topic, mixed, rate * 2, wait_seconds),
+                kwargs={"stop": stop},
+                daemon=True,
+            )  # calm + as many extra negatives
             thread.start()
             seen = []
             while time.time() < onset + wait_seconds:
@@ -481,10 +589,14 @@ def phase_crisis(kafka: str, es_url: str, work: Path, rate: float, history_minut
         finally:
             p.stop()
     opens = [a for a in seen if a.get("brand") == "瑞幸咖啡" and a.get("status") == "open"]
-    return {"rate": rate, "history_posts": indexed, "detection": detection,
-            "onset_to_webhook_s": round(opens[0]["_received"] - onset, 1) if opens else None,
-            "other_alerts": [(a.get("brand"), a.get("status")) for a in seen if a.get("brand") != "瑞幸咖啡"],
-            "loadavg_end": loadavg()}
+    return {
+        "rate": rate,
+        "history_posts": indexed,
+        "detection": detection,
+        "onset_to_webhook_s": round(opens[0]["_received"] - onset, 1) if opens else None,
+        "other_alerts": [(a.get("brand"), a.get("status")) for a in seen if a.get("brand") != "瑞幸咖啡"],
+        "loadavg_end": loadavg(),
+    }
 
 
 def phase_naive(kafka: str, es_url: str, work: Path, posts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -492,10 +604,27 @@ def phase_naive(kafka: str, es_url: str, work: Path, posts: list[dict[str, Any]]
     try:
         preload(kafka, p.settings.kafka.raw_topic, posts)
         index = f"{p.prefix}-naive"
-        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "naive_pipeline.py"), "--kafka", kafka,
-                                 "--es", es_url, "--topic", p.settings.kafka.raw_topic, "--index", index,
-                                 "--count", str(len(posts)), "--brands", ",".join(BRANDS)],
-                                stdout=open(p.work / "naive.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "naive_pipeline.py"),
+                "--kafka",
+                kafka,
+                "--es",
+                es_url,
+                "--topic",
+                p.settings.kafka.raw_topic,
+                "--index",
+                index,
+                "--count",
+                str(len(posts)),
+                "--brands",
+                ",".join(BRANDS),
+            ],
+            stdout=open(p.work / "naive.log", "wb"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         p.procs.append(proc)
         row = watch_drain(es_url, index, len(posts), [proc.pid], timeout=max(300.0, len(posts) / 20))
         row["workers"] = "naive"
@@ -516,8 +645,9 @@ def summarize_profile(path: Path, top: int = 25) -> list[tuple[str, float, float
             continue
         count = int(n)
         total += count
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")" for f in stack.split(";")
+        ]
         own[frames[-1]] += count
         for f in set(frames):
             incl[f] += count
@@ -553,12 +683,17 @@ def main() -> int:
     started = time.monotonic()
     posts = corpus(n)
     lengths = [len(p["text"]) for p in posts]
-    result: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(), "posts": n,
-                              "avg_chars": round(statistics.mean(lengths), 1), "brands": len(BRANDS),
-                              "cpus": os.cpu_count(), "loadavg_start": loadavg(), "work": str(work),
-                              "command": " ".join(sys.argv)}
-    print(f"corpus: {n} posts, {result['avg_chars']} chars on average; stack {kafka} {es_url}; work {work}",
-          flush=True)
+    result: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(),
+        "posts": n,
+        "avg_chars": round(statistics.mean(lengths), 1),
+        "brands": len(BRANDS),
+        "cpus": os.cpu_count(),
+        "loadavg_start": loadavg(),
+        "work": str(work),
+        "command": " ".join(sys.argv),
+    }
+    print(f"corpus: {n} posts, {result['avg_chars']} chars on average; stack {kafka} {es_url}; work {work}", flush=True)
     try:
         if "throughput" in phases:
             result["throughput"] = phase_throughput(kafka, es_url, work, posts, 1, profile=args.profile)
@@ -577,9 +712,15 @@ def main() -> int:
             if not any(abs(r["rate"] - 500) < 1 for r in fixed):
                 result["latency_500"] = phase_latency(kafka, es_url, work, 500, live_s, shares=(1.0,))
         if "crisis" in phases:
-            result["crisis"] = phase_crisis(kafka, es_url, work, rate=30 if q else 60,
-                                            history_minutes=8 if q else 10, calm_seconds=30 if q else 60,
-                                            wait_seconds=120)
+            result["crisis"] = phase_crisis(
+                kafka,
+                es_url,
+                work,
+                rate=30 if q else 60,
+                history_minutes=8 if q else 10,
+                calm_seconds=30 if q else 60,
+                wait_seconds=120,
+            )
             print(json.dumps(result["crisis"], ensure_ascii=False), flush=True)
     finally:
         if not was_up and not args.keep_stack:
@@ -595,10 +736,14 @@ def main() -> int:
 
 
 def report(r: dict[str, Any]) -> None:
-    print(f"\n{r['posts']} posts, {r['avg_chars']} chars average, {r['brands']} brands, {r['cpus']} CPUs, "
-          f"loadavg at start {r['loadavg_start']}")
-    print(f"{'pipeline':<22}{'posts/s':>9}{'CPU s/1000':>11}{'peak RSS MB':>12}{'worker CPU':>11}"
-          f"{'runqueue':>9}{'kafka CPU':>10}{'es CPU':>8}  loadavg end")
+    print(
+        f"\n{r['posts']} posts, {r['avg_chars']} chars average, {r['brands']} brands, {r['cpus']} CPUs, "
+        f"loadavg at start {r['loadavg_start']}"
+    )
+    print(
+        f"{'pipeline':<22}{'posts/s':>9}{'CPU s/1000':>11}{'peak RSS MB':>12}{'worker CPU':>11}"
+        f"{'runqueue':>9}{'kafka CPU':>10}{'es CPU':>8}  loadavg end"
+    )
     for name in ("throughput", "two_workers", "naive"):
         row = r.get(name)
         if not row:
@@ -607,24 +752,32 @@ def report(r: dict[str, Any]) -> None:
             print(f"{name:<22}  {row['error']}")
             continue
         jvm = row.get("jvm_cpu_share_of_span", {})
-        print(f"{name + ' (' + str(row['workers']) + ')':<22}{row['posts_per_s']:>9}"
-              f"{row['worker_cpu_s_per_1000']:>11.2f}{str(row['peak_rss_mb']):>12}"
-              f"{row['worker_cpu_share_of_span']:>11}{row['worker_runqueue_share_of_span']:>9}{jvm.get('kafka', '-'):>10}{jvm.get('elasticsearch', '-'):>8}"
-              f"  {row['loadavg_end']}")
+        print(
+            f"{name + ' (' + str(row['workers']) + ')':<22}{row['posts_per_s']:>9}"
+            f"{row['worker_cpu_s_per_1000']:>11.2f}{str(row['peak_rss_mb']):>12}"
+            f"{row['worker_cpu_share_of_span']:>11}{row['worker_runqueue_share_of_span']:>9}{jvm.get('kafka', '-'):>10}{jvm.get('elasticsearch', '-'):>8}"
+            f"  {row['loadavg_end']}"
+        )
     if r.get("throughput", {}).get("posts_per_s") and r.get("naive", {}).get("posts_per_s"):
         print(f"worker / naive: {r['throughput']['posts_per_s'] / r['naive']['posts_per_s']:.1f}×")
     lat = [x for x in r.get("latency", []) + r.get("latency_500", []) if x.get("rate")]
     if lat:
-        print(f"\n{'live rate':>10}{'achieved':>10}{'sampled':>8}{'p50 s':>7}{'p99 s':>7}{'max s':>7}"
-              f"{'unseen':>7}  loadavg end")
+        print(
+            f"\n{'live rate':>10}{'achieved':>10}{'sampled':>8}{'p50 s':>7}{'p99 s':>7}{'max s':>7}"
+            f"{'unseen':>7}  loadavg end"
+        )
         for x in lat:
-            print(f"{x['rate']:>10}{x['achieved_rate']:>10}{x['sampled']:>8}{x['p50_s']!s:>7}{x['p99_s']!s:>7}"
-                  f"{x['max_s']!s:>7}{x['never_seen']:>7}  {x['loadavg_end']}")
+            print(
+                f"{x['rate']:>10}{x['achieved_rate']:>10}{x['sampled']:>8}{x['p50_s']!s:>7}{x['p99_s']!s:>7}"
+                f"{x['max_s']!s:>7}{x['never_seen']:>7}  {x['loadavg_end']}"
+            )
     c = r.get("crisis")
     if c:
-        print(f"\ncrisis at {c['rate']} posts/s live: onset → webhook {c['onset_to_webhook_s']} s "
-              f"(windows {c['detection']['window_seconds']} s + lateness "
-              f"{c['detection']['allowed_lateness_seconds']} s); other alerts {c['other_alerts']}")
+        print(
+            f"\ncrisis at {c['rate']} posts/s live: onset → webhook {c['onset_to_webhook_s']} s "
+            f"(windows {c['detection']['window_seconds']} s + lateness "
+            f"{c['detection']['allowed_lateness_seconds']} s); other alerts {c['other_alerts']}"
+        )
     for f, own, incl in r.get("profile_top", []):
         print(f"{incl:6.1f}% {own:6.1f}%  {f}")
 

@@ -5,6 +5,7 @@ Chinese posts for D seconds, and compares the posts the endpoint accepted with w
 count must equal the accepted count, and no key may be in the topic twice (read back key by key).
 Run: .venv/bin/python bench/http_push.py [--duration 120] [--clients 8] [--batch 200]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,17 +32,25 @@ async def load(url: str, token: str, duration: float, clients: int, batch: int) 
     async def client(cid: int) -> None:
         nonlocal accepted
         n = 0
-        async with ClientSession(headers={"Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/x-ndjson"}) as http:
+        async with ClientSession(
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
+        ) as http:
             while time.monotonic() < deadline:
                 lines = []
                 for _ in range(batch):
                     n += 1
-                    lines.append(json.dumps({"platform": "vendor", "id": f"c{cid}-{n}",
-                                             "text": f"第{n}条：海底捞的服务还是一如既往的好[赞] #海底捞#",
-                                             "created_at": "2026-11-20T20:00:00+08:00",
-                                             "author": {"id": f"a{n % 997}", "followers": n % 5000}},
-                                            ensure_ascii=False))
+                    lines.append(
+                        json.dumps(
+                            {
+                                "platform": "vendor",
+                                "id": f"c{cid}-{n}",
+                                "text": f"第{n}条：海底捞的服务还是一如既往的好[赞] #海底捞#",
+                                "created_at": "2026-11-20T20:00:00+08:00",
+                                "author": {"id": f"a{n % 997}", "followers": n % 5000},
+                            },
+                            ensure_ascii=False,
+                        )
+                    )
                 body = ("\n".join(lines) + "\n").encode()
                 started = time.monotonic()
                 async with http.post(url, data=body) as r:
@@ -57,18 +66,24 @@ async def load(url: str, token: str, duration: float, clients: int, batch: int) 
     await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.monotonic() - started
     latencies.sort()
-    return {"seconds": round(elapsed, 1), "accepted": accepted, "posts_per_s": round(accepted / elapsed),
-            "requests": len(latencies), "statuses": statuses,
-            "p50_ms": round(1000 * statistics.median(latencies), 1),
-            "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1)}
+    return {
+        "seconds": round(elapsed, 1),
+        "accepted": accepted,
+        "posts_per_s": round(accepted / elapsed),
+        "requests": len(latencies),
+        "statuses": statuses,
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
+    }
 
 
 def topic_count(bootstrap: str, topic: str) -> tuple[int, int]:
     """(records, distinct keys) in the topic, read to its end offsets."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=10_000,
-                             fetch_max_bytes=64 * 1024 * 1024)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=10_000, fetch_max_bytes=64 * 1024 * 1024
+    )
     parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
     ends = consumer.end_offsets(parts)
     consumer.assign(parts)
@@ -99,12 +114,15 @@ def main() -> None:
     stack.up()
     prefix, token = f"bench{uuid.uuid4().hex[:6]}", "bench-token"
     config = Path(f"/tmp/{prefix}.yaml")
-    config.write_text(f"kafka: {{topic_prefix: {prefix}}}\n"
-                      f"connectors: {{http: {{port: {args.port}, dedupe_seconds: {args.dedupe_seconds}}}}}\n")
+    config.write_text(
+        f"kafka: {{topic_prefix: {prefix}}}\n"
+        f"connectors: {{http: {{port: {args.port}, dedupe_seconds: {args.dedupe_seconds}}}}}\n"
+    )
     env = {**os.environ, "LINGTING_CONFIG": str(config), "LINGTING_HTTP_TOKEN": token}
     server_log = open(f"/tmp/{prefix}.log", "wb")  # the connector's own log, for when a figure looks wrong
-    server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "connect", "http"], env=env, cwd=ROOT,
-                              stderr=server_log)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "connect", "http"], env=env, cwd=ROOT, stderr=server_log
+    )
     try:
         import urllib.request
 
@@ -114,8 +132,9 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        result = asyncio.run(load(f"http://127.0.0.1:{args.port}/v1/posts", token, args.duration, args.clients,
-                                  args.batch))
+        result = asyncio.run(
+            load(f"http://127.0.0.1:{args.port}/v1/posts", token, args.duration, args.clients, args.batch)
+        )
     finally:
         server.terminate()
         server.wait(30)
@@ -124,8 +143,17 @@ def main() -> None:
     result["topic_equals_accepted"] = result["in_topic"] == result["accepted"]
     result.update(clients=args.clients, batch=args.batch, dedupe_seconds=args.dedupe_seconds)
     print(f"{'metric':<22}{'value':>14}")
-    for key in ("seconds", "accepted", "in_topic", "topic_equals_accepted", "duplicate_keys", "posts_per_s",
-                "requests", "p50_ms", "p99_ms"):
+    for key in (
+        "seconds",
+        "accepted",
+        "in_topic",
+        "topic_equals_accepted",
+        "duplicate_keys",
+        "posts_per_s",
+        "requests",
+        "p50_ms",
+        "p99_ms",
+    ):
         print(f"{key:<22}{str(result[key]):>14}")
     print(f"{'statuses':<22}{json.dumps(result['statuses']):>14}")
     out = ROOT / "bench" / "results" / "http_push.json"

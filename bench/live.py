@@ -13,6 +13,7 @@ issue #12), pushed at once (a replay), then calm live posts in real time, then a
 Reported per brand: seconds from onset to the first `open` webhook (target ≤ 180), and any alert for the calm
 brand. The alert delay is the window (60 s) + allowed_lateness_seconds (45 s) + the pipeline's own latency.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -35,18 +36,41 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BRANDS = {"蜜雪冰城": ["蜜雪", "雪王"], "瑞幸咖啡": ["瑞幸"], "喜茶": ["heytea"]}
-COPIES = ["{b}的饮料里喝出了蟑螂，食品安全问题太吓人了！", "{b}喝出蟑螂！！这食品安全谁来管[怒]",
-          "在{b}买的饮料里有蟑螂，恶心死了😡"]
-CALM = ["今天的{b}还行吧", "下班路上买了杯{b}", "{b}新品还不错👍", "{b}排队好久，有点烦", "{b}这杯太甜了，不喜欢",
-        "#{b}# 打卡", "和同事点了{b}外卖", "{b}價格有點貴了", "{b}的店员态度一般", "周末又喝{b}了[哈哈]"]
-VARIED = ["{b}{n}号店的咖啡里有虫子，太恶心了", "第{n}次投诉{b}了，杯子里有异物，客服还不理人😡",
-          "{b}食品安全出大问题，{n}个人喝完拉肚子[怒]", "再也不买{b}了，饮料变质还卖，举报了（{n}）",
-          "{b}店里卫生太差，后厨有蟑螂，视频{n}已经传开了", "{b}的奶是过期的？{n}楼说得对，必须严查"]
+COPIES = [
+    "{b}的饮料里喝出了蟑螂，食品安全问题太吓人了！",
+    "{b}喝出蟑螂！！这食品安全谁来管[怒]",
+    "在{b}买的饮料里有蟑螂，恶心死了😡",
+]
+CALM = [
+    "今天的{b}还行吧",
+    "下班路上买了杯{b}",
+    "{b}新品还不错👍",
+    "{b}排队好久，有点烦",
+    "{b}这杯太甜了，不喜欢",
+    "#{b}# 打卡",
+    "和同事点了{b}外卖",
+    "{b}價格有點貴了",
+    "{b}的店员态度一般",
+    "周末又喝{b}了[哈哈]",
+]
+VARIED = [
+    "{b}{n}号店的咖啡里有虫子，太恶心了",
+    "第{n}次投诉{b}了，杯子里有异物，客服还不理人😡",
+    "{b}食品安全出大问题，{n}个人喝完拉肚子[怒]",
+    "再也不买{b}了，饮料变质还卖，举报了（{n}）",
+    "{b}店里卫生太差，后厨有蟑螂，视频{n}已经传开了",
+    "{b}的奶是过期的？{n}楼说得对，必须严查",
+]
 
 
 def post(brand: str, text: str, at: datetime, n: int, *, author: str | None = None) -> dict:
-    return {"platform": "weibo", "id": f"live-{n}", "text": text, "created_at": at.isoformat(),
-            "author": {"id": author or f"acct{n}", "name": f"用户{n}", "followers": 20 + n % 900}}
+    return {
+        "platform": "weibo",
+        "id": f"live-{n}",
+        "text": text,
+        "created_at": at.isoformat(),
+        "author": {"id": author or f"acct{n}", "name": f"用户{n}", "followers": 20 + n % 900},
+    }
 
 
 class Pusher:
@@ -55,9 +79,12 @@ class Pusher:
 
     def push(self, posts: list[dict]) -> None:
         for i in range(0, len(posts), 500):
-            body = ("\n".join(json.dumps(p, ensure_ascii=False) for p in posts[i:i + 500]) + "\n").encode()
-            req = urllib.request.Request(self.url, data=body, headers={
-                "Authorization": f"Bearer {self.token}", "Content-Type": "application/x-ndjson"})
+            body = ("\n".join(json.dumps(p, ensure_ascii=False) for p in posts[i : i + 500]) + "\n").encode()
+            req = urllib.request.Request(
+                self.url,
+                data=body,
+                headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/x-ndjson"},
+            )
             for attempt in range(20):
                 try:
                     with urllib.request.urlopen(req, timeout=30) as r:
@@ -83,14 +110,19 @@ def main() -> None:
     token = "live-bench-token"
     rnd = random.Random(7)
     with AlertReceiver() as receiver:
-        config = {"brands": [{"name": b, "keywords": k} for b, k in BRANDS.items()],
-                  "kafka": {"bootstrap": f"127.0.0.1:{stack.default_kafka_port()}", "topic_prefix": f"live{run}"},
-                  "elasticsearch": {"url": f"http://127.0.0.1:{stack.default_es_port()}",
-                                    "index_prefix": f"live{run}"},
-                  "worker": {"app_id": f"lingting-live-{run}", "data_dir": str(work / "worker"), "web_port": 0,
-                             "tick_seconds": 2.0},
-                  "connectors": {"http": {"port": args.port}},
-                  "notify": {"webhooks": [{"url": receiver.url}]}}
+        config = {
+            "brands": [{"name": b, "keywords": k} for b, k in BRANDS.items()],
+            "kafka": {"bootstrap": f"127.0.0.1:{stack.default_kafka_port()}", "topic_prefix": f"live{run}"},
+            "elasticsearch": {"url": f"http://127.0.0.1:{stack.default_es_port()}", "index_prefix": f"live{run}"},
+            "worker": {
+                "app_id": f"lingting-live-{run}",
+                "data_dir": str(work / "worker"),
+                "web_port": 0,
+                "tick_seconds": 2.0,
+            },
+            "connectors": {"http": {"port": args.port}},
+            "notify": {"webhooks": [{"url": receiver.url}]},
+        }
         path = work / "lingting.yaml"
         path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         env = {**os.environ, "LINGTING_CONFIG": str(path), "LINGTING_HTTP_TOKEN": token}
@@ -98,8 +130,11 @@ def main() -> None:
         try:
             for name, cmd in (("connect", ["connect", "http"]), ("worker", ["worker", "--loglevel", "warning"])):
                 log = open(work / f"{name}.log", "wb")
-                procs.append(subprocess.Popen([sys.executable, "-m", "pipeline.cli", *cmd], env=env, cwd=ROOT,
-                                              stdout=log, stderr=log))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "pipeline.cli", *cmd], env=env, cwd=ROOT, stdout=log, stderr=log
+                    )
+                )
             for _ in range(300):
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=1)
@@ -108,7 +143,7 @@ def main() -> None:
                     time.sleep(0.2)
             pusher = Pusher(f"http://127.0.0.1:{args.port}/v1/posts", token)
             n = 0
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             history = []
             t = now - timedelta(hours=3)
             while t < now - timedelta(minutes=6):  # 5 posts/min per brand
@@ -124,7 +159,7 @@ def main() -> None:
                 start = time.monotonic()
                 for tick in range(12):  # every 5 s
                     batch = []
-                    at = datetime.now(timezone.utc)
+                    at = datetime.now(UTC)
                     for b in BRANDS:
                         n += 1
                         if rnd.random() < 5 / 12:
@@ -141,7 +176,7 @@ def main() -> None:
             for _ in range(int(args.calm_live_minutes)):
                 live_minute(False)
             onset = time.time()
-            onset_dt = datetime.now(timezone.utc)
+            onset_dt = datetime.now(UTC)
             print(f"crisis onset {onset_dt:%H:%M:%S} UTC", file=sys.stderr)
             # the crisis is pushed from a thread while this one stamps each webhook as it arrives
             crisis = threading.Thread(target=lambda: [live_minute(True) for _ in range(int(args.crisis_minutes))])
@@ -172,9 +207,13 @@ def main() -> None:
         alerts = [a for a in seen if a.get("brand") == b]
         opens = [a for a in alerts if a.get("status") == "open"]
         first = opens[0]["_received"] - onset if opens else None
-        result["brands"][b] = {"alerts": [(a.get("status"), a.get("severity"), a.get("observed"),
-                                           a.get("coordination", {}).get("suspected")) for a in alerts],
-                               "seconds_to_open": round(first, 1) if first is not None else None}
+        result["brands"][b] = {
+            "alerts": [
+                (a.get("status"), a.get("severity"), a.get("observed"), a.get("coordination", {}).get("suspected"))
+                for a in alerts
+            ],
+            "seconds_to_open": round(first, 1) if first is not None else None,
+        }
     print(f"{'brand':<10}{'crisis':<24}{'first open after onset':>24}  alerts")
     kinds = {"蜜雪冰城": "pasted by many accounts", "瑞幸咖啡": "varied texts", "喜茶": "none (calm)"}
     for b, r in result["brands"].items():

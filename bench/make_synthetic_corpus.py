@@ -5,6 +5,7 @@ ChnSentiCorp_htl_all. Short reviews (8–60 characters) only, a fixed random sam
 is ``label<TAB>domain<TAB>sentence`` (domain food or hotel, so a restaurant's posts are not about hotel rooms).
 Run: python bench/make_synthetic_corpus.py [--shared ../shared/data/sentiment] [--per-pool 800] [--seed 11]
 """
+
 from __future__ import annotations
 
 import argparse

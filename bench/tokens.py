@@ -13,6 +13,7 @@ Two inputs, both run through the worker's own chain (``Enricher``, then ``BrandM
 "Single-character share" = tokens of one character / all word tokens (``#hashtag#`` tokens and ``[emoticon]``
 codes left out, as they are not words). Prints a table and writes bench/results/tokens.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import json
 import random
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,13 +38,16 @@ from schemas.posts import RawPost  # noqa: E402
 
 WEIBO = Path("/work/shared/data/sentiment/weibo_ewect_virus_train.csv")
 DEMO = ROOT / "deploy" / "demo"
-START = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # fixed, so every run replays the same posts
+START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # fixed, so every run replays the same posts
 RESULTS = ROOT / "bench" / "results" / "tokens.json"
 
 
 def word_tokens(tokens: list[str]) -> list[str]:
-    return [t for t in tokens if not (t.startswith("#") and t.endswith("#") and len(t) > 2)
-            and not (t.startswith("[") and t.endswith("]"))]
+    return [
+        t
+        for t in tokens
+        if not (t.startswith("#") and t.endswith("#") and len(t) > 2) and not (t.startswith("[") and t.endswith("]"))
+    ]
 
 
 def single_share(posts_tokens: list[list[str]]) -> tuple[float, int, Counter]:
@@ -69,12 +73,17 @@ def demo_crisis() -> dict:
     share, n_words, singles = single_share(tokens)
     crisis_share, crisis_words, _ = single_share(crisis_tokens)
     return {
-        "posts": len(tokens), "word_tokens": n_words, "single_char_share": round(share, 4),
-        "crisis_posts": len(crisis_tokens), "crisis_single_char_share": round(crisis_share, 4),
+        "posts": len(tokens),
+        "word_tokens": n_words,
+        "single_char_share": round(share, 4),
+        "crisis_posts": len(crisis_tokens),
+        "crisis_single_char_share": round(crisis_share, 4),
         "posts_with_a_brand_token_twice": brand_twice,
         "top_single_chars": singles.most_common(15),
-        "alerts": [{"brand": a.brand, "status": a.status, "sequence": a.sequence,
-                    "top_terms": [t.term for t in a.top_terms]} for a in alerts],
+        "alerts": [
+            {"brand": a.brand, "status": a.status, "sequence": a.sequence, "top_terms": [t.term for t in a.top_terms]}
+            for a in alerts
+        ],
     }
 
 
@@ -91,7 +100,7 @@ def weibo_set(path: Path, seed: int) -> dict:
     random.Random(seed).shuffle(shuffled)
     for i in range(0, len(shuffled), 100):
         window: Counter = Counter()
-        chunk = shuffled[i:i + 100]
+        chunk = shuffled[i : i + 100]
         for _, p in chunk:
             window.update(post_terms(p, brand=""))
         vocabulary.learn(dict(window), len(chunk))
@@ -99,9 +108,13 @@ def weibo_set(path: Path, seed: int) -> dict:
     crisis: Counter = Counter(t for p in angry for t in post_terms(p, brand=""))
     terms = vocabulary.rising(dict(crisis), len(angry), limit=12)
     return {
-        "posts": len(posts), "word_tokens": n_words, "single_char_share": round(share, 4),
-        "top_single_chars": singles.most_common(15), "top_keywords": keywords.most_common(25),
-        "angry_posts": len(angry), "angry_alert_top_terms": [t.term for t in terms],
+        "posts": len(posts),
+        "word_tokens": n_words,
+        "single_char_share": round(share, 4),
+        "top_single_chars": singles.most_common(15),
+        "top_keywords": keywords.most_common(25),
+        "angry_posts": len(angry),
+        "angry_alert_top_terms": [t.term for t in terms],
     }
 
 

@@ -12,6 +12,7 @@ million. Each page is fetched over HTTP from ``lingting web``'s app (a thread in
 times after one warm-up; the table gives the median and the slowest. Needs the local stack ($LINGTING_ES or
 127.0.0.1:$LINGTING_STACK_ES_PORT). Prints a table and writes bench/results/web.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,15 +44,20 @@ COPY_SHIFT = timedelta(hours=4)
 
 def settings_for(es_url: str, prefix: str, reports_dir: Path):
     data = yaml.safe_load((DEMO_DIR / "lingting.yaml").read_text(encoding="utf-8"))
-    data.update({"elasticsearch": {"url": es_url, "index_prefix": prefix}, "api": {"token": TOKEN},
-                 "reports": {"dir": str(reports_dir)}})
+    data.update(
+        {
+            "elasticsearch": {"url": es_url, "index_prefix": prefix},
+            "api": {"token": TOKEN},
+            "reports": {"dir": str(reports_dir)},
+        }
+    )
     return settings_from_dict(data, "bench/web.py")
 
 
 async def count(es, settings) -> int:
     try:
         return (await es.count(index=settings.elasticsearch.posts_alias))["count"]
-    except Exception:  # noqa: BLE001 - no index yet
+    except Exception:
         return 0
 
 
@@ -100,26 +106,37 @@ async def load(settings, target: int, reuse: bool) -> dict:
         await async_bulk(slow, actions(), chunk_size=5000, max_retries=5)
         await es.indices.refresh(index=e.posts_alias)
         await slow.indices.forcemerge(index=e.posts_alias, max_num_segments=1)
-        return {"posts": await count(es, settings), "loaded": True, "chain_posts": base.posts,
-                "chain_seconds": round(chain_s, 1), "alerts": len(base.alerts), "copies": copies,
-                "copy_seconds": round(time.monotonic() - t1, 1)}
+        return {
+            "posts": await count(es, settings),
+            "loaded": True,
+            "chain_posts": base.posts,
+            "chain_seconds": round(chain_s, 1),
+            "alerts": len(base.alerts),
+            "copies": copies,
+            "copy_seconds": round(time.monotonic() - t1, 1),
+        }
     finally:
         await es.close()
 
 
 def pages(alert_id: str | None) -> list[tuple[str, str]]:
     hdl = quote("海底捞")
-    out = [("危机看板 /crisis", "/crisis"),
-           ("overview 1 brand 24h", f"/overview?brand={hdl}&range=24h"),
-           ("overview 1 brand 7d", f"/overview?brand={hdl}&range=7d"),
-           ("overview 1 brand 30d", f"/overview?brand={hdl}&range=30d"),
-           ("overview 5 brands 7d", "/overview?range=7d&" + "&".join(
-               f"brand={quote(b)}" for b in ("海底捞", "呷哺呷哺", "蜜雪冰城", "蔚来", "小米"))),
-           ("drill (chart point)", f"/drill?brand={hdl}&sentiment=negative"),
-           ("search 老鼠", f"/search?q={quote('老鼠')}"),
-           ("search 老鼠 + filters", f"/search?q={quote('老鼠')}&brand={hdl}&sentiment=negative"),
-           ("response KPIs 30d", "/kpis"),
-           ("reports", "/reports")]
+    out = [
+        ("危机看板 /crisis", "/crisis"),
+        ("overview 1 brand 24h", f"/overview?brand={hdl}&range=24h"),
+        ("overview 1 brand 7d", f"/overview?brand={hdl}&range=7d"),
+        ("overview 1 brand 30d", f"/overview?brand={hdl}&range=30d"),
+        (
+            "overview 5 brands 7d",
+            "/overview?range=7d&"
+            + "&".join(f"brand={quote(b)}" for b in ("海底捞", "呷哺呷哺", "蜜雪冰城", "蔚来", "小米")),
+        ),
+        ("drill (chart point)", f"/drill?brand={hdl}&sentiment=negative"),
+        ("search 老鼠", f"/search?q={quote('老鼠')}"),
+        ("search 老鼠 + filters", f"/search?q={quote('老鼠')}&brand={hdl}&sentiment=negative"),
+        ("response KPIs 30d", "/kpis"),
+        ("reports", "/reports"),
+    ]
     if alert_id:
         out.insert(1, ("crisis detail", f"/crisis/{quote(alert_id, safe='')}"))
     return out
@@ -138,8 +155,11 @@ def measure(url: str, paths: list[tuple[str, str]], repeat: int) -> dict[str, di
                 resp = client.get(path)
                 times.append(time.perf_counter() - t)
                 assert resp.status_code == 200, (path, resp.status_code)
-            out[name] = {"first_s": round(first, 3), "median_s": round(statistics.median(times), 3),
-                         "max_s": round(max(times), 3)}
+            out[name] = {
+                "first_s": round(first, 3),
+                "median_s": round(statistics.median(times), 3),
+                "max_s": round(max(times), 3),
+            }
     return out
 
 
@@ -148,8 +168,9 @@ async def first_alert(settings) -> tuple[str | None, datetime | None]:
 
     es = AsyncElasticsearch(settings.elasticsearch.url)
     try:
-        resp = await es.search(index=settings.elasticsearch.alerts_alias, size=1, sort=[{"updated_at": "desc"}],
-                               ignore_unavailable=True)
+        resp = await es.search(
+            index=settings.elasticsearch.alerts_alias, size=1, sort=[{"updated_at": "desc"}], ignore_unavailable=True
+        )
         hits = resp["hits"]["hits"]
         if not hits:
             return None, None
@@ -169,9 +190,14 @@ def daily_report(settings, when: datetime | None) -> dict:
         t = time.perf_counter()
         result = asyncio.run(make_report(settings, "daily", day=day))
         runs.append((time.perf_counter() - t, result["query_seconds"]))
-    return {"day": day.isoformat(), "brands": len(result["report"]["brands"]),
-            "posts_in_day": sum(b["kpi"]["volume"] for b in result["report"]["brands"]),
-            "cold_s": round(runs[0][0], 2), "warm_s": round(runs[1][0], 2), "warm_queries_s": round(runs[1][1], 2)}
+    return {
+        "day": day.isoformat(),
+        "brands": len(result["report"]["brands"]),
+        "posts_in_day": sum(b["kpi"]["volume"] for b in result["report"]["brands"]),
+        "cold_s": round(runs[0][0], 2),
+        "warm_s": round(runs[1][0], 2),
+        "warm_queries_s": round(runs[1][1], 2),
+    }
 
 
 def main() -> None:
@@ -179,13 +205,17 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--reuse", action="store_true", help="keep an index already holding --posts documents")
-    ap.add_argument("--es", default=os.environ.get("LINGTING_ES")
-                    or f"http://127.0.0.1:{os.environ.get('LINGTING_STACK_ES_PORT', '9200')}")
+    ap.add_argument(
+        "--es",
+        default=os.environ.get("LINGTING_ES") or f"http://127.0.0.1:{os.environ.get('LINGTING_STACK_ES_PORT', '9200')}",
+    )
     args = ap.parse_args()
     reports = ROOT / "bench" / "results" / "web-reports"
     runs = {}
-    for label, prefix, target in (("anchor: demo stream", "benchweb-demo", 1),
-                                  (f"{args.posts:,} posts", f"benchweb-{args.posts}", args.posts)):
+    for label, prefix, target in (
+        ("anchor: demo stream", "benchweb-demo", 1),
+        (f"{args.posts:,} posts", f"benchweb-{args.posts}", args.posts),
+    ):
         settings = settings_for(args.es, prefix, reports / prefix)
         info = asyncio.run(load(settings, target, args.reuse))
         alert_id, when = asyncio.run(first_alert(settings))
@@ -195,8 +225,10 @@ def main() -> None:
         print(f"{label}: {info}", flush=True)
     labels = list(runs)
     names = list(runs[labels[-1]]["pages"])
-    print(f"\nseconds: first load | median of the next --repeat (slowest)\n{'page':28}"
-          + "".join(f"{lab[:28]:>30}" for lab in labels))
+    print(
+        f"\nseconds: first load | median of the next --repeat (slowest)\n{'page':28}"
+        + "".join(f"{lab[:28]:>30}" for lab in labels)
+    )
     for name in names:
         row = f"{name:28}"
         for lab in labels:
@@ -206,14 +238,25 @@ def main() -> None:
         print(row)
     for lab in labels:
         d = runs[lab]["daily_report"]
-        print(f"日报 {d['brands']} brands, 1 day ({d['posts_in_day']:,} posts in the day) [{lab}]: "
-              f"{d['warm_s']:.2f} s warm (queries {d['warm_queries_s']:.2f} s), {d['cold_s']:.2f} s cold")
+        print(
+            f"日报 {d['brands']} brands, 1 day ({d['posts_in_day']:,} posts in the day) [{lab}]: "
+            f"{d['warm_s']:.2f} s warm (queries {d['warm_queries_s']:.2f} s), {d['cold_s']:.2f} s cold"
+        )
     slowest = max(runs[labels[-1]]["pages"].items(), key=lambda kv: max(kv[1]["max_s"], kv[1]["first_s"]))
-    print(f"slowest page at {labels[-1]}: {slowest[0]} first {slowest[1]['first_s']:.3f} s, max "
-          f"{slowest[1]['max_s']:.3f} s (target < 1 s)")
+    print(
+        f"slowest page at {labels[-1]}: {slowest[0]} first {slowest[1]['first_s']:.3f} s, max "
+        f"{slowest[1]['max_s']:.3f} s (target < 1 s)"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"host": platform.node(), "cpus": os.cpu_count(), "repeat": args.repeat,
-                                   "runs": runs}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    RESULTS.write_text(
+        json.dumps(
+            {"host": platform.node(), "cpus": os.cpu_count(), "repeat": args.repeat, "runs": runs},
+            ensure_ascii=False,
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {RESULTS}")
 
 

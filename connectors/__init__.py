@@ -5,6 +5,7 @@ its parameters are the connector's own CLI options, it returns a :class:`~connec
 ``lingting connect NAME`` is built from this registry; a module is imported only when its command is used,
 so ``lingting --help`` stays instant. Adding a connector = its module, its test module and one line here.
 """
+
 from __future__ import annotations
 
 REGISTRY: dict[str, str] = {

@@ -1,5 +1,6 @@
 """The checkpoint: one small JSON document per connector instance, replaced atomically, holding the source's
 position and the raw topic's end offsets at that moment (see ``connectors/run.py`` for how both are used)."""
+
 from __future__ import annotations
 
 import hashlib

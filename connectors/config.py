@@ -1,4 +1,5 @@
 """The ``connectors:`` section of the config: one sub-section per source."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,10 +21,17 @@ class HttpPushConfig(BaseModel):
     token: str | None = Field(default=None, description="Bearer token clients must send; env LINGTING_HTTP_TOKEN.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
     max_pending: int = Field(default=50_000, ge=1, description="Posts waiting for Kafka before answering 429.")
-    dedupe_seconds: float = Field(default=600.0, ge=0, description="A key accepted within this many seconds is "
-                                  "not published again (client retries, also across a restart); 0: off.")
-    dedupe_max_keys: int = Field(default=500_000, ge=1, description="Bound of the remembered keys (memory, and "
-                                 "the raw-topic read-back at start).")
+    dedupe_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="A key accepted within this many seconds is "
+        "not published again (client retries, also across a restart); 0: off.",
+    )
+    dedupe_max_keys: int = Field(
+        default=500_000,
+        ge=1,
+        description="Bound of the remembered keys (memory, and the raw-topic read-back at start).",
+    )
 
 
 WEIBO_STREAM_KINDS = ("keyword", "uid", "screen_name")
@@ -46,11 +54,13 @@ class WeiboStream(BaseModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
-    def _exactly_one_target(self) -> "WeiboStream":
+    def _exactly_one_target(self) -> WeiboStream:
         given = [k for k in WEIBO_STREAM_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("each weibo stream needs exactly one of keyword, uid, screen_name"
-                             + (f" (got {', '.join(given)})" if given else ""))
+            raise ValueError(
+                "each weibo stream needs exactly one of keyword, uid, screen_name"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
         return self
 
     @property
@@ -68,8 +78,11 @@ class WeiboConfig(BaseModel):
     base_url: str = Field(default="https://api.weibo.com", description="API root (tests point it elsewhere).")
     token: str | None = Field(default=None, description="OAuth2 access token; env LINGTING_WEIBO_TOKEN.")
     streams: list[WeiboStream] = Field(default_factory=list)
-    max_pages: int = Field(default=50, ge=1, description="Pages read per poll of a stream before giving up "
-                                                         "on older statuses (a gap, logged).")
+    max_pages: int = Field(
+        default=50,
+        ge=1,
+        description="Pages read per poll of a stream before giving up on older statuses (a gap, logged).",
+    )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Cap of the exponential backoff.")
     token_retry_seconds: float = Field(default=300.0, gt=0, description="Retry period while the token is rejected.")
@@ -89,8 +102,11 @@ class RssFeedConfig(BaseModel):
     url: str = Field(pattern=r"^https?://\S+$", description="Feed url (http or https).")
     name: str | None = Field(default=None, description="Name in logs and metrics (default: the url).")
     interval: float = Field(default=300.0, ge=10, description="Seconds between polls of this feed.")
-    platform: str | None = Field(default=None, pattern=r"^[^:\s]+$",
-                                 description="Platform of its posts (default: from the RSSHub route, else news).")
+    platform: str | None = Field(
+        default=None,
+        pattern=r"^[^:\s]+$",
+        description="Platform of its posts (default: from the RSSHub route, else news).",
+    )
 
 
 class RssConfig(BaseModel):
@@ -100,8 +116,7 @@ class RssConfig(BaseModel):
 
     feeds: list[RssFeedConfig] = Field(default_factory=list)
     timeout: float = Field(default=20.0, gt=0, description="Seconds per HTTP request.")
-    user_agent: str = Field(default="lingting-rss/1.0 (brand listening)",
-                            min_length=1)
+    user_agent: str = Field(default="lingting-rss/1.0 (brand listening)", min_length=1)
     retry_backoff: float = Field(default=5.0, gt=0, description="First retry delay of a failing feed; doubles.")
     max_backoff: float = Field(default=900.0, gt=0, description="Cap of the retry delay of a failing feed.")
     max_seen: int = Field(default=5000, ge=10, description="Entry ids remembered per feed (plus those still in it).")

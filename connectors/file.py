@@ -3,14 +3,16 @@
 The position is the line number (for CSV: the data row number), so a restart resumes after the last
 checkpointed line. An invalid line is reported with its number and kept on the dead-letter topic.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -19,11 +21,16 @@ from connectors.source import ConnectorError, Emit, Idle, Invalid, Item, Launch,
 from schemas import RawPost
 from schemas.errors import validation_summary
 
-
 #: CSV columns besides the RawPost top-level fields: flat names for the nested author and metrics.
-CSV_NESTED = {"author_id": ("author", "id"), "author_name": ("author", "name"),
-              "followers": ("author", "followers"), "verified": ("author", "verified"),
-              "reposts": ("metrics", "reposts"), "comments": ("metrics", "comments"), "likes": ("metrics", "likes")}
+CSV_NESTED = {
+    "author_id": ("author", "id"),
+    "author_name": ("author", "name"),
+    "followers": ("author", "followers"),
+    "verified": ("author", "verified"),
+    "reposts": ("metrics", "reposts"),
+    "comments": ("metrics", "comments"),
+    "likes": ("metrics", "likes"),
+}
 
 
 def csv_row_to_post(row: dict[str, str]) -> dict[str, Any]:
@@ -44,8 +51,9 @@ class FileSource(Source[int]):
 
     name = "file"
 
-    def __init__(self, path: Path, *, fmt: str | None = None, follow: bool = False,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self, path: Path, *, fmt: str | None = None, follow: bool = False, stop: threading.Event | None = None
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise ConnectorError(f"no such file: {self.path}")
@@ -84,7 +92,7 @@ class FileSource(Source[int]):
             try:
                 if header is not None:
                     values = next(csv.reader(io.StringIO(line)))
-                    data = csv_row_to_post(dict(zip(header, values)))
+                    data = csv_row_to_post(dict(zip(header, values, strict=False)))
                     post = RawPost.model_validate(data)
                 else:
                     post = RawPost.model_validate_json(raw)
@@ -97,14 +105,13 @@ class FileSource(Source[int]):
             yield Emit(post, number)
 
 
-def command(stop: threading.Event,
-            path: Path = typer.Argument(..., help="JSONL (one RawPost per line) or CSV with a header row."),
-            follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading lines appended to the file."),
-            fmt: Optional[str] = typer.Option(None, "--format", help="jsonl | csv (default: by file extension)."),
-            from_start: bool = typer.Option(False, "--from-start", help="Ignore the checkpoint: replay everything."),
-            ) -> Launch:
+def command(
+    stop: threading.Event,
+    path: Path = typer.Argument(..., help="JSONL (one RawPost per line) or CSV with a header row."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading lines appended to the file."),
+    fmt: str | None = typer.Option(None, "--format", help="jsonl | csv (default: by file extension)."),
+    from_start: bool = typer.Option(False, "--from-start", help="Ignore the checkpoint: replay everything."),
+) -> Launch:
     """Replay a file of posts into Kafka, keyed platform:id (acks=all). Restartable: resumes after the last
     checkpointed line without sending a post twice. Invalid lines: error on stderr, kept on the dead-letter topic."""
     return Launch(FileSource(path, fmt=fmt, follow=follow, stop=stop), ident=str(path.resolve()), fresh=from_start)
-
-

@@ -1,4 +1,5 @@
 """HTML of a feed entry or a Weibo status → plain text (standard-library parser; no tag soup regexes)."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,31 @@ class _Text(HTMLParser):
     """HTML → plain text: block elements and <br> become line breaks, scripts/styles are dropped, and emoticon
     images (RSSHub renders Weibo's [怒] as <img alt="[怒]">) keep their code."""
 
-    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article",
-             "pre", "hr", "ul", "ol", "table", "figure", "figcaption", "header", "footer"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "section",
+        "article",
+        "pre",
+        "hr",
+        "ul",
+        "ol",
+        "table",
+        "figure",
+        "figcaption",
+        "header",
+        "footer",
+    }
     SKIP = {"script", "style", "noscript", "template"}
     EMOTICON = re.compile(r"^\[[^\[\]\s]{1,10}\]$")
 

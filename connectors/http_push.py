@@ -9,6 +9,7 @@ Exactly once across a crash: a client that got no answer (the connector was kill
 Keys accepted in the last ``dedupe_seconds`` are remembered and not published twice; at start the memory is
 rebuilt from the raw topic's records of that window (by timestamp), before the port opens.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,9 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 from aiohttp import web
@@ -41,42 +43,89 @@ CHECKPOINTED = False
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
-    "info": {"title": "lingting HTTP push", "version": "1",
-             "description": "Push social media posts (RawPost JSON) into lingting."},
+    "info": {
+        "title": "lingting HTTP push",
+        "version": "1",
+        "description": "Push social media posts (RawPost JSON) into lingting.",
+    },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Result": {"type": "object", "properties": {
-            "accepted": {"type": "integer", "description": "Valid items now in Kafka (duplicates included)."},
-            "duplicates": {"type": "integer", "description": "Accepted items whose key was already accepted "
-                                                             "within connectors.http.dedupe_seconds (not sent "
-                                                             "again)."},
-            "rejected": {"type": "array", "items": {"type": "object", "properties": {
-                "index": {"type": "integer"}, "id": {"type": "string"}, "error": {"type": "string"}}}}}}},
+        "schemas": {
+            "Result": {
+                "type": "object",
+                "properties": {
+                    "accepted": {"type": "integer", "description": "Valid items now in Kafka (duplicates included)."},
+                    "duplicates": {
+                        "type": "integer",
+                        "description": "Accepted items whose key was already accepted "
+                        "within connectors.http.dedupe_seconds (not sent "
+                        "again).",
+                    },
+                    "rejected": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "id": {"type": "string"},
+                                "error": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
     },
     "security": [{"bearer": []}],
     "paths": {
-        "/v1/posts": {"post": {
-            "summary": "Publish one post, a JSON array of posts, or NDJSON (one post per line).",
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"oneOf": [
-                    {"$ref": "https://lingting.dev/schemas/raw_post.schema.json"},
-                    {"type": "array", "items": {"$ref": "https://lingting.dev/schemas/raw_post.schema.json"}}]}},
-                "application/x-ndjson": {"schema": {"type": "string"}}}},
-            "responses": {
-                "200": {"description": "All items accepted (acknowledged by Kafka).",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
-                "207": {"description": "Some items accepted, the others rejected (see `rejected`).",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
-                "400": {"description": "The body is not JSON / NDJSON."},
-                "401": {"description": "Missing or wrong bearer token."},
-                "413": {"description": "Body larger than the configured limit."},
-                "422": {"description": "No item was valid (see `rejected`)."},
-                "429": {"description": "Kafka is behind; retry after the Retry-After seconds."},
-                "503": {"description": "Kafka did not acknowledge; nothing from this request is guaranteed."}}}},
-        "/healthz": {"get": {"summary": "Liveness and pending posts.", "security": [],
-                             "responses": {"200": {"description": "OK"}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics.", "security": [],
-                             "responses": {"200": {"description": "OK"}}}},
+        "/v1/posts": {
+            "post": {
+                "summary": "Publish one post, a JSON array of posts, or NDJSON (one post per line).",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": "https://lingting.dev/schemas/raw_post.schema.json"},
+                                    {
+                                        "type": "array",
+                                        "items": {"$ref": "https://lingting.dev/schemas/raw_post.schema.json"},
+                                    },
+                                ]
+                            }
+                        },
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "All items accepted (acknowledged by Kafka).",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}},
+                    },
+                    "207": {
+                        "description": "Some items accepted, the others rejected (see `rejected`).",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}},
+                    },
+                    "400": {"description": "The body is not JSON / NDJSON."},
+                    "401": {"description": "Missing or wrong bearer token."},
+                    "413": {"description": "Body larger than the configured limit."},
+                    "422": {"description": "No item was valid (see `rejected`)."},
+                    "429": {"description": "Kafka is behind; retry after the Retry-After seconds."},
+                    "503": {"description": "Kafka did not acknowledge; nothing from this request is guaranteed."},
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and pending posts.",
+                "security": [],
+                "responses": {"200": {"description": "OK"}},
+            }
+        },
+        "/metrics": {
+            "get": {"summary": "Prometheus metrics.", "security": [], "responses": {"200": {"description": "OK"}}}
+        },
     },
 }
 
@@ -146,8 +195,9 @@ class RecentKeys:
 ENDPOINT = web.AppKey("endpoint", "PushEndpoint")
 
 
-def create_push_app(publisher: Publisher, config: HttpPushConfig,
-                    limiter: RateLimiter | None = None) -> web.Application:
+def create_push_app(
+    publisher: Publisher, config: HttpPushConfig, limiter: RateLimiter | None = None
+) -> web.Application:
     """The aiohttp application of ``lingting connect http`` (see the module docstring for its guarantees)."""
     endpoint = PushEndpoint(publisher, config, limiter or RateLimiter(None))
     app = web.Application(middlewares=[_auth], client_max_size=config.max_body_bytes)
@@ -189,9 +239,9 @@ class _Admitted:
     """One request's items, sorted: posts to send, keys already accepted, rejected items."""
 
     def __init__(self) -> None:
-        self.posts: list[RawPost] = []        # every valid item (accepted once Kafka has the new ones)
-        self.to_send: list[RawPost] = []      # the new ones
-        self.waiting_on: list[Any] = []       # send futures of keys a concurrent request is sending
+        self.posts: list[RawPost] = []  # every valid item (accepted once Kafka has the new ones)
+        self.to_send: list[RawPost] = []  # the new ones
+        self.waiting_on: list[Any] = []  # send futures of keys a concurrent request is sending
         self.duplicates = 0
         self.rejected: list[dict[str, Any]] = []
 
@@ -218,9 +268,15 @@ class PushEndpoint:
         if self.recent is not None:
             recent, publisher, started = self.recent, self.publisher, time.monotonic()
             count = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: publisher.retry(lambda: recent.rebuild(publisher), "reading back the raw topic"))
-            log.info("http dedupe: %d keys accepted in the last %.0f s read back from %s in %.1f s", count,
-                     self.config.dedupe_seconds, publisher.topic, time.monotonic() - started)
+                None, lambda: publisher.retry(lambda: recent.rebuild(publisher), "reading back the raw topic")
+            )
+            log.info(
+                "http dedupe: %d keys accepted in the last %.0f s read back from %s in %.1f s",
+                count,
+                self.config.dedupe_seconds,
+                publisher.topic,
+                time.monotonic() - started,
+            )
         self._status_log = start_status_log(self.metrics, 60.0)
 
     async def stop(self, app: web.Application) -> None:
@@ -228,8 +284,14 @@ class PushEndpoint:
             self._status_log.set()
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "pending": self.pending, "topic": self.publisher.topic,
-                                  "remembered_keys": len(self.recent) if self.recent is not None else None})
+        return web.json_response(
+            {
+                "status": "ok",
+                "pending": self.pending,
+                "topic": self.publisher.topic,
+                "remembered_keys": len(self.recent) if self.recent is not None else None,
+            }
+        )
 
     async def post_posts(self, request: web.Request) -> web.Response:
         response = await self._post_posts(request)
@@ -249,20 +311,27 @@ class PushEndpoint:
             return answer
         batch = self._admit(items)
         if wait := self.limiter.reserve(len(batch.to_send)):
-            return _error(429, f"more than --rate {self.limiter.rate:g} posts per second; retry later",
-                          retry_after=wait)
+            return _error(
+                429, f"more than --rate {self.limiter.rate:g} posts per second; retry later", retry_after=wait
+            )
         try:
             await self._send(batch)
         except Exception as err:  # not acknowledged (yet): the client must retry (dedupe makes it harmless)
-            log.error("Kafka at %s did not acknowledge %d posts (answered 503, the client retries): %s — %s",
-                      self.publisher.address, len(batch.to_send) + len(batch.waiting_on), err, KAFKA_HINT)
+            log.error(
+                "Kafka at %s did not acknowledge %d posts (answered 503, the client retries): %s — %s",
+                self.publisher.address,
+                len(batch.to_send) + len(batch.waiting_on),
+                err,
+                KAFKA_HINT,
+            )
             return _error(503, f"Kafka did not acknowledge the posts: {err}", retry_after=5)
         self.metrics.duplicates(batch.duplicates)
         self.metrics.invalid(len(batch.rejected))
         accepted = len(batch.posts)
         status = 200 if not batch.rejected else (207 if accepted else 422)
-        return web.json_response({"accepted": accepted, "duplicates": batch.duplicates, "rejected": batch.rejected},
-                                 status=status)
+        return web.json_response(
+            {"accepted": accepted, "duplicates": batch.duplicates, "rejected": batch.rejected}, status=status
+        )
 
     def _admit(self, items: list[Any]) -> _Admitted:
         """Validate each item and decide what must be sent: keys accepted recently, in flight or earlier in
@@ -275,8 +344,13 @@ class PushEndpoint:
             try:
                 post = RawPost.model_validate(item)
             except ValidationError as err:
-                batch.rejected.append({"index": index, "id": str(item.get("id")) if isinstance(item, dict) else None,
-                                       "error": validation_summary(err, top="item")})
+                batch.rejected.append(
+                    {
+                        "index": index,
+                        "id": str(item.get("id")) if isinstance(item, dict) else None,
+                        "error": validation_summary(err, top="item"),
+                    }
+                )
                 continue
             batch.posts.append(post)
             if recent is not None and (post.key in recent or post.key in keys):
@@ -335,8 +409,9 @@ class _Acks:
         self._done: deque[tuple[str, datetime, Any]] = deque()
         self._scheduled = False
 
-    def on_done(self, loop: asyncio.AbstractEventLoop, key: str, created_at: datetime, future: Any,
-                _result: Any) -> None:
+    def on_done(
+        self, loop: asyncio.AbstractEventLoop, key: str, created_at: datetime, future: Any, _result: Any
+    ) -> None:
         """In the producer's thread: queue the post, wake the event loop unless a wake-up is pending."""
         self._done.append((key, created_at, future))
         if not self._scheduled:
@@ -387,25 +462,39 @@ class _Resync:
             return None
 
 
-def command(connectors: ConnectorsConfig,
-            host: Optional[str] = typer.Option(None, help="Bind address (default connectors.http.host)."),
-            port: Optional[int] = typer.Option(None, help="Port (default connectors.http.port, 8090)."),
-            token: Optional[str] = typer.Option(None, envvar="LINGTING_HTTP_TOKEN",
-                                                help="Bearer token clients must send (or connectors.http.token)."),
-            access_log: bool = typer.Option(False, "--access-log", help="Log every request (one line each; off: "
-                                            "the totals line every minute and /metrics say how it goes)."),
-            ) -> Launch:
+def command(
+    connectors: ConnectorsConfig,
+    host: str | None = typer.Option(None, help="Bind address (default connectors.http.host)."),
+    port: int | None = typer.Option(None, help="Port (default connectors.http.port, 8090)."),
+    token: str | None = typer.Option(
+        None, envvar="LINGTING_HTTP_TOKEN", help="Bearer token clients must send (or connectors.http.token)."
+    ),
+    access_log: bool = typer.Option(
+        False,
+        "--access-log",
+        help="Log every request (one line each; off: the totals line every minute and /metrics say how it goes).",
+    ),
+) -> Launch:
     """Serve POST /v1/posts for data vendors (JSON object, array or NDJSON; bearer token; per-item errors;
     429 when Kafka is behind or beyond --rate), plus /healthz, /metrics and /openapi.json."""
-    cfg = connectors.http.model_copy(update={k: v for k, v in {"host": host, "port": port, "token": token}.items()
-                                             if v})
+    cfg = connectors.http.model_copy(
+        update={k: v for k, v in {"host": host, "port": port, "token": token}.items() if v}
+    )
     if not cfg.token:
-        typer.secho("warning: no bearer token set (LINGTING_HTTP_TOKEN): anyone who reaches the port can push",
-                    fg=typer.colors.YELLOW, err=True)
+        typer.secho(
+            "warning: no bearer token set (LINGTING_HTTP_TOKEN): anyone who reaches the port can push",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
     def serve(publisher: Publisher, limiter: RateLimiter) -> None:
-        web.run_app(create_push_app(publisher, cfg, limiter), host=cfg.host, port=cfg.port, print=None,
-                    **({} if access_log else {"access_log": None}))
+        web.run_app(
+            create_push_app(publisher, cfg, limiter),
+            host=cfg.host,
+            port=cfg.port,
+            print=None,
+            **({} if access_log else {"access_log": None}),
+        )
 
     return Launch(serve=serve)
 
@@ -416,8 +505,10 @@ _HTTP_FAMILIES: dict[str, Any] = {}
 def _http_family(name: str, make) -> Any:
     """The http-only metrics, registered once per process (several apps may be created, e.g. in tests)."""
     if name not in _HTTP_FAMILIES:
-        _HTTP_FAMILIES[name] = make(f"lingting_connector_http_{name}", {
-            "requests": "HTTP push requests answered, by status", "pending_posts": "Posts waiting for Kafka"}[name])
+        _HTTP_FAMILIES[name] = make(
+            f"lingting_connector_http_{name}",
+            {"requests": "HTTP push requests answered, by status", "pending_posts": "Posts waiting for Kafka"}[name],
+        )
     return _HTTP_FAMILIES[name]
 
 

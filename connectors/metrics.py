@@ -1,5 +1,6 @@
 """Connector metrics: Prometheus families (label ``source``), plain totals for the periodic status line, and
 the ``--metrics-port`` server. Every connector counts the same things, so one dashboard covers them all."""
+
 from __future__ import annotations
 
 import logging
@@ -26,21 +27,28 @@ class _Families:
             return Gauge(f"lingting_connector_{name}", doc, ["source"])
 
         self.published = counter("posts_published", "Posts acknowledged by Kafka (acks=all) on the raw topic")
-        self.invalid = counter("posts_invalid", "Input items that are not a valid RawPost (dead-lettered, "
-                                                "or for http answered per item)")
-        self.duplicates = counter("posts_duplicate", "Posts not sent again because their key is already in "
-                                                     "the topic (resume after a crash, http client retries)")
+        self.invalid = counter(
+            "posts_invalid", "Input items that are not a valid RawPost (dead-lettered, or for http answered per item)"
+        )
+        self.duplicates = counter(
+            "posts_duplicate",
+            "Posts not sent again because their key is already in "
+            "the topic (resume after a crash, http client retries)",
+        )
         self.source_errors = counter("source_errors", "Errors reading the source (feed, API, file)")
         self.kafka_errors = counter("kafka_errors", "Kafka outages and batches Kafka did not acknowledge")
         self.kafka_up = gauge("kafka_up", "1 while Kafka answers, 0 while the connector waits for it")
-        self.last_checkpoint = gauge("last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint "
-                                                                         "(or, for http, of the last ack)")
-        self.lag = gauge("publish_lag_seconds", "Now minus created_at of the newest post Kafka acknowledged "
-                                                "(how far behind real time the connector is)")
+        self.last_checkpoint = gauge(
+            "last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint (or, for http, of the last ack)"
+        )
+        self.lag = gauge(
+            "publish_lag_seconds",
+            "Now minus created_at of the newest post Kafka acknowledged (how far behind real time the connector is)",
+        )
 
 
 _families: _Families | None = None
-_metrics: dict[str, "ConnectorMetrics"] = {}
+_metrics: dict[str, ConnectorMetrics] = {}
 _metrics_lock = threading.Lock()
 
 
@@ -88,9 +96,11 @@ class ConnectorMetrics:
     def status_line(self, previous: dict[str, int]) -> str:
         t = self.totals
         ago = f"{time.time() - self.last_checkpoint:.0f} s ago" if self.last_checkpoint else "none yet"
-        return (f"{self.source}: {t['published']} posts published (+{t['published'] - previous.get('published', 0)}"
-                f"), {t['invalid']} invalid, {t['duplicates']} duplicates skipped, {t['source_errors']} source "
-                f"errors, {t['kafka_errors']} Kafka errors; last checkpoint {ago}")
+        return (
+            f"{self.source}: {t['published']} posts published (+{t['published'] - previous.get('published', 0)}"
+            f"), {t['invalid']} invalid, {t['duplicates']} duplicates skipped, {t['source_errors']} source "
+            f"errors, {t['kafka_errors']} Kafka errors; last checkpoint {ago}"
+        )
 
 
 def connector_metrics(source: str) -> ConnectorMetrics:
@@ -111,8 +121,9 @@ def serve_metrics(port: int, addr: str = "0.0.0.0") -> int:
     try:
         server, _ = start_http_server(port, addr=addr)
     except OSError as err:
-        raise ConnectorError(f"cannot serve metrics on {addr}:{port} ({err.strerror}); choose another "
-                             "--metrics-port") from None
+        raise ConnectorError(
+            f"cannot serve metrics on {addr}:{port} ({err.strerror}); choose another --metrics-port"
+        ) from None
     bound = server.server_port
     log.info("metrics on http://%s:%d/metrics", addr, bound)
     return bound
@@ -132,4 +143,3 @@ def start_status_log(metrics: ConnectorMetrics, every: float = 60.0) -> threadin
 
     threading.Thread(target=loop, name=f"status-{metrics.source}", daemon=True).start()
     return stop
-

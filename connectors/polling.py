@@ -4,11 +4,13 @@ promptly, stay responsive while waiting, and back off a failing target the same 
 While it waits (for the next poll, for a retry), a polling source still yields :class:`Idle` at least every
 ``HEARTBEAT_SECONDS``: the run loop needs those ticks to commit a pending batch and to notice ``stop``.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, ClassVar, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import ClassVar, TypeVar
 
 from connectors.metrics import connector_metrics
 from connectors.source import Idle, Source

@@ -1,11 +1,13 @@
 """The Kafka publisher of every connector: RawPost keyed ``platform:id``, acks=all, idempotent, gzip; the
 dead-letter topic for inputs that are not posts; and reading the raw topic back (end offsets, keys since an
 offset or a time) so that a restart sends nothing twice."""
+
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from connectors.kafka import KAFKA_HINT, retry_kafka
 from connectors.metrics import connector_metrics
@@ -25,9 +27,16 @@ class Publisher:
     metrics (default: the client id without ``lingting-connect-``); ``producer_options`` override producer
     settings (tests shorten ``delivery_timeout_ms``)."""
 
-    def __init__(self, kafka: KafkaSettings, client_id: str = "lingting-connector", *, source: str | None = None,
-                 stop: threading.Event | None = None, log_every: float = 30.0,
-                 producer_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        client_id: str = "lingting-connector",
+        *,
+        source: str | None = None,
+        stop: threading.Event | None = None,
+        log_every: float = 30.0,
+        producer_options: dict[str, Any] | None = None,
+    ) -> None:
         self.topic = kafka.raw_topic
         self.deadletter_topic = kafka.deadletter_topic
         self.bootstrap = kafka.servers
@@ -35,9 +44,17 @@ class Publisher:
         self.client_id = client_id
         self.metrics = connector_metrics(source or client_id.removeprefix("lingting-connect-"))
         self.stop, self.log_every = stop, log_every
-        self._options = {"acks": "all", "enable_idempotence": True, "compression_type": "gzip", "linger_ms": 20,
-                         "batch_size": 256 * 1024, "retries": 2**31 - 1, "delivery_timeout_ms": 300_000,
-                         "max_block_ms": 120_000, **(producer_options or {})}
+        self._options = {
+            "acks": "all",
+            "enable_idempotence": True,
+            "compression_type": "gzip",
+            "linger_ms": 20,
+            "batch_size": 256 * 1024,
+            "retries": 2**31 - 1,
+            "delivery_timeout_ms": 300_000,
+            "max_block_ms": 120_000,
+            **(producer_options or {}),
+        }
         #: a flush waiting longer than this is given up (the producer's delivery timeout plus a grace period)
         self.give_up_after = self._options["delivery_timeout_ms"] / 1000 * 1.1 + 5
         self._errors: list[BaseException] = []
@@ -47,13 +64,15 @@ class Publisher:
     def _connect(self) -> Any:
         from kafka import KafkaProducer
 
-        return self.retry(lambda: KafkaProducer(**self._connection, client_id=self.client_id,
-                                                **self._options), "opening the producer")
+        return self.retry(
+            lambda: KafkaProducer(**self._connection, client_id=self.client_id, **self._options), "opening the producer"
+        )
 
     def retry(self, action: Callable[[], T], what: str) -> T:
         """``retry_kafka`` with this publisher's address, stop event, log interval and metrics."""
-        return retry_kafka(action, bootstrap=self.bootstrap, what=what, stop=self.stop, log_every=self.log_every,
-                           metrics=self.metrics)
+        return retry_kafka(
+            action, bootstrap=self.bootstrap, what=what, stop=self.stop, log_every=self.log_every, metrics=self.metrics
+        )
 
     @property
     def address(self) -> str:
@@ -62,8 +81,9 @@ class Publisher:
     def publish(self, post: RawPost, *, collect_errors: bool = True):
         """Send asynchronously and return the send future; failures also surface at the next ``flush``
         (unless ``collect_errors`` is False: the caller handles the future's failure itself)."""
-        future = self._producer.send(self.topic, key=post.key.encode(),
-                                     value=post.model_dump_json(exclude_unset=True).encode())
+        future = self._producer.send(
+            self.topic, key=post.key.encode(), value=post.model_dump_json(exclude_unset=True).encode()
+        )
         if collect_errors:
             future.add_errback(self._errors.append)
         return future
@@ -117,8 +137,9 @@ class Publisher:
         from kafka import KafkaConsumer
 
         if self._consumer is None:
-            self._consumer = KafkaConsumer(**self._connection, enable_auto_commit=False,
-                                           client_id=f"{self.client_id}-readback")
+            self._consumer = KafkaConsumer(
+                **self._connection, enable_auto_commit=False, client_id=f"{self.client_id}-readback"
+            )
         return self._consumer
 
     def _close_consumer(self) -> None:
@@ -160,8 +181,9 @@ class Publisher:
         (the last ``max_per_partition`` of them at most)."""
         from kafka import KafkaConsumer
 
-        consumer = KafkaConsumer(**self._connection, enable_auto_commit=False,
-                                 client_id=f"{self.client_id}-readback", max_poll_records=5000)
+        consumer = KafkaConsumer(
+            **self._connection, enable_auto_commit=False, client_id=f"{self.client_id}-readback", max_poll_records=5000
+        )
         try:
             parts = self._partitions()
             ends = consumer.end_offsets(parts)
@@ -189,8 +211,10 @@ class Publisher:
                         todo.pop(tp, None)
                         consumer.pause(tp)
             if todo:
-                raise ConnectorError(f"could not read back {self.topic} up to its end offsets from Kafka at "
-                                     f"{self.address} within 30 s; {KAFKA_HINT}")
+                raise ConnectorError(
+                    f"could not read back {self.topic} up to its end offsets from Kafka at "
+                    f"{self.address} within 30 s; {KAFKA_HINT}"
+                )
         finally:
             consumer.close()
 
@@ -204,10 +228,10 @@ class Publisher:
         try:
             self.flush(timeout)
         except KafkaTimeoutError:
-            raise ConnectorError(f"Kafka at {self.address} did not acknowledge every post within {timeout:.0f} s "
-                                 "of closing; what was not checkpointed is sent again after a restart") from None
+            raise ConnectorError(
+                f"Kafka at {self.address} did not acknowledge every post within {timeout:.0f} s "
+                "of closing; what was not checkpointed is sent again after a restart"
+            ) from None
         finally:
             self._close_consumer()
             self._producer.close(timeout=timeout)
-
-

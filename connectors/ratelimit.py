@@ -1,4 +1,5 @@
 """``--rate``: a token bucket shared by every connector (pull sources sleep; the HTTP push answers 429)."""
+
 from __future__ import annotations
 
 import time

@@ -9,6 +9,7 @@ published (bounded). Every yielded position is a fresh snapshot, so what ``run_s
 entry it did not publish. Validators are only recorded after every entry of that response was yielded: a crash
 mid-response re-fetches the whole document instead of getting a 304 and losing the rest.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -18,12 +19,13 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
@@ -44,8 +46,16 @@ ONCE_ATTEMPTS = 3
 Position = dict[str, Any]
 
 # RSSHub route prefix → platform. Other routes and plain feeds are "news" unless the feed sets ``platform:``.
-ROUTE_PLATFORMS = {"weibo": "weibo", "zhihu": "zhihu", "bilibili": "bilibili", "douban": "douban",
-                   "xiaohongshu": "xiaohongshu", "douyin": "douyin", "toutiao": "toutiao", "kuaishou": "kuaishou"}
+ROUTE_PLATFORMS = {
+    "weibo": "weibo",
+    "zhihu": "zhihu",
+    "bilibili": "bilibili",
+    "douban": "douban",
+    "xiaohongshu": "xiaohongshu",
+    "douyin": "douyin",
+    "toutiao": "toutiao",
+    "kuaishou": "kuaishou",
+}
 
 # Route → the account it follows (author.id), per platform.
 _ROUTE_AUTHOR = {
@@ -60,8 +70,10 @@ _ROUTE_AUTHOR = {
 _NATIVE_ID = {
     "weibo": re.compile(r"(?:weibo\.com|weibo\.cn)/(?:\d+|status|detail)/([0-9A-Za-z]{8,20})(?:[/?#]|$)"),
     "zhihu": re.compile(r"zhihu\.com/(?:question/\d+/answer/(\d+)|p/(\d+)|pin/(\d+))"),
-    "bilibili": re.compile(r"(?:bilibili\.com/video/(BV[0-9A-Za-z]{10}|av\d+)|t\.bilibili\.com/(\d+)"
-                           r"|bilibili\.com/opus/(\d+))"),
+    "bilibili": re.compile(
+        r"(?:bilibili\.com/video/(BV[0-9A-Za-z]{10}|av\d+)|t\.bilibili\.com/(\d+)"
+        r"|bilibili\.com/opus/(\d+))"
+    ),
     "douban": re.compile(r"douban\.com/(?:people/[^/]+/status|note|group/topic|status)/(\d+)"),
     "xiaohongshu": re.compile(r"xiaohongshu\.com/(?:explore|discovery/item|user/profile/\w+)/([0-9a-f]{24})"),
 }
@@ -121,7 +133,7 @@ def entry_text(entry: Any) -> str:
     body = _entry_body(entry)
     title = html_to_text(entry.get("title") or "")
     stem = title.rstrip(".…").strip()
-    if not stem or stem in body[:len(stem) + 40]:
+    if not stem or stem in body[: len(stem) + 40]:
         return body or title
     return f"{title}\n{body}" if body else title
 
@@ -144,7 +156,7 @@ def entry_time(entry: Any) -> datetime | None:
         parsed = entry.get(key)
         if parsed:
             try:
-                return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+                return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
             except (OverflowError, ValueError):
                 continue
     return None
@@ -159,10 +171,10 @@ class FeedError(Exception):
 @dataclass
 class Fetched:
     status: int
-    parsed: Any = None            # feedparser result; None on 304
+    parsed: Any = None  # feedparser result; None on 304
     etag: str | None = None
     modified: str | None = None
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -171,7 +183,7 @@ class FeedStats:
     not_modified: int = 0
     failures: int = 0
     consecutive_failures: int = 0
-    entries: int = 0               # new entries yielded (published unless run_source skipped them)
+    entries: int = 0  # new entries yielded (published unless run_source skipped them)
     last_error: str | None = None
 
 
@@ -183,7 +195,7 @@ class _FeedState:
     seen_set: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls, data: dict[str, Any] | None) -> "_FeedState":
+    def load(cls, data: dict[str, Any] | None) -> _FeedState:
         data = data or {}
         seen = [str(s) for s in data.get("seen") or []]
         return cls(etag=data.get("etag"), modified=data.get("modified"), seen=seen, seen_set=set(seen))
@@ -213,7 +225,7 @@ class RssSource(PollingSource[Position]):
         self.config = config
         self.feeds: list[RssFeedConfig] = list(config.feeds)
         self.stats: dict[str, FeedStats] = {f.url: FeedStats() for f in self.feeds}
-        self.failed: set[str] = set()   # feeds given up on in --once mode
+        self.failed: set[str] = set()  # feeds given up on in --once mode
         self._m_polls, self._m_entries = _feed_metrics()
 
     @staticmethod
@@ -226,8 +238,9 @@ class RssSource(PollingSource[Position]):
         import feedparser
         import httpx
 
-        headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
-                             "text/xml;q=0.9, */*;q=0.5"}
+        headers = {
+            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+        }
         if etag:
             headers["If-None-Match"] = etag
         if modified:
@@ -237,28 +250,41 @@ class RssSource(PollingSource[Position]):
         except httpx.TimeoutException:
             raise FeedError(f"no answer within {self.config.timeout:g} s (connectors.rss.timeout)") from None
         except httpx.HTTPError as err:
-            raise FeedError(f"cannot connect: {type(err).__name__}: {err} — is the server (RSSHub instance) "
-                            "up and the url right?") from None
+            raise FeedError(
+                f"cannot connect: {type(err).__name__}: {err} — is the server (RSSHub instance) up and the url right?"
+            ) from None
         if resp.status_code == 304:
             return Fetched(304, etag=etag, modified=modified)
         if resp.status_code >= 400:
-            hint = {404: "the feed or RSSHub route does not exist (check the url)",
-                    403: "access denied (RSSHub may need cookies/keys for this route)",
-                    429: "rate limited by the server"}.get(resp.status_code, "server error")
-            raise FeedError(f"HTTP {resp.status_code} {resp.reason_phrase}: {hint}",
-                            retry_after=retry_after_seconds(resp.headers.get("retry-after")))
-        parsed = feedparser.parse(resp.content, response_headers={
-            "content-type": resp.headers.get("content-type", "application/xml"),
-            "content-location": str(resp.url)})
+            hint = {
+                404: "the feed or RSSHub route does not exist (check the url)",
+                403: "access denied (RSSHub may need cookies/keys for this route)",
+                429: "rate limited by the server",
+            }.get(resp.status_code, "server error")
+            raise FeedError(
+                f"HTTP {resp.status_code} {resp.reason_phrase}: {hint}",
+                retry_after=retry_after_seconds(resp.headers.get("retry-after")),
+            )
+        parsed = feedparser.parse(
+            resp.content,
+            response_headers={
+                "content-type": resp.headers.get("content-type", "application/xml"),
+                "content-location": str(resp.url),
+            },
+        )
         if not parsed.get("version") and not parsed.entries:
             reason = parsed.get("bozo_exception") or "no <rss>/<feed> root element"
-            raise FeedError(f"the response is not an RSS/Atom feed ({resp.headers.get('content-type', '?')}, "
-                            f"{str(reason)[:200]}); open the url in a browser to see what it returns")
+            raise FeedError(
+                f"the response is not an RSS/Atom feed ({resp.headers.get('content-type', '?')}, "
+                f"{str(reason)[:200]}); open the url in a browser to see what it returns"
+            )
         if parsed.get("bozo"):
-            log.debug("rss feed %s is not well-formed (%s); parsed leniently", self.label(feed),
-                      parsed.get("bozo_exception"))
-        return Fetched(resp.status_code, parsed, etag=resp.headers.get("etag"),
-                       modified=resp.headers.get("last-modified"))
+            log.debug(
+                "rss feed %s is not well-formed (%s); parsed leniently", self.label(feed), parsed.get("bozo_exception")
+            )
+        return Fetched(
+            resp.status_code, parsed, etag=resp.headers.get("etag"), modified=resp.headers.get("last-modified")
+        )
 
     # -- turning entries into posts -----------------------------------------------------------------------------
 
@@ -275,11 +301,19 @@ class RssSource(PollingSource[Position]):
         extra: dict[str, Any] = {"feed": feed.url}
         if entry.get("title"):
             extra["title"] = html_to_text(entry["title"])[:500]
-        return RawPost(platform=platform, id=ident, text=entry_text(entry),
-                       created_at=entry_time(entry) or fetched_at, author=author, url=link, **extra)
+        return RawPost(
+            platform=platform,
+            id=ident,
+            text=entry_text(entry),
+            created_at=entry_time(entry) or fetched_at,
+            author=author,
+            url=link,
+            **extra,
+        )
 
-    def _entries(self, feed: RssFeedConfig, fetched: Fetched, state: _FeedState,
-                 snapshot: "_Snapshot") -> Iterator[Item[Position]]:
+    def _entries(
+        self, feed: RssFeedConfig, fetched: Fetched, state: _FeedState, snapshot: _Snapshot
+    ) -> Iterator[Item[Position]]:
         entries = list(fetched.parsed.entries)
         current: list[str] = []
         for entry in reversed(entries):  # feeds list newest first; publish oldest first
@@ -291,12 +325,20 @@ class RssSource(PollingSource[Position]):
                 post = self.to_post(feed, entry, fetched.parsed, fetched.fetched_at)
             except ValueError as err:  # kept on the dead-letter topic; the feed goes on
                 error = validation_summary(err, top="entry") if isinstance(err, ValidationError) else str(err)
-                log.error("rss feed %s: entry %r cannot be turned into a post (%s)", self.label(feed),
-                          entry_key(entry)[:200], error[:300])
+                log.error(
+                    "rss feed %s: entry %r cannot be turned into a post (%s)",
+                    self.label(feed),
+                    entry_key(entry)[:200],
+                    error[:300],
+                )
                 state.seen.append(seen_id)
                 state.seen_set.add(seen_id)
-                yield Invalid(snapshot.update(feed.url, state), error, _entry_json(entry),
-                              {"feed": feed.url, "entry": entry_key(entry)[:200]})
+                yield Invalid(
+                    snapshot.update(feed.url, state),
+                    error,
+                    _entry_json(entry),
+                    {"feed": feed.url, "entry": entry_key(entry)[:200]},
+                )
                 continue
             state.seen.append(seen_id)
             state.seen_set.add(seen_id)
@@ -314,8 +356,12 @@ class RssSource(PollingSource[Position]):
     # -- the scheduler ------------------------------------------------------------------------------------------
 
     def _delay_after_failure(self, stats: FeedStats, error: FeedError) -> float:
-        return self.retry_delay(stats.consecutive_failures, initial=self.config.retry_backoff,
-                                cap=self.config.max_backoff, retry_after=error.retry_after)
+        return self.retry_delay(
+            stats.consecutive_failures,
+            initial=self.config.retry_backoff,
+            cap=self.config.max_backoff,
+            retry_after=error.retry_after,
+        )
 
     def items(self, resume: Position | None) -> Iterator[Item[Position]]:
         import httpx
@@ -328,8 +374,9 @@ class RssSource(PollingSource[Position]):
         due = {feed.url: 0.0 for feed in self.feeds}
         pending = {feed.url for feed in self.feeds}  # --once: feeds not finished yet
         inflight: dict[Future, RssFeedConfig] = {}
-        client = httpx.Client(timeout=self.config.timeout, follow_redirects=True,
-                              headers={"User-Agent": self.config.user_agent})
+        client = httpx.Client(
+            timeout=self.config.timeout, follow_redirects=True, headers={"User-Agent": self.config.user_agent}
+        )
         pool = ThreadPoolExecutor(max_workers=min(8, len(self.feeds)), thread_name_prefix="rss-fetch")
         try:
             while not self.stop.is_set():
@@ -342,8 +389,10 @@ class RssSource(PollingSource[Position]):
                 if self.once and not pending:
                     return
                 busy = {f.url for f in inflight.values()}
-                next_due = min((due[f.url] for f in self.feeds if f.url not in busy
-                                and (not self.once or f.url in pending)), default=now + self.HEARTBEAT_SECONDS)
+                next_due = min(
+                    (due[f.url] for f in self.feeds if f.url not in busy and (not self.once or f.url in pending)),
+                    default=now + self.HEARTBEAT_SECONDS,
+                )
                 timeout = max(0.0, min(self.HEARTBEAT_SECONDS, next_due - now))
                 done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -354,8 +403,15 @@ class RssSource(PollingSource[Position]):
             pool.shutdown(wait=False, cancel_futures=True)
             client.close()
 
-    def _handle(self, feed: RssFeedConfig, future: Future, state: _FeedState, snapshot: "_Snapshot",
-                due: dict[str, float], pending: set[str]) -> Iterator[Item[Position]]:
+    def _handle(
+        self,
+        feed: RssFeedConfig,
+        future: Future,
+        state: _FeedState,
+        snapshot: _Snapshot,
+        due: dict[str, float],
+        pending: set[str],
+    ) -> Iterator[Item[Position]]:
         stats = self.stats[feed.url]
         stats.polls += 1
         try:
@@ -368,13 +424,22 @@ class RssSource(PollingSource[Position]):
             self.metrics.source_error()
             delay = self._delay_after_failure(stats, err)
             if self.once and stats.consecutive_failures >= ONCE_ATTEMPTS:
-                log.error("rss feed %s failed %d times, giving up for this run: %s", self.label(feed),
-                          stats.consecutive_failures, err)
+                log.error(
+                    "rss feed %s failed %d times, giving up for this run: %s",
+                    self.label(feed),
+                    stats.consecutive_failures,
+                    err,
+                )
                 pending.discard(feed.url)
                 self.failed.add(feed.url)
             else:
-                log.warning("rss feed %s failed (%s; %d in a row); retrying in %.1f s, the other feeds go on",
-                            self.label(feed), err, stats.consecutive_failures, delay)
+                log.warning(
+                    "rss feed %s failed (%s; %d in a row); retrying in %.1f s, the other feeds go on",
+                    self.label(feed),
+                    err,
+                    stats.consecutive_failures,
+                    delay,
+                )
             due[feed.url] = time.monotonic() + delay
             return
         except Exception as err:  # a bug or an unexpected parser error: keep the other feeds running
@@ -400,8 +465,9 @@ class RssSource(PollingSource[Position]):
             before = stats.entries
             yield from self._entries(feed, fetched, state, snapshot)
             snapshot.update(feed.url, state)
-            log.info("rss feed %s: %d entries, %d new", self.label(feed), len(fetched.parsed.entries),
-                     stats.entries - before)
+            log.info(
+                "rss feed %s: %d entries, %d new", self.label(feed), len(fetched.parsed.entries), stats.entries - before
+            )
         due[feed.url] = time.monotonic() + feed.interval
         pending.discard(feed.url)
 
@@ -423,21 +489,32 @@ class _Snapshot:
         return self.position
 
 
-def command(connectors: ConnectorsConfig, stop: threading.Event, config_path: Path | None,
-            feed: Optional[list[str]] = typer.Option(None, "--feed", help="Feed url (repeatable), added to "
-                                                     "connectors.rss.feeds, e.g. https://rsshub.app/weibo/user/1195230310"),
-            interval: Optional[float] = typer.Option(None, help="Seconds between polls of the --feed feeds (min 10, "
-                                                                "default 300); config feeds keep their own."),
-            once: bool = typer.Option(False, "--once", help="Poll each feed once and exit (cron, tests); exit 1 "
-                                                           "if a feed still failed after retries."),
-            ) -> Launch:
+def command(
+    connectors: ConnectorsConfig,
+    stop: threading.Event,
+    config_path: Path | None,
+    feed: list[str] | None = typer.Option(
+        None,
+        "--feed",
+        help="Feed url (repeatable), added to connectors.rss.feeds, e.g. https://rsshub.app/weibo/user/1195230310",
+    ),
+    interval: float | None = typer.Option(
+        None, help="Seconds between polls of the --feed feeds (min 10, default 300); config feeds keep their own."
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="Poll each feed once and exit (cron, tests); exit 1 if a feed still failed after retries."
+    ),
+) -> Launch:
     """Poll RSS/Atom feeds (RSSHub routes or any feed) and publish new entries, keyed platform:id. Conditional
     GET (ETag/Last-Modified), per-feed interval, retries with backoff; restartable without sending an entry twice.
     With --metrics-port, per-feed lingting_rss_polls / lingting_rss_entries too."""
     cfg = connectors.rss
     try:
-        extra = [RssFeedConfig(url=url, **({"interval": interval} if interval is not None else {}))
-                 for url in feed or [] if url not in {f.url for f in cfg.feeds}]
+        extra = [
+            RssFeedConfig(url=url, **({"interval": interval} if interval is not None else {}))
+            for url in feed or []
+            if url not in {f.url for f in cfg.feeds}
+        ]
     except ValidationError as err:
         raise ConfigError(f"invalid --feed/--interval: {validation_summary(err)}") from None
     cfg = cfg.model_copy(update={"feeds": [*cfg.feeds, *extra]})
@@ -445,12 +522,27 @@ def command(connectors: ConnectorsConfig, stop: threading.Event, config_path: Pa
 
     def finish() -> int:
         for url, stats in source.stats.items():
-            typer.echo(json.dumps({"feed": url, "polls": stats.polls, "not_modified": stats.not_modified,
-                                   "failures": stats.failures, "new_entries": stats.entries,
-                                   "last_error": stats.last_error}, ensure_ascii=False), err=True)
+            typer.echo(
+                json.dumps(
+                    {
+                        "feed": url,
+                        "polls": stats.polls,
+                        "not_modified": stats.not_modified,
+                        "failures": stats.failures,
+                        "new_entries": stats.entries,
+                        "last_error": stats.last_error,
+                    },
+                    ensure_ascii=False,
+                ),
+                err=True,
+            )
         if source.failed:
-            typer.secho(f"error: feeds still failing after retries (see the log above for why): "
-                        f"{', '.join(sorted(source.failed))}", fg=typer.colors.RED, err=True)
+            typer.secho(
+                f"error: feeds still failing after retries (see the log above for why): "
+                f"{', '.join(sorted(source.failed))}",
+                fg=typer.colors.RED,
+                err=True,
+            )
             return 1
         return 0
 

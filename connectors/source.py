@@ -13,11 +13,13 @@ for Weibo) and JSON-serialisable, because the checkpoint stores it. The trap, as
 ``items(resume)`` then starts with the first item after ``resume``; one position too early re-sends an item
 (harmless: the read-back skips keys already in the topic), one too late loses it (a gap nothing repairs).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Generic, Iterator, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar
 
 from schemas import RawPost
 from schemas.errors import LingtingError
@@ -55,7 +57,7 @@ class Idle(Generic[P]):
     position: P
 
 
-Item = Union[Emit[P], Invalid[P], Idle[P]]
+Item = Emit[P] | Invalid[P] | Idle[P]
 
 
 class Source(ABC, Generic[P]):

@@ -5,16 +5,18 @@ names, Weibo habits (hashtags, emoticon codes, repost chains ``//@user:``), auth
 counts, a daily rhythm, and a scenario file that injects crises, campaigns and outages at given minutes.
 Everything is generated in event time, so a day of history takes seconds; ``--seed`` makes it reproducible.
 """
+
 from __future__ import annotations
 
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal
 
 import typer
 import yaml
@@ -36,8 +38,11 @@ class BrandLoad(BaseModel):
     name: str
     per_minute: float = Field(default=10.0, ge=0, description="Average mentions per minute (daily mean).")
     negative_share: float = Field(default=0.15, ge=0, le=1)
-    domain: Domain = Field(default="any", description="Which review sentences its everyday posts use: food "
-                                                      "(restaurants, delivery, drinks), hotel, or any.")
+    domain: Domain = Field(
+        default="any",
+        description="Which review sentences its everyday posts use: food "
+        "(restaurants, delivery, drinks), hotel, or any.",
+    )
 
 
 class ScenarioEvent(BaseModel):
@@ -87,7 +92,7 @@ def load_sentences(domain: Domain = "any") -> dict[str, list[str]]:
 
 def daily_rhythm(when: datetime) -> float:
     """Relative activity by hour of day in China (UTC+8): quiet at 4 a.m., busy in the evening."""
-    hour = (when.astimezone(timezone(timedelta(hours=8))).hour + when.minute / 60.0)
+    hour = when.astimezone(timezone(timedelta(hours=8))).hour + when.minute / 60.0
     return 1.0 + 0.6 * math.sin((hour - 10.0) / 24.0 * 2 * math.pi)
 
 
@@ -130,14 +135,14 @@ class SyntheticSource(Source[dict[str, Any]]):
 
     name = "synthetic"
 
-    def __init__(self, scenario: Scenario, *, seed: int = 7, start: datetime | None = None,
-                 speed: float | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, *, seed: int = 7, start: datetime | None = None, speed: float | None = None
+    ) -> None:
         """``speed``: event time runs this many times faster than the wall clock (None: as fast as possible)."""
         self.scenario = scenario
         self.speed = speed
         self.seed = seed
-        self.start = start or (datetime.now(timezone.utc).replace(second=0, microsecond=0)
-                               - timedelta(minutes=scenario.minutes))
+        self.start = start or (datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=scenario.minutes))
         self.sentences = {domain: load_sentences(domain) for domain in ("any", "food", "hotel")}
         self.domains = {load.name: load.domain for load in scenario.brands}
 
@@ -159,8 +164,10 @@ class SyntheticSource(Source[dict[str, Any]]):
     def generate(self, start: datetime) -> Iterator[dict[str, Any]]:
         """Posts in event-time order (within each minute), deterministic for (scenario, seed, start)."""
         sc, rnd = self.scenario, random.Random(self.seed)
-        authors = [_Author(f"u{i}", f"用户{i:04d}", int(min(5e7, rnd.paretovariate(1.1) * 80)), rnd.random() < 0.03)
-                   for i in range(sc.authors)]
+        authors = [
+            _Author(f"u{i}", f"用户{i:04d}", int(min(5e7, rnd.paretovariate(1.1) * 80)), rnd.random() < 0.03)
+            for i in range(sc.authors)
+        ]
         influencers = sorted(authors, key=lambda a: -a.followers)[:20]
         recent: list[dict[str, Any]] = []
         seq = 0
@@ -178,8 +185,7 @@ class SyntheticSource(Source[dict[str, Any]]):
                     continue
                 for _ in range(poisson(rnd, event.peak_per_minute * level)):
                     author = rnd.choice(influencers) if rnd.random() < 0.05 else rnd.choice(authors)
-                    post = self._post(rnd, event.brand, event.type == "crisis", at, authors, event=event,
-                                      author=author)
+                    post = self._post(rnd, event.brand, event.type == "crisis", at, authors, event=event, author=author)
                     batch.append(post)
             batch.sort(key=lambda p: p["created_at"])
             for post in batch:
@@ -189,16 +195,26 @@ class SyntheticSource(Source[dict[str, Any]]):
                 if recent and rnd.random() < sc.repost_share:
                     original = rnd.choice(recent)
                     post["repost_of"] = f"{original['platform']}:{original['id']}"
-                    post["text"] = (rnd.choice(["转发", "太真实了", "关注一下", "这个要看看", ""])
-                                    + f"//@{original['author']['name']}:{original['text']}")[:2000]
+                    post["text"] = (
+                        rnd.choice(["转发", "太真实了", "关注一下", "这个要看看", ""])
+                        + f"//@{original['author']['name']}:{original['text']}"
+                    )[:2000]
                     original["metrics"]["reposts"] += 1
                 recent.append(post)
                 if len(recent) > 200:
                     recent.pop(0)
                 yield post
 
-    def _post(self, rnd: random.Random, brand: str, negative: bool, at: datetime, authors: list[_Author],
-              event: ScenarioEvent | None = None, author: _Author | None = None) -> dict[str, Any]:
+    def _post(
+        self,
+        rnd: random.Random,
+        brand: str,
+        negative: bool,
+        at: datetime,
+        authors: list[_Author],
+        event: ScenarioEvent | None = None,
+        author: _Author | None = None,
+    ) -> dict[str, Any]:
         pools = self.sentences[self.domains.get(brand, "any")]
         sentence = rnd.choice(pools["neg" if negative else "pos"])
         if event and event.texts and rnd.random() < 0.6:
@@ -211,24 +227,32 @@ class SyntheticSource(Source[dict[str, Any]]):
             text += rnd.choice(EMOTICONS_NEG if negative else EMOTICONS_POS)
         a = author or rnd.choice(authors)
         created = at + timedelta(seconds=rnd.randint(0, 59), milliseconds=rnd.randint(0, 999))
-        return {"platform": self.scenario.platform, "id": "", "text": text, "created_at": created.isoformat(),
-                "author": {"id": a.id, "name": a.name, "followers": a.followers, "verified": a.verified},
-                "metrics": {"reposts": 0, "comments": rnd.randint(0, 30), "likes": rnd.randint(0, 200)}}
+        return {
+            "platform": self.scenario.platform,
+            "id": "",
+            "text": text,
+            "created_at": created.isoformat(),
+            "author": {"id": a.id, "name": a.name, "followers": a.followers, "verified": a.verified},
+            "metrics": {"reposts": 0, "comments": rnd.randint(0, 30), "likes": rnd.randint(0, 200)},
+        }
 
 
-def command(scenario: Path = typer.Option(..., "--scenario", "-s", help="Scenario YAML (see deploy/demo/)."),
-            seed: int = typer.Option(7, help="Same seed + scenario + start = the same posts."),
-            start: Optional[datetime] = typer.Option(None, help="Event time of the first minute (default: the "
-                                                                "history ends now)."),
-            speed: str = typer.Option("max", help="'max' (as fast as Kafka takes it) or an event-time "
-                                                  "multiplier, e.g. 60 = one hour of history per minute."),
-            out: Optional[Path] = typer.Option(None, help="Write JSONL here instead of publishing to Kafka."),
-            ) -> Launch | None:
+def command(
+    scenario: Path = typer.Option(..., "--scenario", "-s", help="Scenario YAML (see deploy/demo/)."),
+    seed: int = typer.Option(7, help="Same seed + scenario + start = the same posts."),
+    start: datetime | None = typer.Option(None, help="Event time of the first minute (default: the history ends now)."),
+    speed: str = typer.Option(
+        "max",
+        help="'max' (as fast as Kafka takes it) or an event-time multiplier, e.g. 60 = one hour of history per minute.",
+    ),
+    out: Path | None = typer.Option(None, help="Write JSONL here instead of publishing to Kafka."),
+) -> Launch | None:
     """Publish a realistic synthetic Chinese stream with injected crises, campaigns and outages."""
     if start is not None and start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
-    source = SyntheticSource(load_scenario(scenario), seed=seed, start=start,
-                             speed=None if speed == "max" else float(speed))
+        start = start.replace(tzinfo=UTC)
+    source = SyntheticSource(
+        load_scenario(scenario), seed=seed, start=start, speed=None if speed == "max" else float(speed)
+    )
     if out is not None:
         count = 0
         with open(out, "w", encoding="utf-8") as fh:

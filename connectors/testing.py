@@ -1,8 +1,10 @@
 """Helpers for testing a source without Kafka (as Bytewax ships ``bytewax.testing``): read a source's items
 the way the run loop would, and look at what it published, what it rejected and where it stood."""
+
 from __future__ import annotations
 
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from connectors.source import Emit, Invalid, Item
 from schemas import RawPost

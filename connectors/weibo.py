@@ -12,6 +12,7 @@ Errors: rate limits (HTTP 403, error codes 10022/10023/10024) wait for the reset
 token is logged as an error naming LINGTING_WEIBO_TOKEN on every attempt and retried slowly; other API errors
 are logged with their code and message and the stream is tried again at its next poll.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Generator, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generator, Iterator, Optional
+from typing import Any
 
 import httpx
 import typer
@@ -39,12 +41,14 @@ log = logging.getLogger("lingting.connect.weibo")
 
 RATE_LIMIT_CODES = frozenset({10022, 10023, 10024})  # IP / user / user-per-api requests out of rate limit
 TOKEN_CODES = frozenset({21314, 21315, 21316, 21317, 21319, 21327, 21332})  # token used/expired/revoked/invalid
-TOKEN_HELP = ("renew the access token (OAuth2 on open.weibo.com), set LINGTING_WEIBO_TOKEN "
-              "(or connectors.weibo.token) and restart `lingting connect weibo`")
+TOKEN_HELP = (
+    "renew the access token (OAuth2 on open.weibo.com), set LINGTING_WEIBO_TOKEN "
+    "(or connectors.weibo.token) and restart `lingting connect weibo`"
+)
 MAX_RESET_WAIT = 3600.0  # Weibo limits are per hour: never wait longer than one window
-RECENT_KEYS = 100_000    # posts remembered to publish a reposted original (or a post in two streams) once
+RECENT_KEYS = 100_000  # posts remembered to publish a reposted original (or a post in two streams) once
 
-ORIGINALS_KEPT = 5_000   # reposted originals remembered in the checkpoint (across restarts)
+ORIGINALS_KEPT = 5_000  # reposted originals remembered in the checkpoint (across restarts)
 ORIGINALS = "_originals"  # position key of that list (stream keys always contain ':')
 Position = dict[str, Any]
 Item = SourceItem[Position]
@@ -53,8 +57,9 @@ Item = SourceItem[Position]
 class WeiboApiError(ConnectorError):
     """An error answer of the API (or no usable answer); ``kind`` decides what the connector does."""
 
-    def __init__(self, message: str, *, kind: str, code: int | None = None, status: int | None = None,
-                 reset: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, kind: str, code: int | None = None, status: int | None = None, reset: float | None = None
+    ) -> None:
         super().__init__(message)
         self.kind, self.code, self.status, self.reset = kind, code, status, reset
 
@@ -91,20 +96,35 @@ def status_to_post(status: dict[str, Any]) -> RawPost:
     uid = str(user.get("idstr") or user.get("id") or "") or None
     author = None
     if user:
-        author = Author(id=uid, name=user.get("screen_name"), followers=user.get("followers_count"),
-                        verified=bool(user.get("verified")),
-                        created_at=parse_weibo_time(user["created_at"]) if user.get("created_at") else None)
-    metrics = Metrics(reposts=status.get("reposts_count") or 0, comments=status.get("comments_count") or 0,
-                      likes=status.get("attitudes_count") or 0)
+        author = Author(
+            id=uid,
+            name=user.get("screen_name"),
+            followers=user.get("followers_count"),
+            verified=bool(user.get("verified")),
+            created_at=parse_weibo_time(user["created_at"]) if user.get("created_at") else None,
+        )
+    metrics = Metrics(
+        reposts=status.get("reposts_count") or 0,
+        comments=status.get("comments_count") or 0,
+        likes=status.get("attitudes_count") or 0,
+    )
     retweeted = status.get("retweeted_status")
     repost_of = f"weibo:{status_id(retweeted)}" if retweeted and status_id(retweeted) else None
     mid = str(status.get("mid") or sid)
-    return RawPost(platform="weibo", id=sid, text=text, created_at=parse_weibo_time(status.get("created_at") or ""),
-                   author=author, metrics=metrics, repost_of=repost_of,
-                   url=f"https://weibo.com/{uid}/{mid}" if uid else None)
+    return RawPost(
+        platform="weibo",
+        id=sid,
+        text=text,
+        created_at=parse_weibo_time(status.get("created_at") or ""),
+        author=author,
+        metrics=metrics,
+        repost_of=repost_of,
+        url=f"https://weibo.com/{uid}/{mid}" if uid else None,
+    )
 
 
 # --- the source ------------------------------------------------------------------------------------------
+
 
 class WeiboSource(PollingSource[Position]):
     """The position is ``{stream key: highest id published}`` plus the recent originals (module docstring)."""
@@ -113,11 +133,14 @@ class WeiboSource(PollingSource[Position]):
 
     def __init__(self, config: WeiboConfig, *, once: bool = False, stop: threading.Event | None = None) -> None:
         if not config.token:
-            raise ConnectorError("no Weibo access token: set LINGTING_WEIBO_TOKEN (or connectors.weibo.token, "
-                                 "or --token)")
+            raise ConnectorError(
+                "no Weibo access token: set LINGTING_WEIBO_TOKEN (or connectors.weibo.token, or --token)"
+            )
         if not config.streams:
-            raise ConnectorError("no Weibo streams to follow: pass --keyword/--uid/--screen-name or list them "
-                                 "under connectors.weibo.streams")
+            raise ConnectorError(
+                "no Weibo streams to follow: pass --keyword/--uid/--screen-name or list them "
+                "under connectors.weibo.streams"
+            )
         super().__init__(once=once, stop=stop)
         self.config = config
         self.failed: dict[str, str] = {}  # --once: streams that could not be read, with why
@@ -134,8 +157,11 @@ class WeiboSource(PollingSource[Position]):
         # run_source may start over from a checkpoint: what it lost must be sent again, what the checkpoint
         # says was published (its originals) must not
         self._recent = OrderedDict.fromkeys(self._originals)
-        with httpx.Client(base_url=self.config.base_url.rstrip("/"), timeout=self.config.timeout,
-                          headers={"User-Agent": "lingting-weibo/1"}) as self._client:
+        with httpx.Client(
+            base_url=self.config.base_url.rstrip("/"),
+            timeout=self.config.timeout,
+            headers={"User-Agent": "lingting-weibo/1"},
+        ) as self._client:
             while not self.stop.is_set():
                 for stream in self.config.streams:
                     if due[stream.key] <= time.monotonic() and not self.stop.is_set():
@@ -157,19 +183,24 @@ class WeiboSource(PollingSource[Position]):
             since[stream.key] = status_id(status)
             yield self._item(stream, status, since) or Idle(self._position(since))
 
-    def _item(self, stream: WeiboStream, status: dict[str, Any], since: Position, *,
-              original: bool = False) -> Item | None:
+    def _item(
+        self, stream: WeiboStream, status: dict[str, Any], since: Position, *, original: bool = False
+    ) -> Item | None:
         """The status as an item at the current position; None for a post this process already published."""
         try:
             post = status_to_post(status)
         except ValueError as err:  # ValidationError included
             error = validation_summary(err, top="status") if isinstance(err, ValidationError) else str(err)
-            return Invalid(self._position(since), error, json.dumps(status, ensure_ascii=False).encode(),
-                           {"stream": stream.key, "id": status.get("idstr")})
+            return Invalid(
+                self._position(since),
+                error,
+                json.dumps(status, ensure_ascii=False).encode(),
+                {"stream": stream.key, "id": status.get("idstr")},
+            )
         if not self._first_time(post.key):
             return None
         if original:
-            self._originals = (*self._originals[-(ORIGINALS_KEPT - 1):], post.key)
+            self._originals = (*self._originals[-(ORIGINALS_KEPT - 1) :], post.key)
         return Emit(post, self._position(since))
 
     def _position(self, since: Position) -> Position:
@@ -214,13 +245,17 @@ class WeiboSource(PollingSource[Position]):
                 break
         else:
             if floor:
-                log.warning("%s: more than %d pages of new statuses since the last poll; older ones were skipped. "
-                            "Poll more often (streams[].interval) or raise connectors.weibo.max_pages.",
-                            stream.key, self.config.max_pages)
+                log.warning(
+                    "%s: more than %d pages of new statuses since the last poll; older ones were skipped. "
+                    "Poll more often (streams[].interval) or raise connectors.weibo.max_pages.",
+                    stream.key,
+                    self.config.max_pages,
+                )
         return [found[i] for i in sorted(found)]
 
-    def _fetch(self, stream: WeiboStream, path: str, params: dict[str, Any],
-               since: Position) -> Generator[Item, None, dict[str, Any] | None]:
+    def _fetch(
+        self, stream: WeiboStream, path: str, params: dict[str, Any], since: Position
+    ) -> Generator[Item, None, dict[str, Any] | None]:
         """One page, retried through rate limits, server and network errors; None when the stream gives up."""
         attempt = 0
         while not self.stop.is_set():
@@ -237,8 +272,11 @@ class WeiboSource(PollingSource[Position]):
                     delay = min(reset, MAX_RESET_WAIT) if reset else self._backoff(attempt)
                     log.warning("%s: rate limited by Weibo (%s); waiting %.1f s", where, err, delay)
                 elif err.kind == "token":
-                    then = ("--once: this stream is reported as failed" if self.once
-                            else f"retrying in {self.config.token_retry_seconds:g} s")
+                    then = (
+                        "--once: this stream is reported as failed"
+                        if self.once
+                        else f"retrying in {self.config.token_retry_seconds:g} s"
+                    )
                     log.error("%s: Weibo rejected the access token (%s): %s. %s.", where, err, TOKEN_HELP, then)
                     if self.once:
                         self.failed[stream.key] = f"access token rejected ({err}): {TOKEN_HELP}"
@@ -276,8 +314,9 @@ class WeiboSource(PollingSource[Position]):
         try:
             resp = self._client.get(path, params=params, headers={"Authorization": f"OAuth2 {self.config.token}"})
         except httpx.HTTPError as err:
-            raise WeiboApiError(f"cannot reach {self.config.base_url}: {type(err).__name__}: {err}",
-                                kind="transient") from None
+            raise WeiboApiError(
+                f"cannot reach {self.config.base_url}: {type(err).__name__}: {err}", kind="transient"
+            ) from None
         try:
             body = resp.json()
         except ValueError:
@@ -288,20 +327,34 @@ class WeiboSource(PollingSource[Position]):
             except (TypeError, ValueError):
                 code = None
             message = f"error_code {body['error_code']}: {body.get('error', '')} (HTTP {resp.status_code})"
-            kind = ("rate_limit" if code in RATE_LIMIT_CODES else "token" if code in TOKEN_CODES
-                    else "transient" if resp.status_code >= 500 else "api")
-            raise WeiboApiError(message, kind=kind, code=code, status=resp.status_code,
-                                reset=_retry_after(resp, body))
+            kind = (
+                "rate_limit"
+                if code in RATE_LIMIT_CODES
+                else "token"
+                if code in TOKEN_CODES
+                else "transient"
+                if resp.status_code >= 500
+                else "api"
+            )
+            raise WeiboApiError(message, kind=kind, code=code, status=resp.status_code, reset=_retry_after(resp, body))
         if resp.status_code in (403, 429):  # a limit answered without Weibo's JSON (e.g. by a proxy)
-            raise WeiboApiError(f"HTTP {resp.status_code} without an error_code", kind="rate_limit",
-                                status=resp.status_code, reset=_retry_after(resp, {}))
+            raise WeiboApiError(
+                f"HTTP {resp.status_code} without an error_code",
+                kind="rate_limit",
+                status=resp.status_code,
+                reset=_retry_after(resp, {}),
+            )
         if resp.status_code >= 500:
-            raise WeiboApiError(f"HTTP {resp.status_code} from {self.config.base_url}", kind="transient",
-                                status=resp.status_code)
+            raise WeiboApiError(
+                f"HTTP {resp.status_code} from {self.config.base_url}", kind="transient", status=resp.status_code
+            )
         if resp.status_code >= 400 or not isinstance(body, dict):
             what = "a non-JSON body" if body is None else "an unexpected body"
-            raise WeiboApiError(f"HTTP {resp.status_code} with {what}: {resp.text[:200]!r}",
-                                kind="transient" if resp.status_code < 400 else "api", status=resp.status_code)
+            raise WeiboApiError(
+                f"HTTP {resp.status_code} with {what}: {resp.text[:200]!r}",
+                kind="transient" if resp.status_code < 400 else "api",
+                status=resp.status_code,
+            )
         return body
 
 
@@ -325,36 +378,53 @@ def _retry_after(resp: httpx.Response, body: dict[str, Any]) -> float | None:
     return reset if reset >= 0 else None
 
 
-
-def command(connectors: ConnectorsConfig, stop: threading.Event,
-            keyword: Optional[list[str]] = typer.Option(None, "--keyword", "-k", help="Search term to follow "
-                                                        "(repeatable), added to connectors.weibo.streams."),
-            uid: Optional[list[str]] = typer.Option(None, "--uid", help="Account id whose timeline to follow "
-                                                    "(repeatable)."),
-            screen_name: Optional[list[str]] = typer.Option(None, "--screen-name", help="Account nickname whose "
-                                                            "timeline to follow (repeatable)."),
-            interval: Optional[float] = typer.Option(None, help="Seconds between polls of the streams given here "
-                                                                "(default 60); config streams keep their own."),
-            token: Optional[str] = typer.Option(None, envvar="LINGTING_WEIBO_TOKEN", show_default=False,
-                                                help="OAuth2 access token (or connectors.weibo.token)."),
-            base_url: Optional[str] = typer.Option(None, "--base-url", help="API root (default "
-                                                   "connectors.weibo.base_url, https://api.weibo.com)."),
-            once: bool = typer.Option(False, "--once", help="Read each stream until caught up, then exit (cron, "
-                                                           "tests); exit 1 if a stream could not be read."),
-            ) -> Launch:
+def command(
+    connectors: ConnectorsConfig,
+    stop: threading.Event,
+    keyword: list[str] | None = typer.Option(
+        None, "--keyword", "-k", help="Search term to follow (repeatable), added to connectors.weibo.streams."
+    ),
+    uid: list[str] | None = typer.Option(None, "--uid", help="Account id whose timeline to follow (repeatable)."),
+    screen_name: list[str] | None = typer.Option(
+        None, "--screen-name", help="Account nickname whose timeline to follow (repeatable)."
+    ),
+    interval: float | None = typer.Option(
+        None, help="Seconds between polls of the streams given here (default 60); config streams keep their own."
+    ),
+    token: str | None = typer.Option(
+        None, envvar="LINGTING_WEIBO_TOKEN", show_default=False, help="OAuth2 access token (or connectors.weibo.token)."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="API root (default connectors.weibo.base_url, https://api.weibo.com)."
+    ),
+    once: bool = typer.Option(
+        False,
+        "--once",
+        help="Read each stream until caught up, then exit (cron, tests); exit 1 if a stream could not be read.",
+    ),
+) -> Launch:
     """Poll the Weibo open API (keyword search, account timelines) with since_id paging and publish new statuses
     (and the originals they repost), keyed weibo:id. Backs off on rate limits; restartable without duplicates."""
     cfg = connectors.weibo
-    given = [("keyword", v) for v in keyword or []] + [("uid", v) for v in uid or []] \
+    given = (
+        [("keyword", v) for v in keyword or []]
+        + [("uid", v) for v in uid or []]
         + [("screen_name", v) for v in screen_name or []]
+    )
     try:
-        extra = [WeiboStream(**{kind: value}, **({"interval": interval} if interval is not None else {}))
-                 for kind, value in given]
+        extra = [
+            WeiboStream(**{kind: value}, **({"interval": interval} if interval is not None else {}))
+            for kind, value in given
+        ]
     except ValidationError as err:
         raise ConfigError(f"invalid --keyword/--uid/--screen-name/--interval: {validation_summary(err)}") from None
     known = {s.key for s in cfg.streams}
-    cfg = cfg.model_copy(update={"streams": [*cfg.streams, *(s for s in extra if s.key not in known)],
-                                 **{k: v for k, v in {"token": token, "base_url": base_url}.items() if v}})
+    cfg = cfg.model_copy(
+        update={
+            "streams": [*cfg.streams, *(s for s in extra if s.key not in known)],
+            **{k: v for k, v in {"token": token, "base_url": base_url}.items() if v},
+        }
+    )
     source = WeiboSource(cfg, once=once, stop=stop)  # checks token and streams before waiting for Kafka
 
     def finish() -> int:

@@ -1,6 +1,7 @@
 """Cross-file checks of the deployment files that no schema can do (run by deploy/validate.sh).
 
 Needs PyYAML; the lingting.yaml checks also need lingting importable (they are skipped, with a note, if not)."""
+
 from __future__ import annotations
 
 import re
@@ -72,21 +73,28 @@ for _, doc in k8s_docs:
 workloads = {**by_kind.get("StatefulSet", {}), **by_kind.get("Deployment", {})}
 for name, svc in by_kind.get("Service", {}).items():
     selector = svc["spec"].get("selector", {})
-    matches = [w for w in workloads.values()
-               if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]
+    matches = [w for w in workloads.values() if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]
     check(bool(matches), f"Service {name}: selector {selector} matches no pod template")
     for port in svc["spec"]["ports"]:
         target = port.get("targetPort")
         if isinstance(target, str) and matches:
-            names = {p.get("name") for w in matches for c in w["spec"]["template"]["spec"]["containers"]
-                     for p in c.get("ports", [])}
+            names = {
+                p.get("name")
+                for w in matches
+                for c in w["spec"]["template"]["spec"]["containers"]
+                for p in c.get("ports", [])
+            }
             check(target in names, f"Service {name}: targetPort {target!r} is not a named container port")
 for name, sts in by_kind.get("StatefulSet", {}).items():
     headless = by_kind.get("Service", {}).get(sts["spec"]["serviceName"])
-    check(headless is not None and headless["spec"].get("clusterIP") == "None",
-          f"StatefulSet {name}: serviceName {sts['spec']['serviceName']} is not a headless Service")
-    check(sts["spec"]["selector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items(),
-          f"StatefulSet {name}: selector does not match its template labels")
+    check(
+        headless is not None and headless["spec"].get("clusterIP") == "None",
+        f"StatefulSet {name}: serviceName {sts['spec']['serviceName']} is not a headless Service",
+    )
+    check(
+        sts["spec"]["selector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items(),
+        f"StatefulSet {name}: selector does not match its template labels",
+    )
 
 worker = by_kind.get("Deployment", {}).get("lingting-worker")
 check(worker is not None, "Deployment lingting-worker is missing")
@@ -109,20 +117,28 @@ if worker:
             check(cm is not None, f"worker: ConfigMap {volume['configMap']['name']} missing")
             if cm:
                 config_file = f"{mount['mountPath'].rstrip('/')}/lingting.yaml"
-                check(env.get("LINGTING_CONFIG") == config_file,
-                      f"LINGTING_CONFIG {env.get('LINGTING_CONFIG')} != mounted {config_file}")
+                check(
+                    env.get("LINGTING_CONFIG") == config_file,
+                    f"LINGTING_CONFIG {env.get('LINGTING_CONFIG')} != mounted {config_file}",
+                )
                 configmap_yaml = cm["data"].get("lingting.yaml")
                 check(configmap_yaml is not None, "ConfigMap has no lingting.yaml")
 
 # --- compose wiring ------------------------------------------------------------------------------------------------
 cw = compose["services"]["worker"]
 check(cw["environment"]["LINGTING_KAFKA"].split(":")[0] in compose["services"], "compose: LINGTING_KAFKA host")
-check(re.sub(r"^https?://", "", cw["environment"]["LINGTING_ES"]).split(":")[0] in compose["services"],
-      "compose: LINGTING_ES host")
+check(
+    re.sub(r"^https?://", "", cw["environment"]["LINGTING_ES"]).split(":")[0] in compose["services"],
+    "compose: LINGTING_ES host",
+)
 for dep in cw.get("depends_on", {}):
     check("healthcheck" in compose["services"][dep], f"compose: worker waits for {dep} health but it has none")
-check((ROOT / cw["build"]["context"].replace("../..", ".") / cw["build"]["dockerfile"]).is_file()
-      if cw["build"]["context"] == "../.." else True, "compose: worker Dockerfile missing")
+check(
+    (ROOT / cw["build"]["context"].replace("../..", ".") / cw["build"]["dockerfile"]).is_file()
+    if cw["build"]["context"] == "../.."
+    else True,
+    "compose: worker Dockerfile missing",
+)
 dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 check('CMD ["lingting", "worker"]' in dockerfile or 'CMD ["lingting","worker"]' in dockerfile, "Dockerfile CMD")
 check("python:3.11-slim" in dockerfile, "Dockerfile base image")

@@ -1,6 +1,7 @@
 """Client objects built from the connection sections where a library needs its own types (Faust's credentials);
 every other client takes ``KafkaSettings.kafka_python_options()`` / ``ElasticsearchSettings.client_options()``
 directly."""
+
 from __future__ import annotations
 
 from typing import Any

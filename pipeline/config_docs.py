@@ -4,6 +4,7 @@
 ``lingting config docs`` prints it (``--out docs/configuration.md`` writes it); a test fails when the committed
 file differs from what the models say.
 """
+
 from __future__ import annotations
 
 import types
@@ -63,7 +64,7 @@ def type_name(annotation: Any) -> str:
     if origin is Annotated:
         return type_name(get_args(annotation)[0])
     if origin is Literal:
-        return " \\| ".join(f'`{v}`' if not isinstance(v, str) else f'"{v}"' for v in get_args(annotation))
+        return " \\| ".join(f"`{v}`" if not isinstance(v, str) else f'"{v}"' for v in get_args(annotation))
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         names = list(dict.fromkeys(type_name(a) for a in args))
@@ -79,8 +80,13 @@ def type_name(annotation: Any) -> str:
             return "section"
         if issubclass(annotation, Enum):
             return " \\| ".join(f'"{m.value}"' for m in annotation)
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "time": "time (\"23:00\")",
-                }.get(annotation.__name__, annotation.__name__)
+        return {
+            "str": "string",
+            "int": "integer",
+            "float": "number",
+            "bool": "boolean",
+            "time": 'time ("23:00")',
+        }.get(annotation.__name__, annotation.__name__)
     return str(annotation).replace("typing.", "")
 
 
@@ -187,6 +193,5 @@ def render() -> str:
         for name, field in model.model_fields.items():
             key = _field_key(name, field)
             kind = _section_type(field, found) if _models_in(field.annotation) else _cell(field_type(field))
-            lines.append(f"| `{key}` | {kind} | {_cell(default_text(field))} | "
-                         f"{_cell(field.description or '')} |")
+            lines.append(f"| `{key}` | {kind} | {_cell(default_text(field))} | {_cell(field.description or '')} |")
     return "\n".join(lines) + "\n"

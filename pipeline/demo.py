@@ -8,6 +8,7 @@ production): everything it writes is under its own names, ``lingting-demo-*`` in
 ``lingting-demo-*`` topics and consumer groups, so it can never overwrite a user's posts or add a fake crisis to
 their alerts. It says at the end what it created; ``lingting demo --clean`` deletes exactly that.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -43,7 +44,7 @@ class AlertReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append((dict(self.headers), body))
                 try:
@@ -62,7 +63,7 @@ class AlertReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "AlertReceiver":
+    def __enter__(self) -> AlertReceiver:
         self.thread.start()
         return self
 
@@ -73,7 +74,9 @@ class AlertReceiver:
 
 def format_alert(alert: dict) -> str:
     """A console rendering of an alert for the demo, in Chinese."""
-    status = {"open": "新危机", "update": "危机升级/持续", "resolved": "已恢复正常"}.get(alert["status"], alert["status"])
+    status = {"open": "新危机", "update": "危机升级/持续", "resolved": "已恢复正常"}.get(
+        alert["status"], alert["status"]
+    )
     sev = {"low": "低", "medium": "中", "high": "高", "critical": "严重"}.get(alert["severity"], alert["severity"])
     lines = [
         f"【{status}】{alert['brand']}  严重程度：{sev}  (id {alert['id']}, 序号 {alert.get('sequence', 0)})",
@@ -84,8 +87,12 @@ def format_alert(alert: dict) -> str:
     if alert.get("top_terms"):
         lines.append("  上升词：" + "、".join(t["term"] for t in alert["top_terms"][:8]))
     if alert.get("top_authors"):
-        lines.append("  主要传播者：" + "；".join(
-            f"{a.get('name') or a.get('id')}（粉丝 {a.get('followers', 0):,}）" for a in alert["top_authors"][:3]))
+        lines.append(
+            "  主要传播者："
+            + "；".join(
+                f"{a.get('name') or a.get('id')}（粉丝 {a.get('followers', 0):,}）" for a in alert["top_authors"][:3]
+            )
+        )
     for post in alert.get("sample_posts", [])[:3]:
         lines.append(f"  · {post['text'][:60]}  {post.get('url') or ''}")
     if alert.get("coordination", {}).get("suspected"):
@@ -105,29 +112,34 @@ def query_help(es_url: str, prefix: str, brand: str) -> str:
 """
 
 
-def created_summary(settings: "Settings", started_stack: bool) -> str:
+def created_summary(settings: Settings, started_stack: bool) -> str:
     """What the demo left behind and how to delete it (and, when it started the stack, how to stop that)."""
     from elasticsearch import Elasticsearch
 
     e, k = settings.elasticsearch, settings.kafka
     es = Elasticsearch(e.url, basic_auth=e.basic_auth, request_timeout=30)
     try:
-        counts = {alias: es.count(index=alias, ignore_unavailable=True)["count"]
-                  for alias in (e.posts_alias, e.alerts_alias, e.deliveries_alias)}
+        counts = {
+            alias: es.count(index=alias, ignore_unavailable=True)["count"]
+            for alias in (e.posts_alias, e.alerts_alias, e.deliveries_alias)
+        }
     finally:
         es.close()
-    lines = ["演示写入的数据 / what the demo created (only under its own names; nothing else was touched):",
-             f"  Elasticsearch {e.url}: " + ", ".join(f"{alias} ({n} docs)" for alias, n in counts.items()),
-             f"  Kafka {k.bootstrap}: topics {k.topic_prefix}.* and {settings.worker.app_id}-*, "
-             f"consumer group {settings.worker.app_id}",
-             "删除 / delete all demo data (every run's): lingting demo --clean"]
+    lines = [
+        "演示写入的数据 / what the demo created (only under its own names; nothing else was touched):",
+        f"  Elasticsearch {e.url}: " + ", ".join(f"{alias} ({n} docs)" for alias, n in counts.items()),
+        f"  Kafka {k.bootstrap}: topics {k.topic_prefix}.* and {settings.worker.app_id}-*, "
+        f"consumer group {settings.worker.app_id}",
+        "删除 / delete all demo data (every run's): lingting demo --clean",
+    ]
     if started_stack:
-        lines.append("The demo started the local stack and leaves it running for your queries; "
-                     "stop it with: lingting stack down")
+        lines.append(
+            "The demo started the local stack and leaves it running for your queries; stop it with: lingting stack down"
+        )
     return "\n".join(lines)
 
 
-def clean(settings: "Settings") -> list[str]:
+def clean(settings: Settings) -> list[str]:
     """Delete every demo run's indices, index templates, topics and consumer groups on the configured
     Kafka and Elasticsearch; return what was deleted. Names outside the demo's are never touched."""
     from elasticsearch import Elasticsearch
@@ -167,7 +179,7 @@ def _is_demo_name(name: str) -> bool:
     return name.startswith((f"{DEMO_PREFIX}.", f"{DEMO_PREFIX}-"))
 
 
-def demo_settings(config_path: Path | None) -> "Settings":
+def demo_settings(config_path: Path | None) -> Settings:
     """The settings ``lingting demo --clean`` works on: the demo config with the user's addresses."""
     from pipeline.settings import settings_from_dict
 
@@ -195,8 +207,10 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
     if not external_services_configured():
         from pipeline import stack
 
-        print("启动本地 Kafka + Elasticsearch / starting the local stack (first run: Maven downloads the jars)…",
-              flush=True)
+        print(
+            "启动本地 Kafka + Elasticsearch / starting the local stack (first run: Maven downloads the jars)…",
+            flush=True,
+        )
         started_stack = not stack.up().already_running
         print(f"  stack ready after {time.monotonic() - started:.1f} s", flush=True)
         data.setdefault("kafka", {})["bootstrap"] = f"127.0.0.1:{stack.default_kafka_port()}"
@@ -209,9 +223,14 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
         # prefix for every run, so the queries below and --clean know the names. Never the user's names.
         data.setdefault("kafka", {})["topic_prefix"] = f"{DEMO_PREFIX}.{run_id}"
         data.setdefault("elasticsearch", {})["index_prefix"] = DEMO_PREFIX
-        data.setdefault("worker", {}).update({"app_id": f"{DEMO_PREFIX}-{run_id}",
-                                              "data_dir": str(workdir / "worker"), "web_port": 0,
-                                              "tick_seconds": 2.0})
+        data.setdefault("worker", {}).update(
+            {
+                "app_id": f"{DEMO_PREFIX}-{run_id}",
+                "data_dir": str(workdir / "worker"),
+                "web_port": 0,
+                "tick_seconds": 2.0,
+            }
+        )
         notify = data.setdefault("notify", {}) or {}
         data["notify"] = notify
         notify.setdefault("webhooks", []).append({"url": receiver.url})
@@ -219,22 +238,48 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
         merged = workdir / "lingting.yaml"
         merged.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
-        env = {**os.environ, "LINGTING_CONFIG": str(merged),
-               "LINGTING_KAFKA": settings.kafka.bootstrap, "LINGTING_ES": settings.elasticsearch.url}
+        env = {
+            **os.environ,
+            "LINGTING_CONFIG": str(merged),
+            "LINGTING_KAFKA": settings.kafka.bootstrap,
+            "LINGTING_ES": settings.elasticsearch.url,
+        }
         worker_log = workdir / "worker.log"
         from pipeline.topics import ensure_topics
 
         ensure_topics(settings)
         print(f"启动 worker / starting a worker (log: {worker_log})", flush=True)
         with open(worker_log, "wb") as log_file:
-            worker = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
-                                      env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+            )
         try:
             print(f"回放合成数据流 / replaying the bundled synthetic stream ({scenario.name})…", flush=True)
-            subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "synthetic",
-                            "--scenario", str(scenario), "--speed", "max", "--seed", "7",
-                            "--checkpoint", str(workdir / "synthetic.checkpoint.json")],
-                           env=env, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline.cli",
+                    "connect",
+                    "synthetic",
+                    "--scenario",
+                    str(scenario),
+                    "--speed",
+                    "max",
+                    "--seed",
+                    "7",
+                    "--checkpoint",
+                    str(workdir / "synthetic.checkpoint.json"),
+                ],
+                env=env,
+                check=True,
+                cwd=REPO_ROOT,
+                stdout=subprocess.DEVNULL,
+            )
             print(f"  replayed after {time.monotonic() - started:.1f} s; waiting for alerts…", flush=True)
             got = _print_alerts(receiver, worker, started=started, deadline=started + timeout)
         finally:
@@ -244,8 +289,11 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
     if not got:
-        print(f"没有收到告警 / no alert within {timeout:.0f} s — see the worker log {worker_log} (kept, with the "
-              f"worker's state, in {workdir})", file=sys.stderr)
+        print(
+            f"没有收到告警 / no alert within {timeout:.0f} s — see the worker log {worker_log} (kept, with the "
+            f"worker's state, in {workdir})",
+            file=sys.stderr,
+        )
         print(created_summary(settings, started_stack))
         return 1
     from pipeline.web.launch import serve_in_background

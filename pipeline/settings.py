@@ -3,6 +3,7 @@
 Load order: ``--config PATH`` > ``$LINGTING_CONFIG`` > built-in defaults (no brands).
 ``LINGTING_KAFKA`` and ``LINGTING_ES`` override ``kafka.bootstrap`` and ``elasticsearch.url``.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,16 +29,23 @@ class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(default="lingting-worker", description="Faust app id = Kafka consumer group.")
-    data_dir: str = Field(default=".lingting/worker",
-                          description="Parent of the per-worker state directories (worker-0, worker-1, ...).")
-    web_port: int = Field(default=0, ge=0, le=65535,
-                          description="Port of /healthz and /metrics on 127.0.0.1 (0: off). When taken, the next "
-                                      "free one is used, so several workers share a machine.")
+    data_dir: str = Field(
+        default=".lingting/worker", description="Parent of the per-worker state directories (worker-0, worker-1, ...)."
+    )
+    web_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of /healthz and /metrics on 127.0.0.1 (0: off). When taken, the next "
+        "free one is used, so several workers share a machine.",
+    )
     live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
     tick_seconds: float = Field(default=5.0, gt=0)
     sentiment_model_dir: str | None = Field(
-        default=None, description="A sentiment model written by `lingting train-sentiment --out DIR` to use "
-        "instead of the shipped one (default: the shipped model).")
+        default=None,
+        description="A sentiment model written by `lingting train-sentiment --out DIR` to use "
+        "instead of the shipped one (default: the shipped model).",
+    )
 
 
 class Settings(BaseModel):
@@ -65,7 +73,7 @@ class Settings(BaseModel):
         return brands
 
     @model_validator(mode="after")
-    def _brand_detection_overrides_valid(self) -> "Settings":
+    def _brand_detection_overrides_valid(self) -> Settings:
         for i, brand in enumerate(self.brands):
             try:
                 self.detection_for(brand.name)
@@ -75,14 +83,16 @@ class Settings(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _route_brands_configured(self) -> "Settings":
+    def _route_brands_configured(self) -> Settings:
         # a route naming a brand nobody configured would never match: its alerts would go nowhere, silently
         names = {b.name for b in self.brands}
         for i, route in enumerate(self.notify.routes):
             for j, brand in enumerate(route.brands):
                 if brand not in names:
-                    raise ValueError(f"notify.routes[{i}].brands[{j}]: brand {brand!r} is not configured "
-                                     f"(brands: {', '.join(sorted(names)) or 'none'})")
+                    raise ValueError(
+                        f"notify.routes[{i}].brands[{j}]: brand {brand!r} is not configured "
+                        f"(brands: {', '.join(sorted(names)) or 'none'})"
+                    )
         return self
 
     def brand(self, name: str) -> BrandRule | None:
@@ -150,8 +160,9 @@ def load_sentiment_model(directory: str | Path | None, key: str = "worker.sentim
 
     path = Path(directory).expanduser()
     if not (path / DEFAULT_MODEL).is_file():
-        raise ConfigError(f"{key}: {path} has no {DEFAULT_MODEL} (a directory written by "
-                          f"`lingting train-sentiment --out DIR`)")
+        raise ConfigError(
+            f"{key}: {path} has no {DEFAULT_MODEL} (a directory written by `lingting train-sentiment --out DIR`)"
+        )
     try:
         return LinearSentiment.from_dir(path)
     except (OSError, ValueError, KeyError) as err:

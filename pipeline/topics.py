@@ -1,8 +1,9 @@
 """Create the pipeline's Kafka topics with the configured partitions (idempotent)."""
+
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 from pipeline.settings import Settings
 from schemas.errors import LingtingError
@@ -21,11 +22,13 @@ def ensure_topics(settings: Settings, names: Iterable[str] | None = None, timeou
     k = settings.kafka
     wanted = list(names or [k.raw_topic, k.enriched_topic, k.alerts_topic, k.deadletter_topic])
     try:
-        admin = KafkaAdminClient(**k.kafka_python_options(), client_id="lingting-admin",
-                                 request_timeout_ms=int(timeout_s * 1000))
+        admin = KafkaAdminClient(
+            **k.kafka_python_options(), client_id="lingting-admin", request_timeout_ms=int(timeout_s * 1000)
+        )
     except KafkaError as err:
-        raise LingtingError(f"cannot reach Kafka at {k.bootstrap} ({err}); is it running? "
-                            "(local stack: `lingting stack status`)") from None
+        raise LingtingError(
+            f"cannot reach Kafka at {k.bootstrap} ({err}); is it running? (local stack: `lingting stack status`)"
+        ) from None
     try:
         existing = set(admin.list_topics())
         missing = [n for n in wanted if n not in existing]

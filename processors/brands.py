@@ -18,15 +18,25 @@ Speed: all terms of all brands live in one Aho-Corasick automaton (pyahocorasick
 whatever the number of brands and aliases, and only brands with a hit are evaluated. ``bench/brands.py`` measures
 it against a compiled-regex scanner (the fallback when pyahocorasick is missing) and the naive loop.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Annotated, Any, Protocol
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, \
-    field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from processors.normalize import to_simplified
 from processors.query import Query, QuerySyntaxError, Span, SpanIndex, parse_query
@@ -47,16 +57,25 @@ class BrandRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Phrase = Field(description="Brand name as shown in alerts and dashboards; always matches (without query).")
-    keywords: list[Phrase] = Field(default_factory=list, validation_alias=AliasChoices("keywords", "aliases"),
-                                   description="Aliases (YAML: aliases or keywords), e.g. 捞捞 for 海底捞.")
-    exclude: list[Phrase] = Field(default_factory=list,
-                                  description="Phrases that veto a mention (小米粥 for 小米) or, when they contain "
-                                              "none of the brand's words, the whole post (招聘).")
+    keywords: list[Phrase] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("keywords", "aliases"),
+        description="Aliases (YAML: aliases or keywords), e.g. 捞捞 for 海底捞.",
+    )
+    exclude: list[Phrase] = Field(
+        default_factory=list,
+        description="Phrases that veto a mention (小米粥 for 小米) or, when they contain "
+        "none of the brand's words, the whole post (招聘).",
+    )
     products: list[Phrase] = Field(default_factory=list, description="Product names that count as the brand.")
-    query: str | None = Field(default=None, description="Boolean query (AND OR NOT NEAR/n, \"phrases\", ( )); "
-                                                        "when set, it alone decides whether a post matches.")
-    competitors: list[Phrase] = Field(default_factory=list,
-                                      description="Names of other configured brands (share of voice).")
+    query: str | None = Field(
+        default=None,
+        description='Boolean query (AND OR NOT NEAR/n, "phrases", ( )); '
+        "when set, it alone decides whether a post matches.",
+    )
+    competitors: list[Phrase] = Field(
+        default_factory=list, description="Names of other configured brands (share of voice)."
+    )
     detection: dict[str, Any] = Field(default_factory=dict, description="Overrides of the detection settings.")
 
     @field_validator("query")
@@ -71,20 +90,23 @@ class BrandRule(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> "BrandRule":
+    def _coherent(self) -> BrandRule:
         own = {fold_term(t): t for t in self.dictionary_terms()}
         for phrase in self.exclude:
             if fold_term(phrase) in own:
-                raise ValueError(f"brand {self.name!r}: exclude {phrase!r} is the brand's own name/alias/product, "
-                                 "so it would veto every mention; exclude a longer phrase (e.g. 小米粥 for 小米)")
+                raise ValueError(
+                    f"brand {self.name!r}: exclude {phrase!r} is the brand's own name/alias/product, "
+                    "so it would veto every mention; exclude a longer phrase (e.g. 小米粥 for 小米)"
+                )
         if self.name in self.competitors:
             raise ValueError(f"brand {self.name!r} lists itself in competitors")
         return self
 
     def dictionary_terms(self) -> list[str]:
         """Name, aliases and products (simplified, NFKC, case kept): words the segmenter must keep whole."""
-        terms = (to_simplified(unicodedata.normalize("NFKC", t)).strip() for t in (self.name, *self.keywords,
-                                                                                    *self.products))
+        terms = (
+            to_simplified(unicodedata.normalize("NFKC", t)).strip() for t in (self.name, *self.keywords, *self.products)
+        )
         return list(dict.fromkeys(t for t in terms if t))
 
     def parsed_query(self) -> Query | None:
@@ -110,8 +132,10 @@ def validate_rules(rules: Sequence[BrandRule]) -> None:
             if competitor == rule.name:
                 raise RuleError(f"brands[{i}].competitors[{j}]: brand {rule.name!r} lists itself as a competitor")
             if competitor not in seen:
-                raise RuleError(f"brands[{i}].competitors[{j}]: brand {rule.name!r} names competitor "
-                                f"{competitor!r}, which is not a configured brand (configured: {', '.join(names)})")
+                raise RuleError(
+                    f"brands[{i}].competitors[{j}]: brand {rule.name!r} names competitor "
+                    f"{competitor!r}, which is not a configured brand (configured: {', '.join(names)})"
+                )
         try:
             rule.parsed_query()
         except QuerySyntaxError as err:
@@ -119,6 +143,7 @@ def validate_rules(rules: Sequence[BrandRule]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- term index
+
 
 class TermIndex(Protocol):
     """Finds every occurrence, overlapping ones included, of a fixed set of terms."""
@@ -186,14 +211,15 @@ def _kind(ch: str) -> int:
 
 # ---------------------------------------------------------------------------------------------------- matcher
 
+
 @dataclass(frozen=True)
 class _CompiledBrand:
     name: str
-    positive: tuple[int, ...]            # name/aliases/products (no query) or query words: term ids
+    positive: tuple[int, ...]  # name/aliases/products (no query) or query words: term ids
     query: Query | None
-    query_ids: dict[str, int]            # folded query word → term id
-    masking: tuple[int, ...]             # exclusions that veto only the occurrences they overlap
-    vetoing: tuple[int, ...]             # exclusions that veto the whole post
+    query_ids: dict[str, int]  # folded query word → term id
+    masking: tuple[int, ...]  # exclusions that veto only the occurrences they overlap
+    vetoing: tuple[int, ...]  # exclusions that veto the whole post
 
     def matches(self, hits: dict[int, list[Span]]) -> bool:
         for tid in self.vetoing:
@@ -219,8 +245,9 @@ class _CompiledBrand:
 class BrandMatcher:
     """Which configured brands a normalised post mentions. Build once (compiles every rule); ``match`` is pure CPU."""
 
-    def __init__(self, rules: Sequence[BrandRule], *,
-                 index: Callable[[Sequence[str]], TermIndex] | None = None) -> None:
+    def __init__(
+        self, rules: Sequence[BrandRule], *, index: Callable[[Sequence[str]], TermIndex] | None = None
+    ) -> None:
         self.rules = list(rules)
         validate_rules(self.rules)
         self._term_ids: dict[str, int] = {}
@@ -229,7 +256,8 @@ class BrandMatcher:
         self._index: TermIndex = (index or _default_index)(terms)
         # Term ids whose ends need a Latin word-boundary check: id → (kind of first char, kind of last char).
         self._edges: dict[int, tuple[int, int]] = {
-            tid: (_kind(t[0]), _kind(t[-1])) for t, tid in self._term_ids.items() if _kind(t[0]) or _kind(t[-1])}
+            tid: (_kind(t[0]), _kind(t[-1])) for t, tid in self._term_ids.items() if _kind(t[0]) or _kind(t[-1])
+        }
         self._triggers: dict[int, list[int]] = {}
         for b, brand in enumerate(self._brands):
             for tid in brand.positive:

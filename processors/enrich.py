@@ -2,18 +2,19 @@
 sentiment. Everything heavy (jieba dictionary, brand user words, sentiment model, IDF) loads once in
 ``Enricher.__init__``; ``enrich`` is pure CPU and never raises on odd text.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 from processors.brands import BrandMatcher, BrandRule
 from processors.keywords import KeywordExtractor
 from processors.normalize import NormalizedText, normalize, without_emoticons
 from processors.segment import Segmenter
-from processors.sentiment import LinearSentiment, SentimentResult, SnowNLPSentiment, sentiment_input
+from processors.sentiment import LinearSentiment, SnowNLPSentiment, sentiment_input
 from schemas.posts import EnrichedPost, RawPost, Sentiment, utc_now
 
 SENTIMENT_MODELS = ("lingting", "snownlp")
@@ -30,8 +31,13 @@ def brand_terms(rule: BrandRule) -> list[str]:
 
 
 class Enricher:
-    def __init__(self, brands: Sequence[BrandRule] = (), *, sentiment_model: str = "lingting",
-                 lingting_model: LinearSentiment | None = None) -> None:
+    def __init__(
+        self,
+        brands: Sequence[BrandRule] = (),
+        *,
+        sentiment_model: str = "lingting",
+        lingting_model: LinearSentiment | None = None,
+    ) -> None:
         """``lingting_model``: a trained model to use instead of the shipped one (``sentiment_model`` lingting)."""
         if sentiment_model not in SENTIMENT_MODELS:
             raise ValueError(f"sentiment_model must be one of {SENTIMENT_MODELS}, got {sentiment_model!r}")
@@ -60,6 +66,7 @@ class Enricher:
         else:
             nlp_text = without_emoticons(norm.quoted) if use_quoted else own_words
             raw = self.segmenter.cut(nlp_text)
+            assert self._snownlp is not None  # one of the two models is always loaded
             sentiment = self._snownlp.score_text(nlp_text)
         content = self.segmenter.without_hashtag_repeats(self.segmenter.content(raw), norm.hashtags)
         return {

@@ -8,13 +8,14 @@ shared text — but with the shipped IDF table ``resources/idf.txt.gz`` built fr
 the near-stopwords of ``resources/keyword_stopwords.txt`` (这种, 真是, 呵呵, 以前) and numbers with or without a
 measure word (三个, 第一次, 半小时, 2020). Those stay in ``tokens``: search and the sentiment model read them.
 """
+
 from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable, Sequence
 
 from processors.segment import RESOURCES, stop_words
 
@@ -22,8 +23,10 @@ IDF_RESOURCE = "idf.txt.gz"
 _TERM_CACHE_SIZE = 100_000
 _NUMERALS = "0123456789.,%〇零一二三四五六七八九十百千万亿两几半多数"
 #: A number, optionally ordinal (第) and followed by measure words: 三个, 两次, 第一次, 一个多, 半小时, 3.5.
-_COUNTED = re.compile(f"第?[{_NUMERALS}]+(?:个|次|天|年|月|日|号|点|分|分钟|秒|小时|周|件|位|名|只|条|家|些|种|"
-                      "回|遍|场|下|块|块钱|元|毛|份|杯|碗|瓶|盒|袋|斤|克|米|公里|层|楼|岁|人|倍|成)*[多半余]?")
+_COUNTED = re.compile(
+    f"第?[{_NUMERALS}]+(?:个|次|天|年|月|日|号|点|分|分钟|秒|小时|周|件|位|名|只|条|家|些|种|"
+    "回|遍|场|下|块|块钱|元|毛|份|杯|碗|瓶|盒|袋|斤|克|米|公里|层|楼|岁|人|倍|成)*[多半余]?"
+)
 _COUNTED_START = frozenset("第" + _NUMERALS)
 
 
@@ -43,8 +46,9 @@ def is_counted(token: str) -> bool:
 def is_term(token: str, stop: frozenset[str] | None = None) -> bool:
     """May ``token`` be a keyword or an alert term? Two characters or more, not a (near-)stop word, not counted."""
     token = token.strip()
-    return len(token) >= 2 and token.lower() not in (term_stop_words() if stop is None else stop) \
-        and not is_counted(token)
+    return (
+        len(token) >= 2 and token.lower() not in (term_stop_words() if stop is None else stop) and not is_counted(token)
+    )
 
 
 def parse_idf(text: str) -> dict[str, float]:

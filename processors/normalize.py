@@ -10,6 +10,7 @@ Steps, in order: drop invalid surrogates / control / format characters → HTML 
 repeated punctuation and characters → traditional → simplified (opencc t2s, only when a traditional character is
 present: most posts are simplified and the check is a set lookup).
 """
+
 from __future__ import annotations
 
 import html
@@ -18,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 #: The NLP works on at most this many characters of the author's own words (a 100 KB post would otherwise cost
 #: a second of CPU). ``original`` is never cut.
@@ -35,19 +37,87 @@ _NEGATIVE_CODES = """
 撇嘴 流泪 大哭 尴尬 发怒 难过 囧 白眼 惊恐 流汗 咒骂 敲打 左哼哼 右哼哼 快哭了 菜刀 凋谢 心碎 炸弹 便便 发抖 怄火
 皱眉 天啊 裂开 崩溃 无语 泪目 凉凉 愤怒 叹气 困惑 怒斥 吐血 拜拜 骷髅 阴险 抠鼻 翻白眼 捂脸哭 生无可恋 破防
 """.split()
-EMOTICON_POLARITY: dict[str, int] = {**{c.lower(): 1 for c in _POSITIVE_CODES}, **{c.lower(): -1 for c in _NEGATIVE_CODES}}
+EMOTICON_POLARITY: dict[str, int] = {
+    **{c.lower(): 1 for c in _POSITIVE_CODES},
+    **{c.lower(): -1 for c in _NEGATIVE_CODES},
+}
 
 # Emoji → the bracket code it means (so 😡 and [怒] become the same token). Others stay as a neutral emoji token.
 EMOJI_CODES: dict[str, str] = {
-    "😀": "哈哈", "😁": "哈哈", "😂": "笑哭", "🤣": "哈哈", "😃": "哈哈", "😄": "哈哈", "😆": "哈哈", "😊": "嘻嘻",
-    "☺": "嘻嘻", "🙂": "微笑", "😍": "花心", "🥰": "爱你", "😘": "亲亲", "😻": "花心", "🤩": "花心",
-    "👍": "赞", "👏": "鼓掌", "💯": "赞", "🎉": "耶", "🥳": "耶", "❤": "心", "💕": "心", "💖": "心", "💗": "心",
-    "💓": "心", "💞": "心", "♥": "心", "🌹": "玫瑰", "💪": "加油", "✌": "耶", "👌": "ok", "🙏": "作揖", "😋": "馋嘴",
-    "😎": "酷", "🤗": "抱抱", "😡": "怒", "😠": "怒", "🤬": "怒骂", "😤": "哼", "😭": "泪", "😢": "泪", "😿": "泪",
-    "😞": "失望", "😔": "失望", "😩": "抓狂", "😫": "抓狂", "😖": "抓狂", "🤮": "吐", "🤢": "吐", "💔": "心碎",
-    "👎": "弱", "😒": "哼", "🙄": "白眼", "😓": "汗", "😰": "惊恐", "😱": "惊恐", "😨": "惊恐", "💩": "便便",
-    "😑": "无语", "😶": "无语", "🤡": "打脸", "🙃": "允悲", "😅": "汗", "🤔": "思考", "😮": "吃惊", "😲": "吃惊",
-    "🍉": "吃瓜", "🐶": "doge", "🤷": "摊手", "😷": "生病", "🤒": "生病", "😪": "困", "😴": "睡", "🔥": "火",
+    "😀": "哈哈",
+    "😁": "哈哈",
+    "😂": "笑哭",
+    "🤣": "哈哈",
+    "😃": "哈哈",
+    "😄": "哈哈",
+    "😆": "哈哈",
+    "😊": "嘻嘻",
+    "☺": "嘻嘻",
+    "🙂": "微笑",
+    "😍": "花心",
+    "🥰": "爱你",
+    "😘": "亲亲",
+    "😻": "花心",
+    "🤩": "花心",
+    "👍": "赞",
+    "👏": "鼓掌",
+    "💯": "赞",
+    "🎉": "耶",
+    "🥳": "耶",
+    "❤": "心",
+    "💕": "心",
+    "💖": "心",
+    "💗": "心",
+    "💓": "心",
+    "💞": "心",
+    "♥": "心",
+    "🌹": "玫瑰",
+    "💪": "加油",
+    "✌": "耶",
+    "👌": "ok",
+    "🙏": "作揖",
+    "😋": "馋嘴",
+    "😎": "酷",
+    "🤗": "抱抱",
+    "😡": "怒",
+    "😠": "怒",
+    "🤬": "怒骂",
+    "😤": "哼",
+    "😭": "泪",
+    "😢": "泪",
+    "😿": "泪",
+    "😞": "失望",
+    "😔": "失望",
+    "😩": "抓狂",
+    "😫": "抓狂",
+    "😖": "抓狂",
+    "🤮": "吐",
+    "🤢": "吐",
+    "💔": "心碎",
+    "👎": "弱",
+    "😒": "哼",
+    "🙄": "白眼",
+    "😓": "汗",
+    "😰": "惊恐",
+    "😱": "惊恐",
+    "😨": "惊恐",
+    "💩": "便便",
+    "😑": "无语",
+    "😶": "无语",
+    "🤡": "打脸",
+    "🙃": "允悲",
+    "😅": "汗",
+    "🤔": "思考",
+    "😮": "吃惊",
+    "😲": "吃惊",
+    "🍉": "吃瓜",
+    "🐶": "doge",
+    "🤷": "摊手",
+    "😷": "生病",
+    "🤒": "生病",
+    "😪": "困",
+    "😴": "睡",
+    "🔥": "火",
 }
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -65,25 +135,27 @@ _PUNCT_RUN = re.compile(r"([!?.,;:~\-_=*。，！？、；：…～·])\1+")
 _CHAR_RUN = re.compile(r"(.)\1{3,}")
 _SPACES = re.compile(r"\s+")
 # Anything emoji-like left after the known ones: pictographs, dingbats, flags, skin tones, keycaps.
-_OTHER_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\U0001F1E6-\U0001F1FF]")
+_OTHER_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\U0001f1e6-\U0001f1ff]")
 # Every known emoji is one code point: one character class (an alternation of ~100 would be tried at every
 # position of every post).
 _ANY_EMOJI = re.compile("[" + "".join(map(re.escape, EMOJI_CODES)) + _OTHER_EMOJI.pattern[1:])
 # Control and format characters (category Cc/Cf/Co/Cs) except whitespace: \u200d joins emoji, \ufe0f selects
 # emoji style; both are noise for the NLP.
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f"
-                        "\ufeff\ue000-\uf8ff\U000E0000-\U000E007F]")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f"
+    "\ufeff\ue000-\uf8ff\U000e0000-\U000e007f]"
+)
 
 
 @dataclass(slots=True)
 class NormalizedText:
     original: str
-    text: str = ""              # the author's own words, normalised (emoticons as [code])
-    quoted: str = ""            # the quoted repost chain, normalised, without the //@user: markers
+    text: str = ""  # the author's own words, normalised (emoticons as [code])
+    quoted: str = ""  # the quoted repost chain, normalised, without the //@user: markers
     hashtags: list[str] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
-    emoticons: list[str] = field(default_factory=list)          # codes in the author's own words, e.g. "[怒]"
+    emoticons: list[str] = field(default_factory=list)  # codes in the author's own words, e.g. "[怒]"
     quoted_emoticons: list[str] = field(default_factory=list)
     truncated: bool = False
 
@@ -98,7 +170,7 @@ class NormalizedText:
 
 
 @lru_cache(maxsize=1)
-def _t2s() -> tuple[frozenset[str], object]:
+def _t2s() -> tuple[frozenset[str], Any]:
     """Characters that t2s changes on their own, and the converter. Text without any of them is left alone
     (phrase-only rules such as 么 in some phrases would otherwise send most simplified posts through opencc)."""
     from opencc import OpenCC
@@ -175,7 +247,7 @@ def normalize(text: object) -> NormalizedText:
     own, quoted = work, ""
     repost = _REPOST.search(work)
     if repost:
-        own, quoted = work[: repost.start()], work[repost.start():]
+        own, quoted = work[: repost.start()], work[repost.start() :]
 
     seen_tags: set[str] = set()
     for tag in _HASHTAG.findall(work):

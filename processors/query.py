@@ -20,13 +20,14 @@ them; its operands are words, phrases, OR-groups of those, or other NEARs (a NEA
 
 Every syntax error is a :class:`QuerySyntaxError` with a 1-based character column into the query as written.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 Span = tuple[int, int]  # [start, end) character offsets of one occurrence in the post
 Lookup = Callable[[str], Sequence[Span]]  # term → its occurrences in the post (empty when absent)
@@ -59,11 +60,12 @@ class QuerySyntaxError(ValueError):
 
 # ---------------------------------------------------------------------------------------------------- tokens
 
+
 @dataclass(frozen=True)
 class Token:
-    kind: str          # WORD, PHRASE, AND, OR, NOT, NEAR, LPAREN, RPAREN, END
-    text: str          # as written (the phrase without its quotes)
-    column: int        # 1-based
+    kind: str  # WORD, PHRASE, AND, OR, NOT, NEAR, LPAREN, RPAREN, END
+    text: str  # as written (the phrase without its quotes)
+    column: int  # 1-based
     distance: int = 0  # NEAR only
 
 
@@ -84,7 +86,7 @@ def tokenize(query: str) -> list[Token]:
             close = query.find(_QUOTES[c], i + 1)
             if close < 0:
                 raise QuerySyntaxError(f"unterminated phrase: {c} has no closing {_QUOTES[c]}", query, i + 1)
-            phrase = query[i + 1: close]
+            phrase = query[i + 1 : close]
             if not phrase.strip():
                 raise QuerySyntaxError("empty phrase", query, i + 1)
             tokens.append(Token("PHRASE", phrase, i + 1))
@@ -105,14 +107,16 @@ def _word_token(query: str, word: str, column: int) -> Token:
     if m := _NEAR.fullmatch(word):
         return Token("NEAR", word, column, int(m.group(1)))
     if _NEAR_LIKE.match(word):
-        raise QuerySyntaxError(f"'{word}' is not a valid proximity operator: write NEAR/5 (at most 5 characters "
-                               "apart)", query, column)
+        raise QuerySyntaxError(
+            f"'{word}' is not a valid proximity operator: write NEAR/5 (at most 5 characters apart)", query, column
+        )
     if word in _SYMBOL_OPERATORS or (len(word) > 1 and word[0] in "&|!" and word[1] in "&|"):
         raise QuerySyntaxError(f"unknown operator '{word}': {_OPERATOR_HELP}", query, column)
     return Token("WORD", word, column)
 
 
 # ---------------------------------------------------------------------------------------------------- syntax tree
+
 
 class Node:
     def evaluate(self, lookup: Lookup) -> bool:
@@ -134,8 +138,8 @@ class SpanNode(Node):
 
 @dataclass(frozen=True)
 class Term(SpanNode):
-    text: str      # folded (what is searched for)
-    written: str   # as written in the query (for messages)
+    text: str  # folded (what is searched for)
+    written: str  # as written in the query (for messages)
     phrase: bool
     column: int
 
@@ -244,6 +248,7 @@ class SpanIndex:
 
 # ---------------------------------------------------------------------------------------------------- parser
 
+
 @dataclass(frozen=True)
 class Query:
     source: str
@@ -262,8 +267,12 @@ def parse_query(query: str, fold: Callable[[str], str] = str.lower) -> Query:
     parser = _Parser(query, tokenize(query), fold)
     root = parser.parse()
     if root.evaluate(lambda term: ()):
-        raise QuerySyntaxError("the query matches posts that contain none of its words (it is only NOT ...): "
-                               "add a word to look for, e.g. '海底捞 AND NOT 招聘'", query, 1)
+        raise QuerySyntaxError(
+            "the query matches posts that contain none of its words (it is only NOT ...): "
+            "add a word to look for, e.g. '海底捞 AND NOT 招聘'",
+            query,
+            1,
+        )
     return Query(query, root, tuple(dict.fromkeys(root.terms())))
 
 
@@ -322,8 +331,11 @@ class _Parser:
             right = self.primary()
             for side, operand in (("left", node), ("right", right)):
                 if not isinstance(operand, SpanNode):
-                    raise self.error(f"{near.text} needs words, phrases or (A OR B) groups on both sides; the "
-                                     f"{side} side is an AND/NOT group", near)
+                    raise self.error(
+                        f"{near.text} needs words, phrases or (A OR B) groups on both sides; the "
+                        f"{side} side is an AND/NOT group",
+                        near,
+                    )
             node = Near(node, right, near.distance)  # type: ignore[arg-type]
         return node
 
@@ -372,12 +384,18 @@ class _Parser:
         if tok.kind == "WORD":
             nxt = self.tokens[self.pos + 1]
             looks_like_operator = tok.text.lower() in ("and", "or", "not", "near") or (
-                tok.text.isascii() and tok.text.isalpha() and tok.text.isupper()
-                and nxt.kind in ("WORD", "PHRASE", "LPAREN"))
+                tok.text.isascii()
+                and tok.text.isalpha()
+                and tok.text.isupper()
+                and nxt.kind in ("WORD", "PHRASE", "LPAREN")
+            )
             if looks_like_operator:
                 return self.error(f"unknown operator '{tok.text}': {_OPERATOR_HELP}", tok)
         if tok.kind == "LPAREN" or prev.kind == "RPAREN":
             return self.error(f"missing operator before '{tok.text}': join with AND / OR", tok)
         shown = f'"{tok.text}"' if tok.kind == "PHRASE" else tok.text
-        return self.error(f"missing operator before {shown}: join with AND / OR, or quote a phrase with spaces "
-                          f"(\"{prev.text} {tok.text}\")", tok)
+        return self.error(
+            f"missing operator before {shown}: join with AND / OR, or quote a phrase with spaces "
+            f'("{prev.text} {tok.text}")',
+            tok,
+        )

@@ -20,14 +20,15 @@ between equally probable paths, which needs a repeated substring (太太太, 好
 (``(.{1,4})\1``, ~5% of review blocks) go to jieba itself. The tokens are exactly jieba's:
 ``tests/processors/test_segment.py`` compares them with ``Tokenizer.lcut`` on the review corpora and odd text.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable, Sequence
 
 import jieba
 import rjieba
@@ -95,8 +96,7 @@ class Segmenter:
         self.user_terms: list[str] = []
         self._blocks: dict[str, tuple[str, ...]] = {}
         # jieba 0.42.1 internals (name-mangled): the per-block segmenters that Tokenizer.cut calls.
-        self._cut_block = (self.tokenizer._Tokenizer__cut_DAG if hmm
-                           else self.tokenizer._Tokenizer__cut_DAG_NO_HMM)
+        self._cut_block = self.tokenizer._Tokenizer__cut_DAG if hmm else self.tokenizer._Tokenizer__cut_DAG_NO_HMM
         for term in user_terms:
             self.add_term(term)
         self.stop_words = stop_words()

@@ -22,18 +22,20 @@ Labels: ``P(positive) = sigmoid(polarity)``; ``neutral`` when ``P(neutral) = sig
 the threshold set on real neutral Weibo posts (out of fold, see the trainer), else positive / negative by
 P(positive) >= 0.5. The score a post carries stays P(positive).
 """
+
 from __future__ import annotations
 
 import io
 import json
 import math
 import re
-from itertools import repeat
-from operator import add
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Literal, Sequence
+from itertools import repeat
+from operator import add
+from typing import TYPE_CHECKING, Literal
 
 from processors.normalize import EMOTICON_POLARITY, NormalizedText, without_emoticons
 from processors.segment import _PUNCT_CACHE, is_punctuation
@@ -78,13 +80,17 @@ class SentimentInput:
     own_text: str = ""
 
 
-def sentiment_input(norm: NormalizedText, cut: "Callable[[str], list[str]]") -> SentimentInput:
+def sentiment_input(norm: NormalizedText, cut: Callable[[str], list[str]]) -> SentimentInput:
     """The model's view of a normalised post; ``cut`` is the worker's segmenter (``Segmenter.cut``)."""
     own_text = without_emoticons(norm.text).strip()
     quoted_text = without_emoticons(norm.quoted).strip()
-    return SentimentInput(own=cut(own_text) if own_text else [], own_codes=norm.emoticons,
-                          quoted=cut(quoted_text) if quoted_text else [], quoted_codes=norm.quoted_emoticons,
-                          own_text=own_text)
+    return SentimentInput(
+        own=cut(own_text) if own_text else [],
+        own_codes=norm.emoticons,
+        quoted=cut(quoted_text) if quoted_text else [],
+        quoted_codes=norm.quoted_emoticons,
+        own_text=own_text,
+    )
 
 
 #: Severe consumer issues (own curation, food safety and rights): in the author's own words they decide.
@@ -96,8 +102,9 @@ SEVERE_WORDS = frozenset(
 _COUNTED = 4
 
 
-def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
-             lexicon: "Lexicon | None" = None) -> list[str]:
+def features(
+    tokens: Sequence[str], codes: Sequence[str] = (), text: str = "", lexicon: Lexicon | None = None
+) -> list[str]:
     """Feature names of one part of a post (own words or quoted chain), each once (binary features)."""
     # The worker's hottest loop: set lookups and cache hits are inlined (see is_punctuation, Lexicon.polarity).
     out: list[str] = []
@@ -135,6 +142,7 @@ def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
                 append(prev + "+" + tok)
             prev = tok
             continue
+        polarity: int | None
         if lex_cache is None:
             polarity = 0
         else:
@@ -167,15 +175,19 @@ def features(tokens: Sequence[str], codes: Sequence[str] = (), text: str = "",
         emo_neg += p < 0
     if text and lexicon is not None and ('"' in text or "“" in text or "「" in text or "'" in text or "‘" in text):
         sarcasm += sum(lexicon.polarity(m) > 0 for m in _QUOTED_WORD.findall(text))
-    for names, count in zip(_COUNTED_NAMES, (lex_pos, lex_neg, int_pos, int_neg, emo_pos, emo_neg, sarcasm, severe)):
+    for names, count in zip(
+        _COUNTED_NAMES, (lex_pos, lex_neg, int_pos, int_neg, emo_pos, emo_neg, sarcasm, severe), strict=False
+    ):
         if count:
             out.extend(names[:count])
     return list(dict.fromkeys(out))
 
 
 #: LEX+, LEX+2 ... up to ``_COUNTED`` names per counted feature (in the order ``features`` counts them).
-_COUNTED_NAMES = tuple(tuple(name if i == 0 else f"{name}{i + 1}" for i in range(_COUNTED))
-                       for name in ("LEX+", "LEX-", "INT+", "INT-", "EMO+", "EMO-", "SARC", "SEVERE"))
+_COUNTED_NAMES = tuple(
+    tuple(name if i == 0 else f"{name}{i + 1}" for i in range(_COUNTED))
+    for name in ("LEX+", "LEX-", "INT+", "INT-", "EMO+", "EMO-", "SARC", "SEVERE")
+)
 
 
 def _char_bigrams(text: str, out: list[str]) -> None:
@@ -208,8 +220,8 @@ class Decision:
 
     polarity_bias: float = 0.0
     neutral_bias: float = 0.0
-    neutral_threshold: float = 0.5   # P(neutral) at or above it → neutral
-    severe_push: float = 2.0         # log-odds per severe issue word in the own words (up to 2)
+    neutral_threshold: float = 0.5  # P(neutral) at or above it → neutral
+    severe_push: float = 2.0  # log-odds per severe issue word in the own words (up to 2)
     # a post the polarity model is this sure of (|log-odds|) is emotional, whatever the neutral model says:
     # "測試一下…等了兩小時😡 [怒]" reads neutral by its words and furious by its emoticons
     decisive_log_odds: float = 3.0
@@ -233,15 +245,16 @@ class LinearSentiment:
 
     name = "lingting"
 
-    def __init__(self, vocabulary: Sequence[str], polarity: Sequence[float], neutrality: Sequence[float],
-                 decision: Decision) -> None:
+    def __init__(
+        self, vocabulary: Sequence[str], polarity: Sequence[float], neutrality: Sequence[float], decision: Decision
+    ) -> None:
         self.decision = decision
-        self.index = dict(zip(vocabulary, range(len(vocabulary))))
+        self.index = dict(zip(vocabulary, range(len(vocabulary)), strict=False))
         self.polarity = list(polarity)
         self.neutrality = list(neutrality)
         # feature → complex(polarity weight, neutrality weight): scoring a post is one dict lookup per feature
         # and one C-level sum (the dict is far larger than the CPU caches: each lookup is memory-bound).
-        self._weights = dict(zip(vocabulary, map(complex, self.polarity, self.neutrality)))
+        self._weights = dict(zip(vocabulary, map(complex, self.polarity, self.neutrality), strict=False))
         self.lexicon = Lexicon.shipped()
 
     # The file: a zip (numpy's .npz layout) of the vocabulary as UTF-8 lines, the two weight vectors as
@@ -249,21 +262,25 @@ class LinearSentiment:
     def to_bytes(self) -> bytes:
         import numpy as np  # training only
 
-        vocabulary = sorted(self.index, key=self.index.get)
+        vocabulary = sorted(self.index, key=self.index.__getitem__)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in (("vocabulary.txt", "\n".join(vocabulary).encode("utf-8")),
-                               ("polarity.f32", np.asarray(self.polarity, "<f4").tobytes()),
-                               ("neutrality.f32", np.asarray(self.neutrality, "<f4").tobytes()),
-                               ("decision.json", json.dumps(_asdict(self.decision), ensure_ascii=False,
-                                                            indent=1, sort_keys=True).encode("utf-8"))):
+            for name, data in (
+                ("vocabulary.txt", "\n".join(vocabulary).encode("utf-8")),
+                ("polarity.f32", np.asarray(self.polarity, "<f4").tobytes()),
+                ("neutrality.f32", np.asarray(self.neutrality, "<f4").tobytes()),
+                (
+                    "decision.json",
+                    json.dumps(_asdict(self.decision), ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"),
+                ),
+            ):
                 info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # fixed: a retrain is byte-identical
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, data)
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "LinearSentiment":
+    def from_bytes(cls, data: bytes) -> LinearSentiment:
         from array import array
 
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -281,12 +298,12 @@ class LinearSentiment:
         return cls(vocabulary, weights[0], weights[1], decision)
 
     @classmethod
-    def shipped(cls) -> "LinearSentiment":
+    def shipped(cls) -> LinearSentiment:
         """The model shipped in processors/resources."""
         return cls.from_dir(resources.files("processors.resources"))
 
     @classmethod
-    def from_dir(cls, directory: "Path | Traversable") -> "LinearSentiment":
+    def from_dir(cls, directory: Path | Traversable) -> LinearSentiment:
         """The model a ``lingting train-sentiment --out DIRECTORY`` wrote (a Path or an importlib resource)."""
         return cls.from_bytes((directory / DEFAULT_MODEL).read_bytes())
 
@@ -344,7 +361,7 @@ class Lexicon:
         self._cache: dict[str, int] = {}
 
     @classmethod
-    def shipped(cls) -> "Lexicon":
+    def shipped(cls) -> Lexicon:
         text = (resources.files("processors.resources") / "sentiment_lexicon.txt").read_text("utf-8")
         words = {}
         for line in text.splitlines():
@@ -377,7 +394,7 @@ class Lexicon:
         for n in range(len(token) - 1, 1, -1):
             best = None
             for i in range(len(token) - n + 1):
-                r = rank.get(token[i:i + n])
+                r = rank.get(token[i : i + n])
                 if r is not None and (best is None or r < best):
                     best = r
             if best is not None:
@@ -404,5 +421,7 @@ class SnowNLPSentiment:
         except Exception:  # snownlp can fail on odd input; a defined result beats a crash
             return SentimentResult(0.5, "neutral")
         score = min(1.0, max(0.0, score))
-        label: Label = "positive" if score > self.neutral_high else "negative" if score < self.neutral_low else "neutral"
+        label: Label = (
+            "positive" if score > self.neutral_high else "negative" if score < self.neutral_low else "neutral"
+        )
         return SentimentResult(score, label)

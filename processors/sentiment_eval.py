@@ -4,9 +4,10 @@ Accuracy and macro-F1 are of the binary decision P(positive) >= 0.5 on the posit
 three-way label is reported apart: the share of those rows labelled neutral and the accuracy of the labels outside
 it (what spike detection counts), and on sets with neutral rows the figures of ``three_way_metrics``.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from processors.sentiment import SentimentResult
 
@@ -17,30 +18,34 @@ NEUTRAL = 2
 def metrics(pred: Sequence[bool], gold: Sequence[int]) -> dict:
     """Accuracy and macro-F1 of binary predictions (True = positive) against 1/0 labels."""
     n = len(gold)
-    tp = sum(1 for p, g in zip(pred, gold) if p and g)
-    tn = sum(1 for p, g in zip(pred, gold) if not p and not g)
-    fp = sum(1 for p, g in zip(pred, gold) if p and not g)
+    tp = sum(1 for p, g in zip(pred, gold, strict=False) if p and g)
+    tn = sum(1 for p, g in zip(pred, gold, strict=False) if not p and not g)
+    fp = sum(1 for p, g in zip(pred, gold, strict=False) if p and not g)
     fn = n - tp - tn - fp
 
     def f1(t: int, f_pos: int, f_neg: int) -> float:
         return 2 * t / (2 * t + f_pos + f_neg) if t else 0.0
 
-    return {"n": n, "accuracy": round((tp + tn) / n, 4) if n else 0.0,
-            "macro_f1": round((f1(tp, fp, fn) + f1(tn, fn, fp)) / 2, 4)}
+    return {
+        "n": n,
+        "accuracy": round((tp + tn) / n, 4) if n else 0.0,
+        "macro_f1": round((f1(tp, fp, fn) + f1(tn, fn, fp)) / 2, 4),
+    }
 
 
 def result_metrics(results: Sequence[SentimentResult], gold: Sequence[int]) -> dict:
     """``metrics`` at P(positive) 0.5 on the positive and negative rows, plus ``neutral_share`` and
     ``accuracy_outside_neutral`` of those rows, plus the ``three_way_metrics`` of all rows (gold ``NEUTRAL``
     included). A figure without rows to count is None (n/a), never 0."""
-    emotional = [(r, g) for r, g in zip(results, gold) if g != NEUTRAL]
+    emotional = [(r, g) for r, g in zip(results, gold, strict=False) if g != NEUTRAL]
     out = metrics([r.score >= 0.5 for r, _ in emotional], [g for _, g in emotional])
     if not emotional:
         out["accuracy"] = out["macro_f1"] = None
     decided = [(r.label == "positive", g) for r, g in emotional if r.label != "neutral"]
     out["neutral_share"] = round(1 - len(decided) / len(emotional), 4) if emotional else None
-    out["accuracy_outside_neutral"] = metrics([p for p, _ in decided], [g for _, g in decided])["accuracy"] \
-        if decided else None
+    out["accuracy_outside_neutral"] = (
+        metrics([p for p, _ in decided], [g for _, g in decided])["accuracy"] if decided else None
+    )
     three = three_way_metrics(results, gold)
     out.update({k: v for k, v in three.items() if k != "n"}, n=len(gold), n_emotional=len(emotional))
     return out
@@ -56,8 +61,10 @@ def evaluate_labelled(score: Callable[[str], SentimentResult], rows: Iterable[tu
         gold.append(label)
     every = [r for results, _ in by_category.values() for r in results]
     labels = [g for _, gold in by_category.values() for g in gold]
-    return {"all": result_metrics(every, labels),
-            "categories": {name: result_metrics(results, gold) for name, (results, gold) in by_category.items()}}
+    return {
+        "all": result_metrics(every, labels),
+        "categories": {name: result_metrics(results, gold) for name, (results, gold) in by_category.items()},
+    }
 
 
 #: How the six emotions of the Weibo file (SMP2020-EWECT format: ``emotion,label,review``) become the
@@ -80,22 +87,30 @@ def three_way_metrics(results: Sequence[SentimentResult], gold: Sequence[int]) -
     A figure whose class has no rows is ``None`` (printed n/a)."""
     names = {1: "positive", 0: "negative", NEUTRAL: "neutral"}
     by_class: dict[int, list[SentimentResult]] = {1: [], 0: [], NEUTRAL: []}
-    for r, g in zip(results, gold):
+    for r, g in zip(results, gold, strict=False):
         by_class[g].append(r)
 
     def share(rows: list[SentimentResult], test: Callable[[SentimentResult], bool]) -> float | None:
         return sum(map(test, rows)) / len(rows) if rows else None
 
     pos, neg, neu = by_class[1], by_class[0], by_class[NEUTRAL]
-    out: dict = {"n": len(gold), "n_positive": len(pos), "n_negative": len(neg), "n_neutral": len(neu),
-                 "positive_recall": share(pos, lambda r: r.score >= 0.5),
-                 "negative_recall": share(neg, lambda r: r.score < 0.5)}
+    out: dict = {
+        "n": len(gold),
+        "n_positive": len(pos),
+        "n_negative": len(neg),
+        "n_neutral": len(neu),
+        "positive_recall": share(pos, lambda r: r.score >= 0.5),
+        "negative_recall": share(neg, lambda r: r.score < 0.5),
+    }
     out["balanced_accuracy"] = _mean(out["positive_recall"], out["negative_recall"])
     pos_label, neg_label = share(pos, lambda r: r.label == "positive"), share(neg, lambda r: r.label == "negative")
     out["label_accuracy"] = _mean(pos_label, neg_label)
     emotional = pos + neg
-    out["label_accuracy_raw"] = ((sum(r.label == "positive" for r in pos)
-                                  + sum(r.label == "negative" for r in neg)) / len(emotional) if emotional else None)
+    out["label_accuracy_raw"] = (
+        (sum(r.label == "positive" for r in pos) + sum(r.label == "negative" for r in neg)) / len(emotional)
+        if emotional
+        else None
+    )
     out["neutral_recall"] = share(neu, lambda r: r.label == "neutral")
     out["emotional_as_neutral"] = share(emotional, lambda r: r.label == "neutral")
     f1s = []

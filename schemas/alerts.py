@@ -1,4 +1,5 @@
 """Wire model of a crisis alert (topic ``lingting.alerts``, index alias ``lingting-alerts``)."""
+
 from __future__ import annotations
 
 from typing import Literal

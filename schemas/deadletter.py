@@ -1,4 +1,5 @@
 """A message that could not be processed, with why and where, and its original bytes."""
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,18 @@ class DeadLetter(BaseModel):
     failed_at: AwareDatetime
 
     @classmethod
-    def wrap(cls, value: bytes | None, *, stage: str, error: str, topic: str, failed_at,
-             partition: int | None = None, offset: int | None = None, key: bytes | str | None = None) -> "DeadLetter":
+    def wrap(
+        cls,
+        value: bytes | None,
+        *,
+        stage: str,
+        error: str,
+        topic: str,
+        failed_at,
+        partition: int | None = None,
+        offset: int | None = None,
+        key: bytes | str | None = None,
+    ) -> DeadLetter:
         raw = value or b""
         try:
             text: str | None = raw.decode("utf-8")
@@ -27,6 +38,14 @@ class DeadLetter(BaseModel):
             text = None
         if isinstance(key, bytes):
             key = key.decode("utf-8", "replace")
-        return cls(stage=stage, error=error[:4000], topic=topic, partition=partition, offset=offset,
-                   key=key, original_b64=base64.b64encode(raw).decode("ascii"), original_text=text,
-                   failed_at=failed_at)
+        return cls(
+            stage=stage,
+            error=error[:4000],
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            original_b64=base64.b64encode(raw).decode("ascii"),
+            original_text=text,
+            failed_at=failed_at,
+        )

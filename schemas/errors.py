@@ -1,4 +1,5 @@
 """The project's exception hierarchy: every error a user can see derives from LingtingError."""
+
 from __future__ import annotations
 
 from typing import Any

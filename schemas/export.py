@@ -2,6 +2,7 @@
 
 Run ``python -m schemas.export`` (or ``lingting schemas``); tests check the files are current.
 """
+
 from __future__ import annotations
 
 import json

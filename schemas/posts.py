@@ -3,9 +3,10 @@
 JSON on the wire. Unknown extra fields are kept (``extra="allow"``), so a vendor's own
 fields travel through the pipeline into Elasticsearch instead of being dropped.
 """
+
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -40,8 +41,12 @@ class RawPost(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    platform: str = Field(min_length=1, max_length=64, pattern=r"^[^:\s]+$",
-                          description="Source platform, e.g. weibo, douyin, xiaohongshu, rss.")
+    platform: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^:\s]+$",
+        description="Source platform, e.g. weibo, douyin, xiaohongshu, rss.",
+    )
     id: str = Field(min_length=1, max_length=256, description="The post's id on its platform.")
     text: str = Field(description="The post text as published (kept unchanged).")
     created_at: AwareDatetime = Field(description="Publication time, ISO 8601 with offset (event time).")
@@ -83,6 +88,5 @@ class EnrichedPost(RawPost):
 
 
 def utc_now() -> datetime:
-    from datetime import timezone
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

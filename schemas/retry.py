@@ -3,12 +3,13 @@
 Shared by the connectors (Kafka waits, feeds, the Weibo API), the notifiers and the Elasticsearch sink, so
 every retry in lingting grows, caps and jitters the same way.
 """
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Callable
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -24,12 +25,19 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def backoff_delay(attempt: int, *, initial: float, cap: float, multiplier: float = 2.0, jitter: float = 0.0,
-                  rand: Callable[[], float] = random.random) -> float:
+def backoff_delay(
+    attempt: int,
+    *,
+    initial: float,
+    cap: float,
+    multiplier: float = 2.0,
+    jitter: float = 0.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
     """Seconds to wait before retry number ``attempt`` (1 = the first retry).
 
     ``initial * multiplier ** (attempt - 1)``, at most ``cap``, then spread by ±``jitter`` (a fraction) so that

@@ -4,6 +4,7 @@ They live in the leaf layer because every layer above needs them: connectors pub
 write the indices, the worker and the API read both. Each component gets the section it needs, never the whole
 ``pipeline.settings.Settings``, so nothing below ``pipeline/`` depends on how the whole file is put together.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,15 +43,19 @@ class KafkaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port...]; env LINGTING_KAFKA.")
-    topic_prefix: str = Field(default="lingting", pattern=r"^[A-Za-z0-9._-]+$",
-                              description="Topics are <prefix>.posts.raw, .posts.enriched, .alerts, .deadletter.")
+    topic_prefix: str = Field(
+        default="lingting",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Topics are <prefix>.posts.raw, .posts.enriched, .alerts, .deadletter.",
+    )
     partitions: int = Field(default=3, ge=1, description="Partitions of the topics lingting creates.")
     replication_factor: int = Field(default=1, ge=1, description="Replicas of the topics lingting creates.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = Field(default=None, description="Or sasl_password_file, or env "
-                                            "LINGTING_KAFKA_SASL_PASSWORD.")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="Or sasl_password_file, or env LINGTING_KAFKA_SASL_PASSWORD."
+    )
     sasl_password_file: str | None = None
     ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) that signed the brokers' certificates.")
     ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM), for mutual TLS.")
@@ -58,13 +63,15 @@ class KafkaSettings(BaseModel):
     ssl_check_hostname: bool = True
 
     @model_validator(mode="after")
-    def _security_consistent(self) -> "KafkaSettings":
+    def _security_consistent(self) -> KafkaSettings:
         sasl = self.security_protocol.startswith("SASL_")
         if sasl and not (self.sasl_mechanism and self.sasl_username):
             raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism and sasl_username")
         if self.sasl_mechanism and not sasl:
-            raise ValueError(f"sasl_mechanism is set but security_protocol is {self.security_protocol}: use "
-                             "SASL_PLAINTEXT or SASL_SSL")
+            raise ValueError(
+                f"sasl_mechanism is set but security_protocol is {self.security_protocol}: use "
+                "SASL_PLAINTEXT or SASL_SSL"
+            )
         if self.ssl_keyfile and not self.ssl_certfile:
             raise ValueError("ssl_keyfile is set without ssl_certfile")
         return self
@@ -87,8 +94,11 @@ class KafkaSettings(BaseModel):
         the one place the connectors, the admin and the tools get their address and security from."""
         options: dict[str, Any] = {"bootstrap_servers": self.servers, "security_protocol": self.security_protocol}
         if self.sasl_mechanism:
-            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_secret() or "")
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_secret() or "",
+            )
         if self.uses_ssl:
             options["ssl_context"] = self.ssl_context()
         return options
@@ -106,8 +116,13 @@ class KafkaSettings(BaseModel):
             return None
         if self.security_protocol == "SSL":
             return {"kind": "ssl", "context": self.ssl_context()}
-        return {"kind": "sasl", "username": self.sasl_username, "password": self.sasl_secret() or "",
-                "mechanism": self.sasl_mechanism, "ssl_context": self.ssl_context()}
+        return {
+            "kind": "sasl",
+            "username": self.sasl_username,
+            "password": self.sasl_secret() or "",
+            "mechanism": self.sasl_mechanism,
+            "ssl_context": self.ssl_context(),
+        }
 
     @property
     def servers(self) -> list[str]:
@@ -172,25 +187,41 @@ class ElasticsearchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(default="http://127.0.0.1:9200", description="env LINGTING_ES.")
-    index_prefix: str = Field(default="lingting", pattern=r"^[a-z0-9._-]+$",
-                              description="Aliases are <prefix>-posts (monthly indices), -alerts, -deliveries.")
+    index_prefix: str = Field(
+        default="lingting",
+        pattern=r"^[a-z0-9._-]+$",
+        description="Aliases are <prefix>-posts (monthly indices), -alerts, -deliveries.",
+    )
     username: str | None = Field(default=None, description="Basic-auth user (none: no login).")
     password: SecretStr | None = Field(default=None, description="Or password_file, or env LINGTING_ES_PASSWORD.")
     password_file: str | None = None
-    api_key: SecretStr | None = Field(default=None, description="Encoded API key (id:key base64); or api_key_file, "
-                                      "or env LINGTING_ES_API_KEY. Takes precedence over username/password.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Encoded API key (id:key base64); or api_key_file, "
+        "or env LINGTING_ES_API_KEY. Takes precedence over username/password.",
+    )
     api_key_file: str | None = None
     ca_certs: str | None = Field(default=None, description="CA bundle (PEM) for an https:// url.")
-    ssl_assert_fingerprint: str | None = Field(default=None, description="SHA-256 fingerprint of the node's "
-                                               "certificate (hex), instead of or beside a CA bundle.")
+    ssl_assert_fingerprint: str | None = Field(
+        default=None,
+        description="SHA-256 fingerprint of the node's certificate (hex), instead of or beside a CA bundle.",
+    )
     verify_certs: bool = True
     bulk_size: int = Field(default=500, ge=1, description="Posts per bulk request.")
-    flush_seconds: float = Field(default=0.25, gt=0, description="A partial bulk is sent after this long (the "
-                                 "longest a post waits for its batch: part of the produced → searchable delay).")
+    flush_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="A partial bulk is sent after this long (the "
+        "longest a post waits for its batch: part of the produced → searchable delay).",
+    )
     kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
-    retention_days: int | None = Field(default=None, ge=1, description="Posts kept this many days: `lingting es "
-                                       "prune` (no --older-than) deletes the whole monthly indices older than "
-                                       "that; none: keep everything.")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Posts kept this many days: `lingting es "
+        "prune` (no --older-than) deletes the whole monthly indices older than "
+        "that; none: keep everything.",
+    )
 
     @property
     def names(self) -> IndexNames:

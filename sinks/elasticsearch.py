@@ -6,15 +6,17 @@ always lands on the same document: never a duplicate. Alerts live in ``<prefix>-
 ``<prefix>-alerts``, one document per crisis (``Alert.id``), updated as the crisis evolves; the ``workflow``
 object in it (acknowledge/assign/resolve) is owned by the acknowledge API and never overwritten here.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timezone
-from typing import Any, Awaitable, Callable, Iterable
+from datetime import UTC
+from typing import Any
 
 import orjson
 
@@ -26,8 +28,7 @@ log = logging.getLogger("lingting.es")
 #: Longest wait between two bulk attempts while Elasticsearch is away.
 RETRY_CAP_SECONDS = 10.0
 
-_STRING_AS_KEYWORD = {"strings": {"match_mapping_type": "string",
-                                  "mapping": {"type": "keyword", "ignore_above": 1024}}}
+_STRING_AS_KEYWORD = {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}}
 
 
 def posts_template(prefix: str, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
@@ -37,29 +38,45 @@ def posts_template(prefix: str, shards: int = 1, replicas: int = 0) -> dict[str,
         "index_patterns": [f"{prefix}-posts-*"],
         "priority": 200,
         "template": {
-            "settings": {"number_of_shards": shards, "number_of_replicas": replicas,
-                         "refresh_interval": "1s"},
+            "settings": {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "1s"},
             "aliases": {f"{prefix}-posts": {}},
             "mappings": {
                 "dynamic_templates": [_STRING_AS_KEYWORD],
                 "properties": {
-                    "platform": keyword, "id": keyword, "key": keyword,
+                    "platform": keyword,
+                    "id": keyword,
+                    "key": keyword,
                     "text": {"type": "text"},
                     "clean_text": {"type": "text"},
                     "quoted_text": {"type": "text"},
                     # The pipeline's own jieba tokens, space-joined: whitespace analysis keeps 海底捞 one term.
                     "segmented": {"type": "text", "analyzer": "whitespace"},
-                    "tokens": keyword, "keywords": keyword, "hashtags": keyword, "mentions": keyword,
+                    "tokens": keyword,
+                    "keywords": keyword,
+                    "hashtags": keyword,
+                    "mentions": keyword,
                     "brands": keyword,
-                    "created_at": {"type": "date"}, "processed_at": {"type": "date"},
+                    "created_at": {"type": "date"},
+                    "processed_at": {"type": "date"},
                     "url": {"type": "keyword", "index": False},
                     "repost_of": keyword,
-                    "author": {"properties": {
-                        "id": keyword, "name": keyword, "followers": {"type": "long"},
-                        "verified": {"type": "boolean"}, "created_at": {"type": "date"}}},
-                    "metrics": {"properties": {
-                        "reposts": {"type": "long"}, "comments": {"type": "long"},
-                        "likes": {"type": "long"}, "engagement": {"type": "long"}}},
+                    "author": {
+                        "properties": {
+                            "id": keyword,
+                            "name": keyword,
+                            "followers": {"type": "long"},
+                            "verified": {"type": "boolean"},
+                            "created_at": {"type": "date"},
+                        }
+                    },
+                    "metrics": {
+                        "properties": {
+                            "reposts": {"type": "long"},
+                            "comments": {"type": "long"},
+                            "likes": {"type": "long"},
+                            "engagement": {"type": "long"},
+                        }
+                    },
                     "sentiment": {"properties": {"score": {"type": "float"}, "label": keyword}},
                 },
             },
@@ -78,16 +95,25 @@ def alerts_template(prefix: str) -> dict[str, Any]:
             "mappings": {
                 "dynamic_templates": [_STRING_AS_KEYWORD],
                 "properties": {
-                    "id": keyword, "brand": keyword, "severity": keyword, "status": keyword,
+                    "id": keyword,
+                    "brand": keyword,
+                    "severity": keyword,
+                    "status": keyword,
                     "sequence": {"type": "integer"},
-                    "window_start": {"type": "date"}, "window_end": {"type": "date"},
-                    "crisis_start": {"type": "date"}, "created_at": {"type": "date"},
-                    "updated_at": {"type": "date"}, "opened_at": {"type": "date"},
-                    "observed": {"type": "float"}, "expected": {"type": "float"}, "score": {"type": "float"},
+                    "window_start": {"type": "date"},
+                    "window_end": {"type": "date"},
+                    "crisis_start": {"type": "date"},
+                    "created_at": {"type": "date"},
+                    "updated_at": {"type": "date"},
+                    "opened_at": {"type": "date"},
+                    "observed": {"type": "float"},
+                    "expected": {"type": "float"},
+                    "score": {"type": "float"},
                     "summary": {"type": "text"},
                     "sample_posts": {"properties": {"text": {"type": "text"}}},
-                    "workflow": {"properties": {"state": keyword, "assignee": keyword, "by": keyword,
-                                                "at": {"type": "date"}}},
+                    "workflow": {
+                        "properties": {"state": keyword, "assignee": keyword, "by": keyword, "at": {"type": "date"}}
+                    },
                 },
             },
         },
@@ -96,7 +122,7 @@ def alerts_template(prefix: str) -> dict[str, Any]:
 
 def post_month(post: EnrichedPost) -> str:
     """The month of a post's event time: it fixes the post's index, so re-writes hit the same document."""
-    return f"{post.created_at.astimezone(timezone.utc):%Y.%m}"
+    return f"{post.created_at.astimezone(UTC):%Y.%m}"
 
 
 def post_index(prefix: str, post: EnrichedPost) -> str:
@@ -172,8 +198,9 @@ class BulkResult:
 OnRetry = Callable[[int, int, float, str], Awaitable[None] | None]
 
 
-async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: int | None = 8,
-                      on_retry: OnRetry | None = None) -> BulkResult:
+async def index_posts(
+    es, prefix: str, posts: list[EnrichedPost], *, attempts: int | None = 8, on_retry: OnRetry | None = None
+) -> BulkResult:
     """Index a batch with the bulk API through the monthly write aliases.
 
     Transient failures (429, 5xx, connection) are retried with backoff, ``attempts`` times or, with None, until
@@ -190,8 +217,7 @@ async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: i
         retry: dict[str, EnrichedPost] = {}
         reason = ""
         try:
-            resp = await es.bulk(operations=bulk_body(prefix, pending.values()), require_alias=True,
-                                 refresh=False)
+            resp = await es.bulk(operations=bulk_body(prefix, pending.values()), require_alias=True, refresh=False)
             items = resp["items"] if resp.get("errors") else []
             failed = 0
             for item in items:
@@ -226,8 +252,9 @@ async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: i
             except Exception as err:
                 reason = f"cannot create indices: {type(err).__name__}: {str(err)[:200]}"
         if attempts is not None and attempt >= attempts:
-            raise ConnectionError(f"elasticsearch did not accept {len(pending)} documents after {attempts} "
-                                  f"attempts ({reason})")
+            raise ConnectionError(
+                f"elasticsearch did not accept {len(pending)} documents after {attempts} attempts ({reason})"
+            )
         # at most ~10 s between tries: a node back from an outage is written to within seconds, and one request
         # every 10 s is nothing to a node that is down
         delay = backoff_delay(attempt, initial=0.5, cap=RETRY_CAP_SECONDS, jitter=0.5)
@@ -236,8 +263,13 @@ async def index_posts(es, prefix: str, posts: list[EnrichedPost], *, attempts: i
             if maybe is not None:
                 await maybe
         else:
-            log.warning("elasticsearch bulk: %d documents failed transiently (attempt %d, %s), retrying in %.1fs",
-                        len(pending), attempt, reason, delay)
+            log.warning(
+                "elasticsearch bulk: %d documents failed transiently (attempt %d, %s), retrying in %.1fs",
+                len(pending),
+                attempt,
+                reason,
+                delay,
+            )
         await asyncio.sleep(delay)
 
 
@@ -245,9 +277,7 @@ async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> 
     """Write an alert state; older sequences never overwrite newer ones; ``workflow`` is left untouched.
 
     Returns True when the document changed."""
-    from elasticsearch import ConflictError, NotFoundError
-
-    from elasticsearch import ApiError, TransportError
+    from elasticsearch import ApiError, ConflictError, NotFoundError, TransportError
 
     index, alias = f"{prefix}-alerts-v1", f"{prefix}-alerts"
     doc = alert.model_dump(mode="json")
@@ -260,8 +290,13 @@ async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> 
             except NotFoundError:
                 try:
                     # the first state's time stays: response times (time to acknowledge) count from it
-                    await es.create(index=alias, id=alert.id, document={**doc, "opened_at": doc["created_at"]},
-                                    refresh="wait_for", require_alias=True)
+                    await es.create(
+                        index=alias,
+                        id=alert.id,
+                        document={**doc, "opened_at": doc["created_at"]},
+                        refresh="wait_for",
+                        require_alias=True,
+                    )
                     return True
                 except ConflictError:
                     continue
@@ -271,8 +306,14 @@ async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> 
             if current["_source"].get("sequence", -1) >= alert.sequence:
                 return False  # a replay of a state we already have
             try:
-                await es.update(index=index, id=alert.id, doc=doc, if_seq_no=current["_seq_no"],
-                                if_primary_term=current["_primary_term"], refresh="wait_for")
+                await es.update(
+                    index=index,
+                    id=alert.id,
+                    doc=doc,
+                    if_seq_no=current["_seq_no"],
+                    if_primary_term=current["_primary_term"],
+                    refresh="wait_for",
+                )
                 return True
             except ConflictError:
                 continue
@@ -280,8 +321,15 @@ async def upsert_alert(es, prefix: str, alert: Alert, *, attempts: int = 10) -> 
             status = getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", 503)
             if isinstance(err, ApiError) and isinstance(status, int) and 400 <= status < 500 and status != 429:
                 raise
-            log.warning("writing alert %s to %s failed (%s), attempt %d/%d; retrying in %.1fs", alert.id, alias,
-                        err, attempt, attempts, delay)
+            log.warning(
+                "writing alert %s to %s failed (%s), attempt %d/%d; retrying in %.1fs",
+                alert.id,
+                alias,
+                err,
+                attempt,
+                attempts,
+                delay,
+            )
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 10.0)
     raise ConnectionError(f"alert {alert.id} could not be written to {alias} after {attempts} attempts")

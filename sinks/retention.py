@@ -12,12 +12,13 @@ query would rewrite segments for hours. An index is deleted only when all of the
 The local stack has no ILM (its x-pack modules are not on Maven Central), and many self-run clusters turn it off;
 this works the same everywhere.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.settings import IndexNames
@@ -42,14 +43,14 @@ def month_bounds(name: str, prefix: str) -> tuple[datetime, datetime] | None:
     if not match or not 1 <= int(match.group(2)) <= 12:
         return None
     year, month = int(match.group(1)), int(match.group(2))
-    start = datetime(year, month, 1, tzinfo=timezone.utc)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc)
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return start, end
 
 
 def plan(es: Any, prefix: str, cutoff: datetime, now: datetime | None = None) -> list[IndexPlan]:
     """The decision for every index behind ``<prefix>-posts``, oldest first (reads only)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     alias = IndexNames(prefix).posts_alias
     if not es.indices.exists_alias(name=alias):
         return []
@@ -57,24 +58,32 @@ def plan(es: Any, prefix: str, cutoff: datetime, now: datetime | None = None) ->
     plans = []
     for index in indices:
         bounds = month_bounds(index, prefix)
-        stats = es.search(index=index, size=0, track_total_hits=True,
-                          aggs={"newest": {"max": {"field": "created_at"}}})
+        stats = es.search(index=index, size=0, track_total_hits=True, aggs={"newest": {"max": {"field": "created_at"}}})
         docs = stats["hits"]["total"]["value"]
         newest_ms = stats["aggregations"]["newest"]["value"]
-        newest = datetime.fromtimestamp(newest_ms / 1000, timezone.utc) if newest_ms is not None else None
+        newest = datetime.fromtimestamp(newest_ms / 1000, UTC) if newest_ms is not None else None
         if bounds is None:
             plans.append(IndexPlan(index, docs, newest, False, "not a lingting monthly index: never touched"))
         elif bounds[0] <= now < bounds[1]:
             plans.append(IndexPlan(index, docs, newest, False, "the current month (being written): kept"))
         elif bounds[1] > cutoff:
-            plans.append(IndexPlan(index, docs, newest, False, f"month ends {bounds[1]:%Y-%m-%d}, after the "
-                                   f"cutoff {cutoff:%Y-%m-%d %H:%M} UTC: kept"))
+            plans.append(
+                IndexPlan(
+                    index,
+                    docs,
+                    newest,
+                    False,
+                    f"month ends {bounds[1]:%Y-%m-%d}, after the cutoff {cutoff:%Y-%m-%d %H:%M} UTC: kept",
+                )
+            )
         elif newest is not None and newest >= cutoff:
-            plans.append(IndexPlan(index, docs, newest, False, f"holds a post of {newest:%Y-%m-%d}, after the "
-                                   "cutoff: kept"))
+            plans.append(
+                IndexPlan(index, docs, newest, False, f"holds a post of {newest:%Y-%m-%d}, after the cutoff: kept")
+            )
         else:
-            plans.append(IndexPlan(index, docs, newest, True, f"whole month before the cutoff "
-                                   f"{cutoff:%Y-%m-%d %H:%M} UTC"))
+            plans.append(
+                IndexPlan(index, docs, newest, True, f"whole month before the cutoff {cutoff:%Y-%m-%d %H:%M} UTC")
+            )
     return plans
 
 

@@ -1,10 +1,12 @@
 """Shared fixtures. Integration tests run against the real Kafka + Elasticsearch: the ones named by
 LINGTING_KAFKA / LINGTING_ES, or else the local stack, which the ``stack`` fixture starts (idempotent)."""
+
 from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -56,8 +58,12 @@ def make_config(stack: dict[str, str], unique_prefix: str, tmp_path) -> Callable
         data: dict[str, Any] = {
             "kafka": {"bootstrap": stack["kafka"], "topic_prefix": unique_prefix, "partitions": 2},
             "elasticsearch": {"url": stack["es"], "index_prefix": unique_prefix, "flush_seconds": 0.2},
-            "worker": {"app_id": f"{unique_prefix}-worker", "data_dir": str(tmp_path / "worker"),
-                       "web_port": 0, "tick_seconds": 0.5},
+            "worker": {
+                "app_id": f"{unique_prefix}-worker",
+                "data_dir": str(tmp_path / "worker"),
+                "web_port": 0,
+                "tick_seconds": 0.5,
+            },
         }
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):

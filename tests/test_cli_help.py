@@ -1,4 +1,5 @@
 """Every command's ``--help``, as a user reads it: switches show no value type, options that take a value do."""
+
 from __future__ import annotations
 
 import re
@@ -46,6 +47,7 @@ def test_help_shows_no_type_on_switches(path):
     for param in command.params:
         if isinstance(param, TyperOption) and not param.is_flag and not param.hidden:
             name = max(param.opts, key=len)
-            row = next(line for line in result.output.splitlines()
-                       if re.match(rf"^│\s*\*?\s*{re.escape(name)}\s", line))
+            row = next(
+                line for line in result.output.splitlines() if re.match(rf"^│\s*\*?\s*{re.escape(name)}\s", line)
+            )
             assert (param.metavar or "<") in row, f"{name} takes a value but its row shows no type: {row}"

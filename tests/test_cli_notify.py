@@ -1,4 +1,5 @@
 """``lingting notify test`` the way a user runs it: a config file, real local receivers, the printed answers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,13 @@ def run_notify_test(tmp_path, channels, *args: str) -> subprocess.CompletedProce
     config = tmp_path / "lingting.yaml"
     config.write_text(yaml.safe_dump({"notify": {"channels": channels}}, allow_unicode=True), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "LINGTING_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "notify", "test", "--config", str(config), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "notify", "test", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_notify_test_prints_each_answer_and_the_body_carries_the_header_key(tmp_path, receivers):

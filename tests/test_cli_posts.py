@@ -1,4 +1,5 @@
 """``lingting posts get`` / ``posts search`` against the real Elasticsearch, posts spread over monthly indices."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -16,14 +17,24 @@ from sinks import elasticsearch as sink
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def post(pid: str, text: str, when: datetime, label: str, brand: str = "海底捞") -> EnrichedPost:
     score = {"negative": 0.1, "neutral": 0.5, "positive": 0.9}[label]
-    return EnrichedPost(platform="weibo", id=pid, text=text, created_at=when, brands=[brand], brand=brand,
-                        tokens=[], keywords=[], sentiment={"score": score, "label": label}, processed_at=when,
-                        author={"id": "u1", "name": "吃货小王", "followers": 1200})
+    return EnrichedPost(
+        platform="weibo",
+        id=pid,
+        text=text,
+        created_at=when,
+        brands=[brand],
+        brand=brand,
+        tokens=[],
+        keywords=[],
+        sentiment={"score": score, "label": label},
+        processed_at=when,
+        author={"id": "u1", "name": "吃货小王", "followers": 1200},
+    )
 
 
 POSTS = [
@@ -49,15 +60,17 @@ def indexed(es_url, unique_prefix, tmp_path):
 
     asyncio.run(index())
     config = tmp_path / "lingting.yaml"
-    config.write_text(yaml.safe_dump({"elasticsearch": {"url": es_url, "index_prefix": unique_prefix}}),
-                      encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump({"elasticsearch": {"url": es_url, "index_prefix": unique_prefix}}), encoding="utf-8"
+    )
     return config
 
 
 def lingting(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LINGTING_CONFIG", "LINGTING_ES")}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_posts_get_finds_a_post_by_key_in_any_month(indexed, unique_prefix):
@@ -79,8 +92,9 @@ def test_posts_search_phrases_filters_and_newest_first(indexed, unique_prefix):
     assert keys == ["weibo:9000004", "weibo:9000001"]  # 後廚 (traditional) is other characters; 暖心 has no 后厨
     assert "2 posts matched" in proc.stderr
 
-    proc = lingting("posts", "search", "--brand", "海底捞", "--sentiment", "negative", "--json",
-                    "--config", str(indexed))
+    proc = lingting(
+        "posts", "search", "--brand", "海底捞", "--sentiment", "negative", "--json", "--config", str(indexed)
+    )
     assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == ["9000001", "9000002"]
 
     proc = lingting("posts", "search", "--brand", "海底捞", "--since", "7d", "--limit", "1", "--config", str(indexed))
@@ -93,7 +107,8 @@ def test_posts_search_phrases_filters_and_newest_first(indexed, unique_prefix):
 
 def test_posts_search_says_when_nothing_was_indexed_under_the_prefix(tmp_path, es_url):
     config = tmp_path / "lingting.yaml"
-    config.write_text(yaml.safe_dump({"elasticsearch": {"url": es_url, "index_prefix": "nothing-here"}}),
-                      encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump({"elasticsearch": {"url": es_url, "index_prefix": "nothing-here"}}), encoding="utf-8"
+    )
     proc = lingting("posts", "search", "海底捞", "--config", str(config))
     assert proc.returncode == 2 and "no index 'nothing-here-posts'" in proc.stderr

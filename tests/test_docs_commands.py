@@ -1,5 +1,6 @@
 """The README and docs/ show what a user types: each ``lingting …`` command in their code blocks exists, with
 the flags shown (checked against its ``--help``), and docs/configuration.md says what the config models say."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,7 @@ def commands_in(text: str) -> list[str]:
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split(" #", 1)[0].strip()
             for match in INVOCATION.finditer(" " + line):
-                rest = (" " + line)[match.end():]
+                rest = (" " + line)[match.end() :]
                 found.append("lingting " + re.split(r"\s(?:\||&&|&|;|>|2>)\s?|\s&$|\)$", rest)[0].strip())
     return found
 
@@ -40,8 +41,7 @@ def inline_commands_in(text: str) -> list[str]:
     for span in INLINE.findall(text):
         span = span.replace("\\|", "|").replace("[", " ").replace("]", " ").replace("…", " ")
         words = span.split()
-        alt = next((i for i, w in enumerate(words) if "|" in w or (i + 1 < len(words) and words[i + 1] == "|")),
-                   None)
+        alt = next((i for i, w in enumerate(words) if "|" in w or (i + 1 < len(words) and words[i + 1] == "|")), None)
         if alt is None:
             found.append(" ".join(words))
             continue
@@ -72,8 +72,9 @@ def resolve(words: list[str]) -> tuple[list[str], list[str]]:
             break
         command, path, words = sub, [*path, words[0]], words[1:]
     placeholder = bool(words) and words[0].isupper()  # `lingting connect NAME`: the prose names a choice
-    assert not words or placeholder or not hasattr(command, "get_command"), \
+    assert not words or placeholder or not hasattr(command, "get_command"), (
         f"`lingting {' '.join(path)} {' '.join(words)}`: no such command"
+    )
     return path, words
 
 
@@ -84,9 +85,12 @@ def help_text(path: tuple[str, ...]) -> str:
     return result.output
 
 
-CASES = [(doc.relative_to(ROOT).as_posix(), command) for doc in DOCS
-         for text in [doc.read_text(encoding="utf-8")]
-         for command in dict.fromkeys([*commands_in(text), *inline_commands_in(text)])]
+CASES = [
+    (doc.relative_to(ROOT).as_posix(), command)
+    for doc in DOCS
+    for text in [doc.read_text(encoding="utf-8")]
+    for command in dict.fromkeys([*commands_in(text), *inline_commands_in(text)])
+]
 
 
 def test_the_docs_show_commands_at_all():
@@ -118,6 +122,8 @@ def test_configuration_reference_is_up_to_date():
     result = CliRunner().invoke(cli.app, ["config", "docs"])
     assert result.exit_code == 0, result.output
     committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    assert committed == result.stdout, "docs/configuration.md is stale: run lingting config docs --out docs/configuration.md"
+    assert committed == result.stdout, (
+        "docs/configuration.md is stale: run lingting config docs --out docs/configuration.md"
+    )
     for key in ("`topic_prefix`", "`index_prefix`", "`data_dir`", "`web_port`", "`app_id`"):
         assert key in committed

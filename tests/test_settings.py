@@ -1,4 +1,5 @@
 """Config loading: one YAML file, env overrides, errors that name the key."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,10 @@ def write(tmp_path, text: str):
 def test_valid_config_with_brands_and_webhook(tmp_path, monkeypatch):
     monkeypatch.delenv("LINGTING_KAFKA", raising=False)
     monkeypatch.delenv("LINGTING_ES", raising=False)
-    s = load_settings(write(tmp_path, """
+    s = load_settings(
+        write(
+            tmp_path,
+            """
 brands:
   - name: 海底捞
     aliases: [捞捞]
@@ -25,7 +29,9 @@ brands:
     exclude: [小米粥]
 notify:
   webhooks: [{url: "http://127.0.0.1:9/hook"}]
-"""))
+""",
+        )
+    )
     assert [b.name for b in s.brands] == ["海底捞", "小米"]
     assert s.brands[0].keywords == ["捞捞"]
     assert s.kafka.raw_topic == "lingting.posts.raw" and s.elasticsearch.posts_alias == "lingting-posts"
@@ -38,13 +44,16 @@ def test_env_overrides_addresses(tmp_path, monkeypatch):
     assert s.kafka.bootstrap == "k1:9092,k2:9092" and s.elasticsearch.url == "https://es.example:9200"
 
 
-@pytest.mark.parametrize("text, key", [
-    ("brands:\n  - keywords: [x]\n", "brands[0].name"),
-    ("kafka: {partitions: 0}\n", "kafka.partitions"),
-    ("brands:\n  - name: a\n  - name: a\n", "configured twice"),
-    ("notfound: 1\n", "notfound"),
-    ("brands:\n  - name: a\n    detection: {window_seconds: -5}\n", "brands[0].detection.window_seconds"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("brands:\n  - keywords: [x]\n", "brands[0].name"),
+        ("kafka: {partitions: 0}\n", "kafka.partitions"),
+        ("brands:\n  - name: a\n  - name: a\n", "configured twice"),
+        ("notfound: 1\n", "notfound"),
+        ("brands:\n  - name: a\n    detection: {window_seconds: -5}\n", "brands[0].detection.window_seconds"),
+    ],
+)
 def test_invalid_config_names_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, text))
@@ -63,8 +72,9 @@ def test_cli_config_check_exits_2_naming_the_key(tmp_path):
     import sys
 
     bad = write(tmp_path, "brands:\n  - keywords: [x]\n")
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "config", "check", str(bad)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "config", "check", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "brands[0].name" in proc.stderr
 
@@ -73,7 +83,9 @@ def test_cli_config_check_names_a_route_brand_that_is_not_configured(tmp_path):
     import subprocess
     import sys
 
-    config = write(tmp_path, """
+    config = write(
+        tmp_path,
+        """
 brands:
   - name: 海底捞
   - name: 小米
@@ -82,12 +94,15 @@ notify:
   routes:
     - {brands: [海底捞], channels: [webhook]}
     - {name: typo, brands: [小米, 海低捞], channels: [webhook]}
-""")
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "config", "check", str(config)],
-                          capture_output=True, text=True)
+""",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "config", "check", str(config)], capture_output=True, text=True
+    )
     assert proc.returncode == 2, proc.stdout
     assert "notify.routes[1].brands[1]: brand '海低捞' is not configured (brands: 小米, 海底捞)" in proc.stderr
     fixed = write(tmp_path, config.read_text(encoding="utf-8").replace("海低捞", "海底捞"))
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "config", "check", str(fixed)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "config", "check", str(fixed)], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("ok: 2 brands"), proc.stderr

@@ -1,5 +1,6 @@
 """The ``lingting`` command. Each sub-module registers its commands; heavy imports stay inside commands
 so ``lingting --help`` is instant."""
+
 from __future__ import annotations
 
 import logging

@@ -1,9 +1,10 @@
 """``lingting backtest``: run the production crisis detector over a history of counts (CSV in, CSV out)."""
+
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +18,7 @@ class BacktestInputError(LingtingError):
 def parse_timestamp(text: str):
     """ISO 8601 (``2015-02-26 21:42:53``, ``2024-05-01T08:00:00+08:00``) or Unix epoch seconds/milliseconds.
     Timestamps without an offset are taken as UTC."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     text = text.strip()
     try:
@@ -25,9 +26,9 @@ def parse_timestamp(text: str):
     except ValueError:
         number = None
     if number is not None:
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=timezone.utc)
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=UTC)
     value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 COLUMNS = "timestamp,value[,negative][,label]"
@@ -51,8 +52,10 @@ def read_series(path: Path, need_label: bool = False, keep_repeats: bool = False
             for required in ("timestamp", "value") + (("label",) if need_label else ()):
                 if required not in header:
                     what = "--report needs a 0/1 'label' column" if required == "label" else "expected columns"
-                    raise BacktestInputError(f"{path}: line 1: missing column '{required}' ({what}: {COLUMNS}; "
-                                             f"found: {','.join(header) or 'nothing'})")
+                    raise BacktestInputError(
+                        f"{path}: line 1: missing column '{required}' ({what}: {COLUMNS}; "
+                        f"found: {','.join(header) or 'nothing'})"
+                    )
             for row in reader:
                 if any((v or "").strip() for v in row.values() if isinstance(v, str)):  # skip blank lines
                     points.append(_parse_row(path, reader.line_num, row, header))
@@ -62,10 +65,12 @@ def read_series(path: Path, need_label: bool = False, keep_repeats: bool = False
     if len(points) < 2:
         raise BacktestInputError(f"{path}: need at least two rows of data, found {len(points)}")
     order = sorted(range(len(points)), key=lambda i: points[i].timestamp)
-    for a, b in zip(order, order[1:]):
+    for a, b in zip(order, order[1:], strict=False):
         if points[a].timestamp == points[b].timestamp and not keep_repeats:
-            raise BacktestInputError(f"{path}: line {raw[b][1]}: timestamp {raw[b][0]} repeats line {raw[a][1]} "
-                                     "(pass --keep-repeats to score such rows in file order, e.g. a clock change)")
+            raise BacktestInputError(
+                f"{path}: line {raw[b][1]}: timestamp {raw[b][0]} repeats line {raw[a][1]} "
+                "(pass --keep-repeats to score such rows in file order, e.g. a clock change)"
+            )
     if "negative" in header and any(p.negative is None for p in points):
         line = next(raw[i][1] for i, p in enumerate(points) if p.negative is None)
         raise BacktestInputError(f"{path}: line {line}, column 'negative': empty (fill it or drop the column)")
@@ -117,13 +122,18 @@ def format_report(result: dict) -> str:
     def fmt(v) -> str:
         return "n/a" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
-    rows = [("labelled crises", result["crises"]), ("detected", result["detected"]),
-            ("recall", result["recall"]), ("alerts opened", result["alerts_opened"]),
-            ("false alerts", result["false_alerts"]), ("precision", result["precision"]),
-            ("series length (weeks)", result["weeks"]),
-            ("false alerts per brand-week", result["false_alerts_per_week"]),
-            ("median detection delay (windows)", result["median_delay_windows"]),
-            ("interval (seconds)", result["interval_seconds"])]
+    rows = [
+        ("labelled crises", result["crises"]),
+        ("detected", result["detected"]),
+        ("recall", result["recall"]),
+        ("alerts opened", result["alerts_opened"]),
+        ("false alerts", result["false_alerts"]),
+        ("precision", result["precision"]),
+        ("series length (weeks)", result["weeks"]),
+        ("false alerts per brand-week", result["false_alerts_per_week"]),
+        ("median detection delay (windows)", result["median_delay_windows"]),
+        ("interval (seconds)", result["interval_seconds"]),
+    ]
     return "\n".join(f"{name:<34}{fmt(value)}" for name, value in rows)
 
 
@@ -132,35 +142,53 @@ def register(app: typer.Typer) -> None:
 
     @app.command("backtest")
     def backtest(
-        input_csv: Path = typer.Argument(..., metavar="IN.csv",
-                                         help="CSV with columns timestamp,value[,negative][,label]: a brand's "
-                                              "mention count per interval (interval inferred)."),
-        output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="OUT.csv",
-                                              help="Write timestamp,value,anomaly_score,alert here "
-                                                   "(default: standard output, unless --report)."),
-        report: bool = typer.Option(False, "--report",
-                                    help="Print recall, precision, false alerts per week and detection delay "
-                                         "against the 'label' column (1 = crisis)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                              help="Take the detection settings from this lingting config."),
-        brand: Optional[str] = typer.Option(None, "--brand", help="Apply this brand's detection overrides."),
-        interval: Optional[int] = typer.Option(None, "--interval", min=1,
-                                               help="Interval in seconds (default: inferred from the data)."),
-        keep_repeats: bool = typer.Option(False, "--keep-repeats",
-                                          help="Score rows with a repeated timestamp (a clock change) in file "
-                                               "order instead of stopping with an error."),
+        input_csv: Path = typer.Argument(
+            ...,
+            metavar="IN.csv",
+            help="CSV with columns timestamp,value[,negative][,label]: a brand's "
+            "mention count per interval (interval inferred).",
+        ),
+        output: Path | None = typer.Option(
+            None,
+            "-o",
+            "--output",
+            metavar="OUT.csv",
+            help="Write timestamp,value,anomaly_score,alert here (default: standard output, unless --report).",
+        ),
+        report: bool = typer.Option(
+            False,
+            "--report",
+            help="Print recall, precision, false alerts per week and detection delay "
+            "against the 'label' column (1 = crisis).",
+        ),
+        config: Path | None = typer.Option(
+            None, "--config", "-c", help="Take the detection settings from this lingting config."
+        ),
+        brand: str | None = typer.Option(None, "--brand", help="Apply this brand's detection overrides."),
+        interval: int | None = typer.Option(
+            None, "--interval", min=1, help="Interval in seconds (default: inferred from the data)."
+        ),
+        keep_repeats: bool = typer.Option(
+            False,
+            "--keep-repeats",
+            help="Score rows with a repeated timestamp (a clock change) in file "
+            "order instead of stopping with an error.",
+        ),
     ) -> None:
         """Replay a count history through the production detector: anomaly_score in [0,1], alert=1 where an
         alert would be opened or updated."""
         import csv
 
-        from processors.detection.backtest import report as make_report, run
+        from processors.detection.backtest import report as make_report
+        from processors.detection.backtest import run
         from processors.detection.settings import DetectionSettings
 
         settings = DetectionSettings()
         if brand is not None and config is None:
-            raise BacktestInputError(f"--brand {brand} needs the configuration that defines the brand: pass "
-                                     f"--config lingting.yaml (or -c) as well")
+            raise BacktestInputError(
+                f"--brand {brand} needs the configuration that defines the brand: pass "
+                f"--config lingting.yaml (or -c) as well"
+            )
         if config is not None:
             from pipeline.settings import load_settings
 
@@ -176,7 +204,7 @@ def register(app: typer.Typer) -> None:
             try:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(["timestamp", "value", "anomaly_score", "alert"])
-                for stamp, p, v in zip(stamps, points, verdicts):
+                for stamp, p, v in zip(stamps, points, verdicts, strict=False):
                     writer.writerow([stamp, f"{p.value:g}", f"{v.score:.6f}", int(v.alerted)])
             finally:
                 if output:

@@ -4,6 +4,7 @@ The commands come from ``connectors.REGISTRY``. A connector module's ``command``
 options and builds a :class:`~connectors.source.Launch`; the options every connector takes (``--config``,
 ``--rate``, ``--metrics-port``, ``--checkpoint``) and the set-up they share live here, in :func:`run_connector`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -13,8 +14,9 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import click
 import typer
@@ -31,18 +33,35 @@ def _option(name: str, annotation: Any, info: Any) -> inspect.Parameter:
 
 
 SHARED = {
-    "config": _option("config", Optional[Path], typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                                                             help="YAML config file.")),
-    "rate": _option("rate", Optional[float], typer.Option(None, help="At most this many posts per second.")),
-    "metrics_port": _option("metrics_port", Optional[int], typer.Option(
-        None, "--metrics-port", help="Serve Prometheus metrics (lingting_connector_*) on http://0.0.0.0:PORT/metrics.")),
-    "checkpoint": _option("checkpoint", Optional[Path], typer.Option(
-        None, help="Checkpoint file (default under .lingting/).")),
+    "config": _option(
+        "config", Path | None, typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG", help="YAML config file.")
+    ),
+    "rate": _option("rate", float | None, typer.Option(None, help="At most this many posts per second.")),
+    "metrics_port": _option(
+        "metrics_port",
+        int | None,
+        typer.Option(
+            None,
+            "--metrics-port",
+            help="Serve Prometheus metrics (lingting_connector_*) on http://0.0.0.0:PORT/metrics.",
+        ),
+    ),
+    "checkpoint": _option(
+        "checkpoint", Path | None, typer.Option(None, help="Checkpoint file (default under .lingting/).")
+    ),
 }
 
 
-def run_connector(name: str, command: Callable[..., Any], options: dict[str, Any], *, config: Path | None,
-                  rate: float | None, metrics_port: int | None, checkpoint: Path | None = None) -> None:
+def run_connector(
+    name: str,
+    command: Callable[..., Any],
+    options: dict[str, Any],
+    *,
+    config: Path | None,
+    rate: float | None,
+    metrics_port: int | None,
+    checkpoint: Path | None = None,
+) -> None:
     """What every ``lingting connect`` command does: logging, the config, the stop signal, the source (which
     checks its own options before Kafka is waited for), metrics, the publisher, the checkpoint, the run."""
     from connectors.checkpoint import Checkpoint, default_checkpoint_path
@@ -86,8 +105,11 @@ def run_connector(name: str, command: Callable[..., Any], options: dict[str, Any
         sent = run_source(launch.source, publisher, store, rate=rate, stop=stop, on_invalid=report)
     finally:
         publisher.close()
-    typer.echo(f"{name}: published {sent} posts to {kafka.raw_topic}"
-               + (f"; {invalid} invalid items sent to {kafka.deadletter_topic}" if invalid else ""), err=True)
+    typer.echo(
+        f"{name}: published {sent} posts to {kafka.raw_topic}"
+        + (f"; {invalid} invalid items sent to {kafka.deadletter_topic}" if invalid else ""),
+        err=True,
+    )
     sys.exit(launch.finish() if launch.finish is not None else 0)
 
 
@@ -110,7 +132,7 @@ def connector_command(name: str) -> click.Command:
         common = {key: kwargs.pop(key) for key in SHARED if key in kwargs}
         run_connector(name, command, kwargs, **common)
 
-    setattr(run, "__signature__", inspect.Signature([*own, *shared]))  # what typer reads the options from
+    run.__signature__ = inspect.Signature([*own, *shared])  # what typer reads the options from
     run.__annotations__ = {}
     run.__doc__ = command.__doc__
     app = typer.Typer(add_completion=False)
@@ -128,8 +150,9 @@ class _Registry(TyperGroup):
         return connector_command(cmd_name) if cmd_name in REGISTRY else None
 
 
-connect_app = typer.Typer(cls=_Registry, no_args_is_help=True,
-                          help="Run a source connector (publishes RawPost JSON to <prefix>.posts.raw).")
+connect_app = typer.Typer(
+    cls=_Registry, no_args_is_help=True, help="Run a source connector (publishes RawPost JSON to <prefix>.posts.raw)."
+)
 
 
 def register(app: typer.Typer) -> None:

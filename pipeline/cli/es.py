@@ -1,18 +1,22 @@
 """``lingting es prune``: retention of the monthly post indices, once or as a daemon (``--every``)."""
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from schemas.errors import ConfigError
 
-ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                         help="YAML config file (elasticsearch: url, index_prefix, retention_days). "
-                              "Default: $LINGTING_CONFIG.")
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    envvar="LINGTING_CONFIG",
+    help="YAML config file (elasticsearch: url, index_prefix, retention_days). Default: $LINGTING_CONFIG.",
+)
 
 es_app = typer.Typer(help="Elasticsearch housekeeping: retention of the monthly post indices.", no_args_is_help=True)
 
@@ -30,17 +34,25 @@ def _span(option: str, value: str) -> float:
 
 
 @es_app.command("prune")
-def prune(config: Optional[Path] = ConfigOpt,
-          older_than: Optional[str] = typer.Option(
-              None, "--older-than", help="Delete months entirely older than this span (180d; units d, h, m, s). "
-                                         "Default: elasticsearch.retention_days."),
-          dry_run: bool = typer.Option(True, "--dry-run/--apply",
-                                       help="Dry run is the default: it lists what would be deleted and deletes "
-                                            "nothing, because a deleted index cannot be brought back and a typo "
-                                            "in --older-than must not cost months of posts. --apply deletes."),
-          every: Optional[str] = typer.Option(
-              None, "--every", help="Run as a daemon: prune now and then every span (e.g. 1d) until SIGTERM.")) \
-        -> None:
+def prune(
+    config: Path | None = ConfigOpt,
+    older_than: str | None = typer.Option(
+        None,
+        "--older-than",
+        help="Delete months entirely older than this span (180d; units d, h, m, s). "
+        "Default: elasticsearch.retention_days.",
+    ),
+    dry_run: bool = typer.Option(
+        True,
+        "--dry-run/--apply",
+        help="Dry run is the default: it lists what would be deleted and deletes "
+        "nothing, because a deleted index cannot be brought back and a typo "
+        "in --older-than must not cost months of posts. --apply deletes.",
+    ),
+    every: str | None = typer.Option(
+        None, "--every", help="Run as a daemon: prune now and then every span (e.g. 1d) until SIGTERM."
+    ),
+) -> None:
     """Delete whole monthly post indices (<prefix>-posts-YYYY.MM behind the <prefix>-posts alias) whose month
     ends before the cutoff and whose newest post is older too. Never the current month's index, never an index
     not named like lingting's. No ILM needed."""
@@ -63,7 +75,7 @@ def prune(config: Optional[Path] = ConfigOpt,
     client = Elasticsearch(**e.client_options(request_timeout=60))
     try:
         while True:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             cutoff = now - timedelta(seconds=keep)
             plans = retention.plan(client, e.index_prefix, cutoff, now)
             mode = "dry run, nothing deleted" if dry_run else "deleting"
@@ -76,9 +88,11 @@ def prune(config: Optional[Path] = ConfigOpt,
             if not dry_run:
                 retention.apply(client, plans)
             verb = "would be deleted" if dry_run else "deleted"
-            typer.echo(f"{len(doomed)} of {len(plans)} indices {verb} "
-                       f"({sum(p.docs for p in doomed)} posts)" + (": run with --apply to delete" if dry_run and
-                                                                 doomed else ""))
+            typer.echo(
+                f"{len(doomed)} of {len(plans)} indices {verb} "
+                f"({sum(p.docs for p in doomed)} posts)"
+                + (": run with --apply to delete" if dry_run and doomed else "")
+            )
             if interval is None:
                 return
             time.sleep(interval)

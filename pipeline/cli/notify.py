@@ -1,21 +1,28 @@
 """Alert delivery commands: ``lingting api``, ``lingting notify test``, ``lingting notify render``."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                         help="YAML config file (notify: channels, routes; api: token). Default: $LINGTING_CONFIG.")
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    envvar="LINGTING_CONFIG",
+    help="YAML config file (notify: channels, routes; api: token). Default: $LINGTING_CONFIG.",
+)
 
 notify_app = typer.Typer(help="Alert channels: send a test alert, preview messages.", no_args_is_help=True)
 
 
-def api(config: Optional[Path] = ConfigOpt,
-        host: Optional[str] = typer.Option(None, help="Listen address (default api.host)."),
-        port: Optional[int] = typer.Option(None, help="Port (default api.port, 8088)."),
-        loglevel: str = typer.Option("info", help="debug | info | warning | error")) -> None:
+def api(
+    config: Path | None = ConfigOpt,
+    host: str | None = typer.Option(None, help="Listen address (default api.host)."),
+    port: int | None = typer.Option(None, help="Port (default api.port, 8088)."),
+    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+) -> None:
     """Serve the acknowledge API (acknowledge / assign / resolve alerts; chat buttons link here)."""
     from pipeline import cli
     from pipeline.api import run_api
@@ -26,17 +33,21 @@ def api(config: Optional[Path] = ConfigOpt,
     settings = load_settings(config)
     if not settings.api.token:
         raise ConfigError("api.token is not set: set LINGTING_API_TOKEN (or api.token) before exposing the API")
-    typer.echo(f"lingting api on http://{host or settings.api.host}:{port or settings.api.port} "
-               f"(alerts in {settings.elasticsearch.alerts_alias}); OpenAPI at /openapi.json", err=True)
+    typer.echo(
+        f"lingting api on http://{host or settings.api.host}:{port or settings.api.port} "
+        f"(alerts in {settings.elasticsearch.alerts_alias}); OpenAPI at /openapi.json",
+        err=True,
+    )
     run_api(settings, host, port)
 
 
 @notify_app.command("test")
-def notify_test(config: Optional[Path] = ConfigOpt,
-                channel: Optional[str] = typer.Option(None, "--channel", help="Only this channel (by name)."),
-                severity: str = typer.Option("critical", help="Severity of the sample alert."),
-                language: Optional[str] = typer.Option(None, "--lang", help="zh | en (default: config)."))\
-        -> None:
+def notify_test(
+    config: Path | None = ConfigOpt,
+    channel: str | None = typer.Option(None, "--channel", help="Only this channel (by name)."),
+    severity: str = typer.Option("critical", help="Severity of the sample alert."),
+    language: str | None = typer.Option(None, "--lang", help="zh | en (default: config)."),
+) -> None:
     """Send a sample crisis to each configured channel once (no routing, no retries, no delivery log) and
     print what each service answered. Exit 1 when a channel failed."""
     import asyncio
@@ -83,8 +94,14 @@ async def _send_samples(settings, channels, severity: str, language: str | None)
         for cfg in channels:
             ch = build_channel(cfg, renderer, http)
             lang = language or cfg.language or notifier.language
-            ctx = MessageContext(alert, language=lang, delivery_key=key, links=build_links(
-                alert, signer=notifier.signer, kibana_url=notifier.kibana_url, posts_alias=notifier.posts_alias))
+            ctx = MessageContext(
+                alert,
+                language=lang,
+                delivery_key=key,
+                links=build_links(
+                    alert, signer=notifier.signer, kibana_url=notifier.kibana_url, posts_alias=notifier.posts_alias
+                ),
+            )
             policy = cfg.retry or settings.notify.retry
             try:
                 out.append((cfg.name, True, await ch.send(ch.payload(ctx), delivery_key=key, timeout=policy.timeout)))
@@ -94,19 +111,22 @@ async def _send_samples(settings, channels, severity: str, language: str | None)
 
 
 @notify_app.command("render")
-def notify_render(channel: str = typer.Option(..., "--channel",
-                                              help="A channel name from the config, or a type: webhook, dingtalk, "
-                                                   "wecom, feishu, slack, email."),
-                  config: Optional[Path] = ConfigOpt,
-                  language: str = typer.Option("zh", "--lang", help="zh | en"),
-                  severity: str = typer.Option("critical", help="low | medium | high | critical"),
-                  status: str = typer.Option("open", help="open | update | resolved"),
-                  escalated: bool = typer.Option(False, help="Render the escalation variant."),
-                  public_url: str = typer.Option("https://lingting.example.com",
-                                                 help="Where the buttons point (when the config has none)."),
-                  as_html: bool = typer.Option(False, "--html",
-                                               help="Print an HTML preview of how the client shows it instead.")) \
-        -> None:
+def notify_render(
+    channel: str = typer.Option(
+        ...,
+        "--channel",
+        help="A channel name from the config, or a type: webhook, dingtalk, wecom, feishu, slack, email.",
+    ),
+    config: Path | None = ConfigOpt,
+    language: str = typer.Option("zh", "--lang", help="zh | en"),
+    severity: str = typer.Option("critical", help="low | medium | high | critical"),
+    status: str = typer.Option("open", help="open | update | resolved"),
+    escalated: bool = typer.Option(False, help="Render the escalation variant."),
+    public_url: str = typer.Option(
+        "https://lingting.example.com", help="Where the buttons point (when the config has none)."
+    ),
+    as_html: bool = typer.Option(False, "--html", help="Print an HTML preview of how the client shows it instead."),
+) -> None:
     """Print the message a channel would send for a sample crisis (JSON body, or the mail's text + HTML)."""
     import json
 
@@ -122,20 +142,32 @@ def notify_render(channel: str = typer.Option(..., "--channel",
     cfg = next((c for c in settings.notify.all_channels(include_disabled=True) if c.name == channel), None)
     if cfg is None:
         if channel not in CHANNEL_TYPES:
-            raise ConfigError(f"{channel!r} is neither a configured channel nor a type "
-                              f"({', '.join(CHANNEL_TYPES)})")
+            raise ConfigError(f"{channel!r} is neither a configured channel nor a type ({', '.join(CHANNEL_TYPES)})")
         example = {"name": channel, "type": channel, "url": f"https://{channel}.example.com/hook"}
         if channel == "email":
-            example = {"name": "email", "type": "email", "host": "smtp.example.com", "from": "聆听告警 <alerts@example.com>",
-                       "to": ["pr-team@example.com"]}
+            example = {
+                "name": "email",
+                "type": "email",
+                "host": "smtp.example.com",
+                "from": "聆听告警 <alerts@example.com>",
+                "to": ["pr-team@example.com"],
+            }
         cfg = NotifyConfig.model_validate({"channels": [example]}).channels[0]
     secret = settings.notify.links.secret.get_secret_value() if settings.notify.links.secret else settings.api.token
     signer = LinkSigner(settings.api.public_url or public_url, secret or "preview-only", settings.notify.links.ttl)
     alert = sample_alert(severity=severity, status=status, sequence=0 if status == "open" else 2)
-    ctx = MessageContext(alert, language=language, escalated=escalated,
-                         links=build_links(alert, signer=signer, kibana_url=settings.elasticsearch.kibana_url,
-                                           posts_alias=settings.elasticsearch.posts_alias),
-                         max_sample_posts=settings.notify.max_sample_posts)
+    ctx = MessageContext(
+        alert,
+        language=language,
+        escalated=escalated,
+        links=build_links(
+            alert,
+            signer=signer,
+            kibana_url=settings.elasticsearch.kibana_url,
+            posts_alias=settings.elasticsearch.posts_alias,
+        ),
+        max_sample_posts=settings.notify.max_sample_posts,
+    )
     ch = build_channel(cfg, Renderer(settings.notify.templates_dir), None)
     prepared = ch.payload(ctx)
     if as_html:

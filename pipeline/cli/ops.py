@@ -1,37 +1,52 @@
 """Operating commands: ``worker``, ``demo``, ``config check``, ``config docs``, ``schemas``."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                         help="YAML config file (brands, notify, ...). Default: $LINGTING_CONFIG.")
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    envvar="LINGTING_CONFIG",
+    help="YAML config file (brands, notify, ...). Default: $LINGTING_CONFIG.",
+)
 
 config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
 
 
-def worker(config: Optional[Path] = ConfigOpt,
-           loglevel: str = typer.Option("info", help="debug | info | warning | error")) -> None:
+def worker(
+    config: Path | None = ConfigOpt, loglevel: str = typer.Option("info", help="debug | info | warning | error")
+) -> None:
     """Run the stream worker (enrich → index → detect → alert) until SIGTERM. Scale out: run more workers
     with the same config; Kafka spreads the partitions among them."""
     from pipeline import cli
-    from pipeline.worker.app import run_worker
     from pipeline.settings import load_settings
+    from pipeline.worker.app import run_worker
 
     cli.setup_logging(loglevel)
     settings = load_settings(config)
-    typer.echo(f"lingting worker: kafka={settings.kafka.bootstrap} es={settings.elasticsearch.url} "
-               f"brands={len(settings.brands)} group={settings.worker.app_id}", err=True)
+    typer.echo(
+        f"lingting worker: kafka={settings.kafka.bootstrap} es={settings.elasticsearch.url} "
+        f"brands={len(settings.brands)} group={settings.worker.app_id}",
+        err=True,
+    )
     run_worker(settings, loglevel=loglevel)
 
 
-def demo(config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                               help="Demo config (default: deploy/demo/lingting.yaml)."),
-         timeout: float = typer.Option(170.0, help="Seconds to wait for the alert before giving up."),
-         clean: bool = typer.Option(False, "--clean", help="Delete what demo runs created (lingting-demo-* "
-                                                            "indices, topics, consumer groups) instead.")) -> None:
+def demo(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Demo config (default: deploy/demo/lingting.yaml)."
+    ),
+    timeout: float = typer.Option(170.0, help="Seconds to wait for the alert before giving up."),
+    clean: bool = typer.Option(
+        False,
+        "--clean",
+        help="Delete what demo runs created (lingting-demo-* indices, topics, consumer groups) instead.",
+    ),
+) -> None:
     """Bring the local stack up (unless LINGTING_KAFKA/LINGTING_ES point elsewhere), start a worker, replay a
     bundled synthetic stream with one crisis, and print the alert(s) and how to query them. Everything it
     writes is under lingting-demo names, never beside your own data; --clean deletes it."""
@@ -58,14 +73,18 @@ def config_check(config: Path = typer.Argument(..., help="The YAML file to valid
     from processors.brands import BrandMatcher
 
     BrandMatcher(settings.brands)  # compiles queries: reports rule errors with brand and position
-    typer.echo(f"ok: {len(settings.brands)} brands, kafka {settings.kafka.bootstrap}, "
-               f"elasticsearch {settings.elasticsearch.url}")
+    typer.echo(
+        f"ok: {len(settings.brands)} brands, kafka {settings.kafka.bootstrap}, "
+        f"elasticsearch {settings.elasticsearch.url}"
+    )
 
 
 @config_app.command("docs")
-def config_docs(out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                                  help="Write here (e.g. docs/configuration.md) instead of printing.")) \
-        -> None:
+def config_docs(
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write here (e.g. docs/configuration.md) instead of printing."
+    ),
+) -> None:
     """Print the configuration reference (every key, type, default and description) from the config models."""
     from pipeline.config_docs import render
 
@@ -77,8 +96,7 @@ def config_docs(out: Optional[Path] = typer.Option(None, "--out", "-o",
         typer.echo(f"wrote {out}", err=True)
 
 
-def schemas(out: Optional[Path] = typer.Option(None, help="Directory (default: schemas/json in the package)."))\
-        -> None:
+def schemas(out: Path | None = typer.Option(None, help="Directory (default: schemas/json in the package).")) -> None:
     """Write the JSON Schema files of every wire message (RawPost, EnrichedPost, Alert, DeadLetter)."""
     from schemas.export import SCHEMA_DIR, export
 

@@ -3,20 +3,26 @@
 Posts live in monthly indices behind the ``<prefix>-posts`` alias, so ``GET <alias>/_doc/<key>`` cannot work (a
 document GET needs one concrete index); both commands search the alias instead, which spans every month.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from schemas.errors import ConfigError, LingtingError
 
-ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                         help="YAML config file (elasticsearch: url, index_prefix). Default: $LINGTING_CONFIG.")
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    envvar="LINGTING_CONFIG",
+    help="YAML config file (elasticsearch: url, index_prefix). Default: $LINGTING_CONFIG.",
+)
 
 posts_app = typer.Typer(help="Read indexed posts: one by its key, or a search.", no_args_is_help=True)
 
@@ -25,20 +31,28 @@ _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
 
 def since_start(since: str, now: datetime | None = None) -> datetime:
     """``24h`` / ``30m`` / ``7d`` before now, or an ISO 8601 time (with offset; UTC if none)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if match := _SINCE.match(since):
         unit = {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
         return now - timedelta(seconds=float(match.group(1)) * unit)
     try:
         start = datetime.fromisoformat(since)
     except ValueError:
-        raise ConfigError(f"--since {since!r}: write a span (30m, 24h, 7d) or an ISO 8601 time "
-                          "(2026-11-23T10:00:00+08:00)") from None
-    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+        raise ConfigError(
+            f"--since {since!r}: write a span (30m, 24h, 7d) or an ISO 8601 time (2026-11-23T10:00:00+08:00)"
+        ) from None
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
-def search_body(words: list[str], *, brand: str | None, platform: str | None, sentiment: str | None,
-                since: datetime | None, limit: int) -> dict[str, Any]:
+def search_body(
+    words: list[str],
+    *,
+    brand: str | None,
+    platform: str | None,
+    sentiment: str | None,
+    since: datetime | None,
+    limit: int,
+) -> dict[str, Any]:
     """The search: every word as a phrase of the post text (so 后厨 matches 后厨, not 后 and 厨 anywhere),
     the filters as exact terms, newest first."""
     must: list[dict[str, Any]] = [{"match_phrase": {"text": word}} for word in words]
@@ -51,8 +65,12 @@ def search_body(words: list[str], *, brand: str | None, platform: str | None, se
         filters.append({"term": {"sentiment.label": sentiment}})
     if since:
         filters.append({"range": {"created_at": {"gte": since.isoformat()}}})
-    return {"query": {"bool": {"must": must or [{"match_all": {}}], "filter": filters}},
-            "sort": [{"created_at": "desc"}], "size": limit, "track_total_hits": True}
+    return {
+        "query": {"bool": {"must": must or [{"match_all": {}}], "filter": filters}},
+        "sort": [{"created_at": "desc"}],
+        "size": limit,
+        "track_total_hits": True,
+    }
 
 
 def _client(config: Path | None) -> tuple[Any, str]:
@@ -72,8 +90,10 @@ def _search(config: Path | None, body: dict[str, Any]) -> tuple[int, list[dict[s
     try:
         answer = client.search(index=alias, **body)
     except NotFoundError:
-        raise LingtingError(f"no index {alias!r} on this Elasticsearch: nothing was indexed under this "
-                          "elasticsearch.index_prefix yet (or the config points at another cluster)") from None
+        raise LingtingError(
+            f"no index {alias!r} on this Elasticsearch: nothing was indexed under this "
+            "elasticsearch.index_prefix yet (or the config points at another cluster)"
+        ) from None
     except EsConnectionError as err:
         raise LingtingError(f"cannot reach Elasticsearch ({err}); check elasticsearch.url or LINGTING_ES") from None
     except ApiError as err:
@@ -85,31 +105,44 @@ def _search(config: Path | None, body: dict[str, Any]) -> tuple[int, list[dict[s
 
 
 @posts_app.command("get")
-def get(key: str = typer.Argument(..., help="The post's key, platform:id (e.g. weibo:9000001)."),
-        config: Optional[Path] = ConfigOpt) -> None:
+def get(
+    key: str = typer.Argument(..., help="The post's key, platform:id (e.g. weibo:9000001)."),
+    config: Path | None = ConfigOpt,
+) -> None:
     """Print one post as stored (JSON, with the month index it is in); exit 1 when there is none."""
     _, hits, alias = _search(config, {"query": {"ids": {"values": [key]}}, "size": 1})
     if not hits:
-        typer.secho(f"no post {key!r} in {alias} (keys are platform:id, e.g. weibo:9000001)", err=True,
-                    fg=typer.colors.RED)
+        typer.secho(
+            f"no post {key!r} in {alias} (keys are platform:id, e.g. weibo:9000001)", err=True, fg=typer.colors.RED
+        )
         raise typer.Exit(1)
     hit = hits[0]
     typer.echo(json.dumps({"_index": hit["_index"], **hit["_source"]}, ensure_ascii=False, indent=2))
 
 
 @posts_app.command("search")
-def search(words: Optional[list[str]] = typer.Argument(None, metavar="WORD...", help="Words the text must contain (all of them)."),
-           brand: Optional[str] = typer.Option(None, help="Only posts matched to this brand."),
-           platform: Optional[str] = typer.Option(None, help="Only this platform (weibo, news, ...)."),
-           sentiment: Optional[str] = typer.Option(None, help="negative | neutral | positive"),
-           since: Optional[str] = typer.Option(None, help="Only posts since: 30m, 24h, 7d or an ISO 8601 time."),
-           limit: int = typer.Option(20, min=1, max=10_000, help="At most this many posts, newest first."),
-           as_json: bool = typer.Option(False, "--json", help="One stored post per line (JSON) instead of a table."),
-           config: Optional[Path] = ConfigOpt) -> None:
+def search(
+    words: list[str] | None = typer.Argument(
+        None, metavar="WORD...", help="Words the text must contain (all of them)."
+    ),
+    brand: str | None = typer.Option(None, help="Only posts matched to this brand."),
+    platform: str | None = typer.Option(None, help="Only this platform (weibo, news, ...)."),
+    sentiment: str | None = typer.Option(None, help="negative | neutral | positive"),
+    since: str | None = typer.Option(None, help="Only posts since: 30m, 24h, 7d or an ISO 8601 time."),
+    limit: int = typer.Option(20, min=1, max=10_000, help="At most this many posts, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="One stored post per line (JSON) instead of a table."),
+    config: Path | None = ConfigOpt,
+) -> None:
     """Search the indexed posts of every month: newest first, one line each (time, key, sentiment, brands,
     text), and how many matched in all."""
-    body = search_body(list(words or []), brand=brand, platform=platform, sentiment=sentiment,
-                       since=since_start(since) if since else None, limit=limit)
+    body = search_body(
+        list(words or []),
+        brand=brand,
+        platform=platform,
+        sentiment=sentiment,
+        since=since_start(since) if since else None,
+        limit=limit,
+    )
     total, hits, alias = _search(config, body)
     for hit in hits:
         src = hit["_source"]
@@ -118,10 +151,10 @@ def search(words: Optional[list[str]] = typer.Argument(None, metavar="WORD...", 
             continue
         label = (src.get("sentiment") or {}).get("label", "-")
         text = " ".join(str(src.get("text", "")).split())
-        typer.echo(f"{src.get('created_at', '')}  {hit['_id']}  {label:<8}  {','.join(src.get('brands') or [])}  "
-                   f"{text[:80]}")
-    typer.echo(f"{total} posts matched in {alias}" + (f", {len(hits)} shown" if total > len(hits) else ""),
-               err=True)
+        typer.echo(
+            f"{src.get('created_at', '')}  {hit['_id']}  {label:<8}  {','.join(src.get('brands') or [])}  {text[:80]}"
+        )
+    typer.echo(f"{total} posts matched in {alias}" + (f", {len(hits)} shown" if total > len(hits) else ""), err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,18 +1,22 @@
 """``lingting stack up|down|status|build|kill|pause|resume|restart``: the local Kafka + Elasticsearch started from
 Maven Central jars (pipeline/stack/). The one command line of the stack."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-stack_app = typer.Typer(help="Run a local Kafka 4 + Elasticsearch 8 on 127.0.0.1 (jars from Maven Central).",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Run a local Kafka 4 + Elasticsearch 8 on 127.0.0.1 (jars from Maven Central).", no_args_is_help=True
+)
 
 KafkaPort = typer.Option(None, "--kafka-port", help="Kafka port (default 9092 or $LINGTING_STACK_KAFKA_PORT).")
 EsPort = typer.Option(None, "--es-port", help="Elasticsearch port (default 9200 or $LINGTING_STACK_ES_PORT).")
-DataDir = typer.Option(None, "--data-dir", help="Where jars' data and logs go (default .stack/ or $LINGTING_STACK_DIR).")
+DataDir = typer.Option(
+    None, "--data-dir", help="Where jars' data and logs go (default .stack/ or $LINGTING_STACK_DIR)."
+)
 
 
 def _call(name: str, *args: Any, **kwargs: Any) -> Any:
@@ -29,10 +33,17 @@ def _show(status) -> None:
 
 
 @stack_app.command("up")
-def up(kafka_port: Optional[int] = KafkaPort, es_port: Optional[int] = EsPort,
-       data_dir: Optional[Path] = DataDir,
-       secure: bool = typer.Option(False, "--secure", help="Also SSL (+2), SASL_PLAINTEXT (+3) and SASL_SSL (+4) "
-                                   "listeners; certificates and SASL users in <data-dir>/secure/.")) -> None:
+def up(
+    kafka_port: int | None = KafkaPort,
+    es_port: int | None = EsPort,
+    data_dir: Path | None = DataDir,
+    secure: bool = typer.Option(
+        False,
+        "--secure",
+        help="Also SSL (+2), SASL_PLAINTEXT (+3) and SASL_SSL (+4) "
+        "listeners; certificates and SASL users in <data-dir>/secure/.",
+    ),
+) -> None:
     """Build (first time: Maven downloads the jars) and start the stack; wait until both are healthy."""
     from pipeline import cli, stack
 
@@ -47,7 +58,7 @@ ServiceArg = typer.Argument(..., help="kafka or elasticsearch")
 
 
 @stack_app.command("down")
-def down(data_dir: Optional[Path] = DataDir, service: Optional[str] = ServiceOpt) -> None:
+def down(data_dir: Path | None = DataDir, service: str | None = ServiceOpt) -> None:
     """Stop Kafka and Elasticsearch cleanly (SIGTERM, then SIGKILL after a grace period); --service: one of them."""
     from pipeline import cli, stack
 
@@ -65,31 +76,31 @@ def build() -> None:
 
 
 @stack_app.command("kill")
-def kill(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+def kill(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
     """SIGKILL one service, as a crash would (fault drills)."""
     typer.echo(f"{service}: {_call('kill', service, data_dir=data_dir)}")
 
 
 @stack_app.command("pause")
-def pause(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+def pause(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
     """SIGSTOP one service: it hangs with its port open (fault drills). Undo with `stack resume`."""
     typer.echo(f"{service}: paused pid {_call('pause', service, data_dir=data_dir)}")
 
 
 @stack_app.command("resume")
-def resume(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+def resume(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
     """SIGCONT a paused service."""
     typer.echo(f"{service}: resumed pid {_call('resume', service, data_dir=data_dir)}")
 
 
 @stack_app.command("restart")
-def restart(service: str = ServiceArg, data_dir: Optional[Path] = DataDir) -> None:
+def restart(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
     """Stop one service and start it again on its ports; wait until the stack is healthy."""
     _show(_call("restart", service, data_dir=data_dir))
 
 
 @stack_app.command("status")
-def status(data_dir: Optional[Path] = DataDir) -> None:
+def status(data_dir: Path | None = DataDir) -> None:
     """Show whether Kafka and Elasticsearch are running and healthy. Exit 1 when not."""
     from pipeline import stack
 

@@ -1,19 +1,26 @@
 """The command center and reports: ``lingting web``, ``lingting report daily|weekly|crisis``."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-ConfigOpt = typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG",
-                         help="YAML config file (brands, api.token, web:, reports:). Default: $LINGTING_CONFIG.")
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    envvar="LINGTING_CONFIG",
+    help="YAML config file (brands, api.token, web:, reports:). Default: $LINGTING_CONFIG.",
+)
 
 
-def web(config: Optional[Path] = ConfigOpt,
-        host: Optional[str] = typer.Option(None, help="Listen address (default api.host)."),
-        port: Optional[int] = typer.Option(None, help="Port (default api.port, 8088)."),
-        loglevel: str = typer.Option("info", help="debug | info | warning | error")) -> None:
+def web(
+    config: Path | None = ConfigOpt,
+    host: str | None = typer.Option(None, help="Listen address (default api.host)."),
+    port: int | None = typer.Option(None, help="Port (default api.port, 8088)."),
+    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+) -> None:
     """Serve the command center (危机看板, overview, search, response KPIs, reports) and the acknowledge API on
     one port. Sign in with api.token (operator) or web.viewer_token (read only)."""
     from pipeline import cli
@@ -22,8 +29,11 @@ def web(config: Optional[Path] = ConfigOpt,
 
     cli.setup_logging(loglevel)
     settings = load_settings(config)
-    typer.echo(f"聆听指挥中心 on http://{host or settings.api.host}:{port or settings.api.port}/crisis "
-               f"(es {settings.elasticsearch.url}, prefix {settings.elasticsearch.index_prefix})", err=True)
+    typer.echo(
+        f"聆听指挥中心 on http://{host or settings.api.host}:{port or settings.api.port}/crisis "
+        f"(es {settings.elasticsearch.url}, prefix {settings.elasticsearch.index_prefix})",
+        err=True,
+    )
     run_web(settings, host, port)
 
 
@@ -32,17 +42,21 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-def report(kind: Optional[str] = typer.Argument(None, help="daily | weekly | crisis"),
-           alert_id: Optional[str] = typer.Argument(None, help="For crisis: the alert id (from the 危机看板)."),
-           config: Optional[Path] = ConfigOpt,
-           day: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (local): the day, or a day of the "
-                                                                   "week. Default: yesterday / last week."),
-           out: Optional[Path] = typer.Option(None, "--out", help="Directory (default reports.dir)."),
-           pdf: Optional[bool] = typer.Option(None, "--pdf/--no-pdf", help="Also write a PDF (default reports.pdf)."),
-           send: bool = typer.Option(False, "--send", help="Send it to the configured channels (reports.channels)."),
-           schedule: bool = typer.Option(False, "--schedule", help="Run as a daemon: send the 日报/周报 at "
-                                                                   "reports.schedule (local time) until stopped."),
-           loglevel: str = typer.Option("info", help="debug | info | warning | error")) -> None:
+def report(
+    kind: str | None = typer.Argument(None, help="daily | weekly | crisis"),
+    alert_id: str | None = typer.Argument(None, help="For crisis: the alert id (from the 危机看板)."),
+    config: Path | None = ConfigOpt,
+    day: str | None = typer.Option(
+        None, "--date", help="YYYY-MM-DD (local): the day, or a day of the week. Default: yesterday / last week."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Directory (default reports.dir)."),
+    pdf: bool | None = typer.Option(None, "--pdf/--no-pdf", help="Also write a PDF (default reports.pdf)."),
+    send: bool = typer.Option(False, "--send", help="Send it to the configured channels (reports.channels)."),
+    schedule: bool = typer.Option(
+        False, "--schedule", help="Run as a daemon: send the 日报/周报 at reports.schedule (local time) until stopped."
+    ),
+    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+) -> None:
     """Write a 日报 (daily), 周报 (weekly) or 专报 (crisis ALERT_ID): HTML + PNG (+ PDF) under
     reports.dir/<date>/, browsable on the command center's 报告 page."""
     import asyncio
@@ -80,5 +94,6 @@ def report(kind: Optional[str] = typer.Argument(None, help="daily | weekly | cri
         typer.echo(f"{name:5} {path}")
     for s in result.get("sent", []):
         typer.echo(f"sent  {s['channel']}: {s['status']}{' — ' + s['error'] if s.get('error') else ''}")
-    typer.echo(f"{result['report']['title']}: {result['seconds']:.1f} s "
-               f"(queries {result['query_seconds']:.1f} s)", err=True)
+    typer.echo(
+        f"{result['report']['title']}: {result['seconds']:.1f} s (queries {result['query_seconds']:.1f} s)", err=True
+    )

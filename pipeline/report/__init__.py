@@ -3,6 +3,7 @@
 build.py gathers the figures (through pipeline/web/queries.py), render.py draws them, send.py delivers them to
 the configured channels, schedule.py sends them at a set local time.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,8 +15,16 @@ if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 
-async def make_report(settings: "Settings", kind: str, *, alert_id: str | None = None, day: date | None = None,
-                      out_dir: Path | None = None, pdf: bool | None = None, es: Any = None) -> dict[str, Any]:
+async def make_report(
+    settings: Settings,
+    kind: str,
+    *,
+    alert_id: str | None = None,
+    day: date | None = None,
+    out_dir: Path | None = None,
+    pdf: bool | None = None,
+    es: Any = None,
+) -> dict[str, Any]:
     """Build and write one report; returns {"report": figures, "files": {kind: path}, "seconds": ...}."""
     from elasticsearch import AsyncElasticsearch
 
@@ -39,6 +48,7 @@ async def make_report(settings: "Settings", kind: str, *, alert_id: str | None =
         if own:
             await es.close()
     queried = time.monotonic() - started
-    files = render.write_report(report, out_dir or Path(settings.reports.dir),
-                                pdf=settings.reports.pdf if pdf is None else pdf)
+    files = render.write_report(
+        report, out_dir or Path(settings.reports.dir), pdf=settings.reports.pdf if pdf is None else pdf
+    )
     return {"report": report, "files": files, "query_seconds": queried, "seconds": time.monotonic() - started}

@@ -4,6 +4,7 @@ chat and email, optionally a PDF of the same; and the ``.json`` of its figures. 
 Files, under ``<reports.dir>/<day>/``: ``<stem>.html``, ``<stem>.png``, ``<stem>.pdf``, ``<stem>.json`` and
 the charts ``<stem>-trend.png`` (the HTML's images).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,15 @@ def _setup() -> tuple[Any, frozenset[int]]:
     from matplotlib import pyplot as plt
 
     family, cmap = cjk_font()
-    plt.rcParams.update({"font.family": [family], "axes.unicode_minus": False, "svg.hashsalt": "lingting",
-                         "axes.spines.top": False, "axes.spines.right": False})
+    plt.rcParams.update(
+        {
+            "font.family": [family],
+            "axes.unicode_minus": False,
+            "svg.hashsalt": "lingting",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     return plt, cmap
 
 
@@ -60,12 +68,15 @@ def _trend_axes(ax, report: dict[str, Any], tz: str, cmap) -> None:
 
     for b in report["brands"]:
         xs = [_ms_to_dt(p["ms"], tz) for p in b["trend"]]
-        ax.plot(xs, [p["positive"] + p["neutral"] + p["negative"] for p in b["trend"]],
-                label=drawable(b["brand"], cmap), linewidth=1.6)
+        ax.plot(
+            xs,
+            [p["positive"] + p["neutral"] + p["negative"] for p in b["trend"]],
+            label=drawable(b["brand"], cmap),
+            linewidth=1.6,
+        )
     if report["brands"] and report["brands"][0]["trend"]:
         xs = [_ms_to_dt(p["ms"], tz) for p in report["brands"][0]["trend"]]
-        neg = [sum(b["trend"][i]["negative"] for b in report["brands"] if i < len(b["trend"]))
-               for i in range(len(xs))]
+        neg = [sum(b["trend"][i]["negative"] for b in report["brands"] if i < len(b["trend"])) for i in range(len(xs))]
         ax.fill_between(xs, neg, color=COLORS["negative"], alpha=0.18, label="负面（全部品牌）")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M" if report["kind"] == "daily" else "%m-%d"))
     ax.set_ylabel("提及数")
@@ -110,9 +121,18 @@ def _kpi_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for b in report["brands"]:
         k, c = b["kpi"], b["change"]
-        rows.append([b["brand"], f"{k['volume']:,}", _signed(c.get("volume")), _pct(k["negative_share"]),
-                     _f1(k["net_sentiment"]), _pct(k["share_of_voice"]), f"{k['engagement']:,}",
-                     f"{k['alerts_handled']}/{k['alerts_opened']}"])
+        rows.append(
+            [
+                b["brand"],
+                f"{k['volume']:,}",
+                _signed(c.get("volume")),
+                _pct(k["negative_share"]),
+                _f1(k["net_sentiment"]),
+                _pct(k["share_of_voice"]),
+                f"{k['engagement']:,}",
+                f"{k['alerts_handled']}/{k['alerts_opened']}",
+            ]
+        )
     return head, rows
 
 
@@ -122,36 +142,93 @@ def _sections_lines(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
         a = report["alert"]
         return [
             ("危机定性", [_wrap(report["summary"])]),
-            ("首发与时间线", ([f"首发：{(report['first_post'] or {}).get('author', {}).get('name', '—')} "
-                              f"{_local((report['first_post'] or {}).get('created_at'), report['timezone'])} "
-                              f"{((report['first_post'] or {}).get('text') or '')[:40]}"]
-                             + [f"{_local(t['at'], report['timezone'])}  {t['what']}  {t['by']}  {t['note']}"
-                                for t in report["timeline"]])),
-            ("传播与关键节点", [f"{(c.get('post') or {}).get('author', {}).get('name', c['original'])}：转发 {c['reposts']}，"
-                               f"关键转发者 " + "、".join((r.get("author") or {}).get("name", "—")
-                                                       for r in c["key_reposters"]) for c in report["chains"][:4]]
-             + [f"主要传播者：" + "、".join(f"{x.get('name') or x.get('id')}（粉丝 {x.get('followers', 0):,}）"
-                                       for x in report["top_authors"][:4])]),
-            ("观点与样本", ["议题：" + "、".join(f"{t['term']}" for t in report["top_terms"][:8])]
-             + [f"· {p['text'][:48]}" for p in report["samples"][:4]]),
-            ("响应记录", [f"状态 {report['response']['state']}，负责人 {report['response']['assignee'] or '—'}，"
-                         f"确认用时 {_dur(report['response']['ack_seconds'])}，"
-                         f"解除用时 {_dur(report['response']['resolve_seconds'])}，窗口 "
-                         f"{_local(a['window_start'], report['timezone'])}–{_local(a['window_end'], report['timezone'])}"]),
+            (
+                "首发与时间线",
+                (
+                    [
+                        f"首发：{(report['first_post'] or {}).get('author', {}).get('name', '—')} "
+                        f"{_local((report['first_post'] or {}).get('created_at'), report['timezone'])} "
+                        f"{((report['first_post'] or {}).get('text') or '')[:40]}"
+                    ]
+                    + [
+                        f"{_local(t['at'], report['timezone'])}  {t['what']}  {t['by']}  {t['note']}"
+                        for t in report["timeline"]
+                    ]
+                ),
+            ),
+            (
+                "传播与关键节点",
+                [
+                    f"{(c.get('post') or {}).get('author', {}).get('name', c['original'])}：转发 {c['reposts']}，"
+                    f"关键转发者 " + "、".join((r.get("author") or {}).get("name", "—") for r in c["key_reposters"])
+                    for c in report["chains"][:4]
+                ]
+                + [
+                    "主要传播者："
+                    + "、".join(
+                        f"{x.get('name') or x.get('id')}（粉丝 {x.get('followers', 0):,}）"
+                        for x in report["top_authors"][:4]
+                    )
+                ],
+            ),
+            (
+                "观点与样本",
+                ["议题：" + "、".join(f"{t['term']}" for t in report["top_terms"][:8])]
+                + [f"· {p['text'][:48]}" for p in report["samples"][:4]],
+            ),
+            (
+                "响应记录",
+                [
+                    f"状态 {report['response']['state']}，负责人 {report['response']['assignee'] or '—'}，"
+                    f"确认用时 {_dur(report['response']['ack_seconds'])}，"
+                    f"解除用时 {_dur(report['response']['resolve_seconds'])}，窗口 "
+                    f"{_local(a['window_start'], report['timezone'])}–{_local(a['window_end'], report['timezone'])}"
+                ],
+            ),
         ]
     lines = [
         ("摘要", [_wrap(report["summary"])]),
-        ("重点事件（告警）", [f"{_local(e['opened'], report['timezone'])}  {e['brand']}  {_sevzh(e['severity'])}  "
-                          f"负面 {e['observed']:.0f}/预期 {e['expected']:.1f}  {e['state']}"
-                          for e in report["events"][:8]] or ["期间无告警"]),
-        ("热词（提升度）", [f"{b['brand']}：" + ("、".join(
-            f"{t['term']}" + (f"×{t['lift']:.1f}" if t["lift"] else "") for t in b["terms"][:6]) or "—")
-            for b in report["brands"]]),
-        ("KOL", [f"{b['brand']}：" + ("、".join(f"{k['name']}（互动 {k['engagement']:,}）" for k in b["kols"][:3]) or "—")
-                 for b in report["brands"]]),
-        ("竞品", [f"{b['brand']}：" + "；".join(f"{r['brand']} 份额 {_pct(r['share_of_voice'])} 净情感 "
-                                              f"{_f1(r['net_sentiment'])}" for r in b["competitors"])
-                 for b in report["brands"] if b["competitors"]] or ["未配置竞品"]),
+        (
+            "重点事件（告警）",
+            [
+                f"{_local(e['opened'], report['timezone'])}  {e['brand']}  {_sevzh(e['severity'])}  "
+                f"负面 {e['observed']:.0f}/预期 {e['expected']:.1f}  {e['state']}"
+                for e in report["events"][:8]
+            ]
+            or ["期间无告警"],
+        ),
+        (
+            "热词（提升度）",
+            [
+                f"{b['brand']}："
+                + (
+                    "、".join(f"{t['term']}" + (f"×{t['lift']:.1f}" if t["lift"] else "") for t in b["terms"][:6])
+                    or "—"
+                )
+                for b in report["brands"]
+            ],
+        ),
+        (
+            "KOL",
+            [
+                f"{b['brand']}："
+                + ("、".join(f"{k['name']}（互动 {k['engagement']:,}）" for k in b["kols"][:3]) or "—")
+                for b in report["brands"]
+            ],
+        ),
+        (
+            "竞品",
+            [
+                f"{b['brand']}："
+                + "；".join(
+                    f"{r['brand']} 份额 {_pct(r['share_of_voice'])} 净情感 {_f1(r['net_sentiment'])}"
+                    for r in b["competitors"]
+                )
+                for b in report["brands"]
+                if b["competitors"]
+            ]
+            or ["未配置竞品"],
+        ),
         ("风险", report["risks"] or ["无"]),
     ]
     return lines
@@ -169,16 +246,23 @@ def _summary_figure(report: dict[str, Any], tz: str):
     heights = [1.0] + ([table_h] if kpi else []) + [3.4, text_h]
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.35)
     i = 0
-    ax = fig.add_subplot(grid[i]); ax.axis("off")
+    ax = fig.add_subplot(grid[i])
+    ax.axis("off")
     ax.text(0, 0.75, drawable(f"聆听 · {report['title']}", cmap), fontsize=17, weight="bold", va="center")
-    sub = (f"{report['label']}（{report['timezone']}）" if kpi else report["alert"]["id"])
+    sub = f"{report['label']}（{report['timezone']}）" if kpi else report["alert"]["id"]
     ax.text(0, 0.2, drawable(sub, cmap), fontsize=9, color="#595959", va="center")
     if kpi:
         i += 1
-        ax = fig.add_subplot(grid[i]); ax.axis("off")
+        ax = fig.add_subplot(grid[i])
+        ax.axis("off")
         ax.set_title("核心指标（环比上一周期）", fontsize=11, loc="left")
-        table = ax.table(cellText=[[drawable(c, cmap) for c in r] for r in rows], colLabels=head, loc="upper left",
-                         cellLoc="center", bbox=[0, 0, 1, 1])
+        table = ax.table(
+            cellText=[[drawable(c, cmap) for c in r] for r in rows],
+            colLabels=head,
+            loc="upper left",
+            cellLoc="center",
+            bbox=[0, 0, 1, 1],
+        )
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         for (r, _c), cell in table.get_celld().items():
@@ -189,7 +273,8 @@ def _summary_figure(report: dict[str, Any], tz: str):
     ax = fig.add_subplot(grid[i])
     (_crisis_axes if report["kind"] == "crisis" else _trend_axes)(ax, report, tz, cmap)
     i += 1
-    ax = fig.add_subplot(grid[i]); ax.axis("off")
+    ax = fig.add_subplot(grid[i])
+    ax.axis("off")
     y, step = 1.0, 1.0 / max(1, n_lines)
     for heading, body in sections:
         ax.text(0, y, drawable(heading, cmap), fontsize=11, weight="bold", va="top")
@@ -208,8 +293,12 @@ def write_report(report: dict[str, Any], root: Path, *, pdf: bool = False) -> di
     day_dir = root / report["day"]
     day_dir.mkdir(parents=True, exist_ok=True)
     stem = stem_for(report)
-    out = {"chart": day_dir / f"{stem}-trend.png", "png": day_dir / f"{stem}.png",
-           "html": day_dir / f"{stem}.html", "json": day_dir / f"{stem}.json"}
+    out = {
+        "chart": day_dir / f"{stem}-trend.png",
+        "png": day_dir / f"{stem}.png",
+        "html": day_dir / f"{stem}.html",
+        "json": day_dir / f"{stem}.json",
+    }
     _chart_png(report, out["chart"], tz)
     plt, fig = _summary_figure(report, tz)
     fig.savefig(out["png"], metadata={"Software": None})
@@ -217,12 +306,24 @@ def write_report(report: dict[str, Any], root: Path, *, pdf: bool = False) -> di
         out["pdf"] = day_dir / f"{stem}.pdf"
         fig.savefig(out["pdf"], metadata={"Creator": "lingting", "Producer": None, "CreationDate": None})
     plt.close(fig)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
-                             lstrip_blocks=True)
-    env.filters.update(local=lambda ts, fmt="%m-%d %H:%M": _local(ts, tz, fmt), pct=_pct, f1=_f1, signed=_signed,
-                       dur=_dur, sev=_sevzh, sent=lambda s: SENT_ZH.get(s, s))
-    out["html"].write_text(env.get_template(f"{'crisis' if report['kind'] == 'crisis' else 'periodic'}.html.j2")
-                           .render(r=report, chart=out["chart"].name, png=out["png"].name), encoding="utf-8")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters.update(
+        local=lambda ts, fmt="%m-%d %H:%M": _local(ts, tz, fmt),
+        pct=_pct,
+        f1=_f1,
+        signed=_signed,
+        dur=_dur,
+        sev=_sevzh,
+        sent=lambda s: SENT_ZH.get(s, s),
+    )
+    out["html"].write_text(
+        env.get_template(f"{'crisis' if report['kind'] == 'crisis' else 'periodic'}.html.j2").render(
+            r=report, chart=out["chart"].name, png=out["png"].name
+        ),
+        encoding="utf-8",
+    )
     previous = {}
     if out["json"].exists():  # keep the send record of an earlier run of the same report
         from pipeline.report.store import read_meta

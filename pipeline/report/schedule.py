@@ -5,11 +5,12 @@ The daemon wakes every ``CHECK_SECONDS`` and sends what fell due since its last 
 sleep that overran (a busy machine, a suspended laptop) still sends each report exactly once per run. A report
 already sent for its day (its ``.json`` records it) is not sent again after a restart.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -49,7 +50,7 @@ def due(schedule: ReportSchedule, tz: str, since: datetime, now: datetime) -> li
     return out
 
 
-def already_sent(settings: "Settings", kind: str, day: date) -> bool:
+def already_sent(settings: Settings, kind: str, day: date) -> bool:
     from pipeline.report.build import report_period
     from pipeline.report.store import read_meta
 
@@ -61,7 +62,7 @@ def already_sent(settings: "Settings", kind: str, day: date) -> bool:
         return False
 
 
-async def tick(settings: "Settings", since: datetime, now: datetime, es: Any = None) -> list[dict[str, Any]]:
+async def tick(settings: Settings, since: datetime, now: datetime, es: Any = None) -> list[dict[str, Any]]:
     """Write and send every report due in (since, now]; returns the results."""
     from pipeline.report import make_report
     from pipeline.report.send import send_report
@@ -74,24 +75,31 @@ async def tick(settings: "Settings", since: datetime, now: datetime, es: Any = N
         try:
             result = await make_report(settings, kind, day=day, es=es)
             result["sent"] = await send_report(settings, result)
-        except Exception:  # noqa: BLE001 - one failed report must not stop the daemon
+        except Exception:
             log.exception("%s report for %s failed", kind, day)
             continue
-        log.info("%s: %s", result["report"]["title"],
-                 ", ".join(f"{s['channel']} {s['status']}" for s in result["sent"]) or "no channel configured")
+        log.info(
+            "%s: %s",
+            result["report"]["title"],
+            ", ".join(f"{s['channel']} {s['status']}" for s in result["sent"]) or "no channel configured",
+        )
         results.append(result)
     return results
 
 
-async def run_schedule(settings: "Settings") -> None:
+async def run_schedule(settings: Settings) -> None:
     s = settings.reports.schedule
-    log.info("report schedule: daily %s, weekly %s (%s); reports in %s", s.daily or "off", s.weekly or "off",
-             settings.reports.timezone, settings.reports.dir)
-    from datetime import timezone
+    log.info(
+        "report schedule: daily %s, weekly %s (%s); reports in %s",
+        s.daily or "off",
+        s.weekly or "off",
+        settings.reports.timezone,
+        settings.reports.dir,
+    )
 
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     while True:
         await asyncio.sleep(CHECK_SECONDS)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await tick(settings, since, now)
         since = now

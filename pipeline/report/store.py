@@ -2,6 +2,7 @@
 
 The ``.json`` beside each report holds its title and, once sent, where and when (the web page lists it).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ def list_reports(root: Path) -> list[dict[str, Any]]:
             stem = meta.stem
             files = [p.name for p in sorted(day.glob(f"{stem}.*")) if p.suffix in (".png", ".pdf")]
             sent = info.get("sent") or []
-            reports.append({"title": info.get("title", stem), "html": f"{stem}.html", "files": files,
-                            "sent": ", ".join(f"{s['channel']} {s['status']}" for s in sent)})
+            reports.append(
+                {
+                    "title": info.get("title", stem),
+                    "html": f"{stem}.html",
+                    "files": files,
+                    "sent": ", ".join(f"{s['channel']} {s['status']}" for s in sent),
+                }
+            )
         if reports:
             days.append({"day": day.name, "reports": reports})
     return days

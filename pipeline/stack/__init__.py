@@ -15,31 +15,52 @@ Modules: ``config`` (versions, ports, paths), ``build`` (Maven), ``process`` (PI
 (status, standard library only), ``kafka_node`` and ``es_node`` (config files and commands), ``control``
 (up/down/status and one service at a time: stop, kill, pause, resume, restart).
 """
+
 from pipeline.stack.build import build
 from pipeline.stack.config import (
-                                   ES,
-                                   ES_VERSION,
-                                   KAFKA,
-                                   KAFKA_VERSION,
-                                   REPO_ROOT,
-                                   StackError,
-                                   default_data_dir,
-                                   default_es_port,
-                                   default_kafka_port,
+    ES,
+    ES_VERSION,
+    KAFKA,
+    KAFKA_VERSION,
+    REPO_ROOT,
+    StackError,
+    default_data_dir,
+    default_es_port,
+    default_kafka_port,
 )
 from pipeline.stack.control import (
-                                   SERVICES,
-                                   down,
-                                   kill,
-                                   pause,
-                                   restart,
-                                   resume,
-                                   status,
-                                   stop_service,
-                                   up,
+    SERVICES,
+    down,
+    kill,
+    pause,
+    restart,
+    resume,
+    status,
+    stop_service,
+    up,
 )
 from pipeline.stack.health import ServiceStatus, StackStatus
 
-__all__ = ["ES", "ES_VERSION", "KAFKA", "KAFKA_VERSION", "REPO_ROOT", "SERVICES", "ServiceStatus", "StackError",
-           "StackStatus", "build", "default_data_dir", "default_es_port", "default_kafka_port", "down", "kill",
-           "pause", "restart", "resume", "status", "stop_service", "up"]
+__all__ = [
+    "ES",
+    "ES_VERSION",
+    "KAFKA",
+    "KAFKA_VERSION",
+    "REPO_ROOT",
+    "SERVICES",
+    "ServiceStatus",
+    "StackError",
+    "StackStatus",
+    "build",
+    "default_data_dir",
+    "default_es_port",
+    "default_kafka_port",
+    "down",
+    "kill",
+    "pause",
+    "restart",
+    "resume",
+    "status",
+    "stop_service",
+    "up",
+]

@@ -1,12 +1,12 @@
 """Where the local stack lives: versions, ports (``$LINGTING_STACK_KAFKA_PORT``/``ES_PORT``), the data dir
 (``$LINGTING_STACK_DIR``, default ``<repo>/.stack``) and the jar paths Maven fills."""
+
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 from schemas.errors import LingtingError
 
@@ -77,10 +77,10 @@ def default_data_dir() -> Path:
     return Path(env).expanduser().resolve() if env else REPO_ROOT / ".stack"
 
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
-def resolve_data_dir(data_dir: Optional[PathLike]) -> Path:
+def resolve_data_dir(data_dir: PathLike | None) -> Path:
     return Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
 
 
@@ -95,7 +95,7 @@ class Ports:
         return self.kafka + 1
 
 
-def saved_ports(data: Path) -> Optional[Ports]:
+def saved_ports(data: Path) -> Ports | None:
     try:
         saved = json.loads((data / "stack.json").read_text())
         return Ports(int(saved["kafka_port"]), int(saved["es_port"]))

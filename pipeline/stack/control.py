@@ -1,5 +1,6 @@
 """The stack as a whole (``up``/``down``/``status``) and one service at a time (``stop_service``, ``kill``,
 ``pause``/``resume`` with SIGSTOP/SIGCONT, ``start_service``), which the fault suite uses."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
 
 from pipeline.stack.build import build, find_java, locked
 from pipeline.stack.config import (
@@ -62,15 +62,20 @@ from pipeline.stack.process import (
 log = logging.getLogger("lingting.stack")
 
 
-def status(data_dir: Optional[PathLike] = None) -> StackStatus:
+def status(data_dir: PathLike | None = None) -> StackStatus:
     """Whether Kafka and Elasticsearch of the stack in ``data_dir`` are running (our PIDs) and healthy."""
     data = resolve_data_dir(data_dir)
     ports = ports_for_status(data)
     return StackStatus({s: service_status(data, ports, s) for s in (KAFKA, ES)}, data)
 
 
-def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir: Optional[PathLike] = None,
-       timeout: float = DEFAULT_START_TIMEOUT, secure: bool = False) -> StackStatus:
+def up(
+    kafka_port: int | None = None,
+    es_port: int | None = None,
+    data_dir: PathLike | None = None,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    secure: bool = False,
+) -> StackStatus:
     """Build if needed, start Kafka and Elasticsearch, and wait until both are healthy (Kafka answers a Metadata
     request, Elasticsearch's cluster health is yellow or green). Idempotent: a healthy stack is left as it is."""
     started = time.monotonic()
@@ -79,8 +84,10 @@ def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir
     check_port(ports.kafka, "Kafka")
     check_port(ports.es, "Elasticsearch")
     if len({ports.kafka, ports.controller, ports.es}) < 3:
-        raise StackError(f"ports clash: Kafka {ports.kafka} (+ controller {ports.controller}) and "
-                         f"Elasticsearch {ports.es} must all differ")
+        raise StackError(
+            f"ports clash: Kafka {ports.kafka} (+ controller {ports.controller}) and "
+            f"Elasticsearch {ports.es} must all differ"
+        )
     (data / "logs").mkdir(parents=True, exist_ok=True)
     with locked(data / ".lock"):
         current = status(data)
@@ -92,10 +99,15 @@ def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir
             raise StackError(
                 f"the stack in {data} is already running on Kafka {saved.kafka} / Elasticsearch {saved.es}, not "
                 f"on the requested {ports.kafka} / {ports.es}. Stop it first (lingting stack down "
-                f"--data-dir {data}) or use another --data-dir.")
+                f"--data-dir {data}) or use another --data-dir."
+            )
         if current.healthy:
-            log.info("local stack already running and healthy: Kafka %s, Elasticsearch %s (%s)",
-                     current[KAFKA].address, current[ES].address, data)
+            log.info(
+                "local stack already running and healthy: Kafka %s, Elasticsearch %s (%s)",
+                current[KAFKA].address,
+                current[ES].address,
+                data,
+            )
             current.already_running = True
             return current
 
@@ -108,13 +120,24 @@ def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir
                     raise StackError(
                         f"cannot start {service}: port {p} on {HOST} is already in use by {describe_port_user(p)}. "
                         f"Stop that process, or start the stack on other ports "
-                        f"(--kafka-port/--es-port or $LINGTING_STACK_KAFKA_PORT/$LINGTING_STACK_ES_PORT).")
+                        f"(--kafka-port/--es-port or $LINGTING_STACK_KAFKA_PORT/$LINGTING_STACK_ES_PORT)."
+                    )
 
         build_seconds = build() if to_start else 0.0
         java = find_java() if to_start else ""
-        (data / "stack.json").write_text(json.dumps(
-            {"kafka_port": ports.kafka, "kafka_controller_port": ports.controller, "es_port": ports.es,
-             "kafka_version": KAFKA_VERSION, "es_version": ES_VERSION}, indent=2) + "\n")
+        (data / "stack.json").write_text(
+            json.dumps(
+                {
+                    "kafka_port": ports.kafka,
+                    "kafka_controller_port": ports.controller,
+                    "es_port": ports.es,
+                    "kafka_version": KAFKA_VERSION,
+                    "es_version": ES_VERSION,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
         procs: dict[str, subprocess.Popen] = {}
         spawned_at: dict[str, float] = {}
@@ -123,14 +146,25 @@ def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir
                 config = write_kafka_config(data, ports, secure)
                 (data / "kafka" / "tmp").mkdir(exist_ok=True)
                 format_kafka_storage(java, data, config, secure)
-                log.info("starting Kafka %s on %s:%d (controller %d), log %s", KAFKA_VERSION, HOST, ports.kafka,
-                         ports.controller, data / "logs" / LOG_FILES[KAFKA])
+                log.info(
+                    "starting Kafka %s on %s:%d (controller %d), log %s",
+                    KAFKA_VERSION,
+                    HOST,
+                    ports.kafka,
+                    ports.controller,
+                    data / "logs" / LOG_FILES[KAFKA],
+                )
                 spawned_at[KAFKA] = time.monotonic()
                 procs[KAFKA] = spawn(KAFKA, kafka_command(java, data, config), data, data / "kafka")
             if ES in to_start:
                 cmd = es_command(java, data, ports)
-                log.info("starting Elasticsearch %s on http://%s:%d, log %s", ES_VERSION, HOST, ports.es,
-                         data / "logs" / LOG_FILES[ES])
+                log.info(
+                    "starting Elasticsearch %s on http://%s:%d, log %s",
+                    ES_VERSION,
+                    HOST,
+                    ports.es,
+                    data / "logs" / LOG_FILES[ES],
+                )
                 spawned_at[ES] = time.monotonic()
                 procs[ES] = spawn(ES, cmd, data, data / "es")
             result = _wait_healthy(data, ports, procs, spawned_at, timeout)
@@ -146,8 +180,9 @@ def up(kafka_port: Optional[int] = None, es_port: Optional[int] = None, data_dir
     return result
 
 
-def _wait_healthy(data: Path, ports: Ports, procs: dict[str, subprocess.Popen], spawned_at: dict[str, float],
-                  timeout: float) -> StackStatus:
+def _wait_healthy(
+    data: Path, ports: Ports, procs: dict[str, subprocess.Popen], spawned_at: dict[str, float], timeout: float
+) -> StackStatus:
     deadline = time.monotonic() + timeout
     took: dict[str, float] = {}
     pending = [KAFKA, ES]
@@ -159,10 +194,13 @@ def _wait_healthy(data: Path, ports: Ports, procs: dict[str, subprocess.Popen], 
             if proc is not None and proc.poll() is not None:
                 raise StackError(
                     f"{service} exited during start-up (exit code {proc.returncode}) before serving "
-                    f"{service_address(ports, service)}. Log: {logfile}\n{tail(logfile)}")
+                    f"{service_address(ports, service)}. Log: {logfile}\n{tail(logfile)}"
+                )
             if proc is None and our_pid(data, service, port) is None:
-                raise StackError(f"{service} (started earlier, {data / PID_FILES[service]}) is no longer running. "
-                                 f"Log: {logfile}\n{tail(logfile)}")
+                raise StackError(
+                    f"{service} (started earlier, {data / PID_FILES[service]}) is no longer running. "
+                    f"Log: {logfile}\n{tail(logfile)}"
+                )
             healthy, _ = HEALTH[service](port)
             if healthy:
                 pending.remove(service)
@@ -177,7 +215,8 @@ def _wait_healthy(data: Path, ports: Ports, procs: dict[str, subprocess.Popen], 
             _, why = HEALTH[service](service_port(ports, service))
             raise StackError(
                 f"{service} did not become healthy within {timeout:.0f} s on {service_address(ports, service)} ({why}). "
-                f"{'The process was stopped. ' if service in procs else ''}Log: {logfile}\n{tail(logfile)}")
+                f"{'The process was stopped. ' if service in procs else ''}Log: {logfile}\n{tail(logfile)}"
+            )
         time.sleep(0.5)
     result = status(data)
     for service, seconds in took.items():
@@ -185,7 +224,7 @@ def _wait_healthy(data: Path, ports: Ports, procs: dict[str, subprocess.Popen], 
     return result
 
 
-def down(data_dir: Optional[PathLike] = None, timeout: float = STOP_GRACE_SECONDS) -> StackStatus:
+def down(data_dir: PathLike | None = None, timeout: float = STOP_GRACE_SECONDS) -> StackStatus:
     """Stop the stack in ``data_dir``: SIGTERM, wait up to ``timeout`` seconds, then SIGKILL. Also stops a process
     of this stack found listening on its ports without a PID file. Afterwards the ports are closed."""
     data = resolve_data_dir(data_dir)
@@ -199,7 +238,7 @@ def down(data_dir: Optional[PathLike] = None, timeout: float = STOP_GRACE_SECOND
                 log.info("stopping %s (pid %d)", service, pid)
                 outcome = stop_pid(pid, service, timeout)
             # by port: a process of this stack whose PID file was lost
-            for port in ([ports.kafka, ports.controller] if service == KAFKA else [ports.es]):
+            for port in [ports.kafka, ports.controller] if service == KAFKA else [ports.es]:
                 for stray in listening_pids(port):
                     if is_ours(stray, data, service):
                         log.info("stopping %s found on port %d (pid %d, no PID file)", service, port, stray)
@@ -216,8 +255,12 @@ def down(data_dir: Optional[PathLike] = None, timeout: float = STOP_GRACE_SECOND
     for service, svc in result.items():
         svc.detail = "; ".join(x for x in (details.get(service, ""), svc.detail) if x)
     if busy:
-        log.warning("after stopping the stack, port(s) %s on %s are still in use by: %s", busy, HOST,
-                    "; ".join(describe_port_user(p) for p in busy))
+        log.warning(
+            "after stopping the stack, port(s) %s on %s are still in use by: %s",
+            busy,
+            HOST,
+            "; ".join(describe_port_user(p) for p in busy),
+        )
     log.info("local stack stopped (%s)", data)
     return result
 
@@ -229,7 +272,7 @@ def down(data_dir: Optional[PathLike] = None, timeout: float = STOP_GRACE_SECOND
 SERVICES = (KAFKA, ES)
 
 
-def _running_pid(service: str, data_dir: Optional[PathLike]) -> tuple[Path, int]:
+def _running_pid(service: str, data_dir: PathLike | None) -> tuple[Path, int]:
     if service not in SERVICES:
         raise StackError(f"unknown service {service!r}: use one of {', '.join(SERVICES)}")
     data = resolve_data_dir(data_dir)
@@ -239,7 +282,7 @@ def _running_pid(service: str, data_dir: Optional[PathLike]) -> tuple[Path, int]
     return data, pid
 
 
-def stop_service(service: str, data_dir: Optional[PathLike] = None, timeout: float = STOP_GRACE_SECONDS) -> str:
+def stop_service(service: str, data_dir: PathLike | None = None, timeout: float = STOP_GRACE_SECONDS) -> str:
     """Stop one service cleanly (SIGTERM, SIGKILL after ``timeout``); the other keeps running."""
     data, pid = _running_pid(service, data_dir)
     log.info("stopping %s (pid %d)", service, pid)
@@ -249,7 +292,7 @@ def stop_service(service: str, data_dir: Optional[PathLike] = None, timeout: flo
     return outcome
 
 
-def kill(service: str, data_dir: Optional[PathLike] = None) -> str:
+def kill(service: str, data_dir: PathLike | None = None) -> str:
     """SIGKILL one service, as a crashed machine would: no shutdown hook, no flush."""
     data, pid = _running_pid(service, data_dir)
     log.info("killing %s (pid %d) with SIGKILL", service, pid)
@@ -259,17 +302,17 @@ def kill(service: str, data_dir: Optional[PathLike] = None) -> str:
     return outcome
 
 
-def pause(service: str, data_dir: Optional[PathLike] = None) -> int:
+def pause(service: str, data_dir: PathLike | None = None) -> int:
     """SIGSTOP one service: its port stays open and accepts connections that nobody answers (a hung node)."""
     return _signal_running(service, data_dir, signal.SIGSTOP, "pausing")
 
 
-def resume(service: str, data_dir: Optional[PathLike] = None) -> int:
+def resume(service: str, data_dir: PathLike | None = None) -> int:
     """SIGCONT a paused service."""
     return _signal_running(service, data_dir, signal.SIGCONT, "resuming")
 
 
-def _signal_running(service: str, data_dir: Optional[PathLike], sig: signal.Signals, doing: str) -> int:
+def _signal_running(service: str, data_dir: PathLike | None, sig: signal.Signals, doing: str) -> int:
     """Send ``sig`` to a running service's process group and return its pid."""
     _, pid = _running_pid(service, data_dir)
     log.info("%s %s (pid %d) with %s", doing, service, pid, sig.name)
@@ -277,7 +320,7 @@ def _signal_running(service: str, data_dir: Optional[PathLike], sig: signal.Sign
     return pid
 
 
-def restart(service: str, data_dir: Optional[PathLike] = None, timeout: float = DEFAULT_START_TIMEOUT) -> StackStatus:
+def restart(service: str, data_dir: PathLike | None = None, timeout: float = DEFAULT_START_TIMEOUT) -> StackStatus:
     """Stop one service and start it again on the ports it had; returns once the stack is healthy."""
     data = resolve_data_dir(data_dir)
     ports = ports_for_status(data)

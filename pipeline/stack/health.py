@@ -1,5 +1,6 @@
 """Health and status of the services, with the standard library only: one Kafka Metadata request and
 Elasticsearch's ``_cluster/health``, so ``lingting stack status`` loads no client."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
 from pipeline.stack.config import ES, HOST, KAFKA, LOG_FILES, Ports
 from pipeline.stack.process import describe_port_user, our_pid, port_open
@@ -24,12 +24,12 @@ class ServiceStatus:
 
     name: str
     running: bool
-    pid: Optional[int]
+    pid: int | None
     address: str
     healthy: bool
     detail: str = ""
     log: str = ""
-    start_seconds: Optional[float] = None  # set by up() for a service it started
+    start_seconds: float | None = None  # set by up() for a service it started
 
     def __str__(self) -> str:
         state = "healthy" if self.healthy else ("running, NOT healthy" if self.running else "stopped")
@@ -49,8 +49,14 @@ class ServiceStatus:
 class StackStatus(dict):
     """``{"kafka": ServiceStatus, "elasticsearch": ServiceStatus}`` plus timings of the call that produced it."""
 
-    def __init__(self, services: dict[str, ServiceStatus], data_dir: Path, build_seconds: float = 0.0,
-                 total_seconds: Optional[float] = None, already_running: bool = False) -> None:
+    def __init__(
+        self,
+        services: dict[str, ServiceStatus],
+        data_dir: Path,
+        build_seconds: float = 0.0,
+        total_seconds: float | None = None,
+        already_running: bool = False,
+    ) -> None:
         super().__init__(services)
         self.data_dir = data_dir
         self.build_seconds = build_seconds
@@ -77,9 +83,14 @@ class StackStatus(dict):
         return f"stack up in {self.total_seconds:.1f} s ({', '.join(parts)})"
 
     def to_dict(self) -> dict:
-        return {"data_dir": str(self.data_dir), "build_seconds": self.build_seconds,
-                "total_seconds": self.total_seconds, "already_running": self.already_running,
-                "services": {n: s.to_dict() for n, s in self.items()}}
+        return {
+            "data_dir": str(self.data_dir),
+            "build_seconds": self.build_seconds,
+            "total_seconds": self.total_seconds,
+            "already_running": self.already_running,
+            "services": {n: s.to_dict() for n, s in self.items()},
+        }
+
 
 def kafka_metadata(port: int, host: str = HOST, timeout: float = 2.0) -> dict:
     """One Metadata v4 request (no topics): the broker's view of the cluster. Raises OSError/ValueError if the
@@ -103,12 +114,12 @@ def kafka_metadata(port: int, host: str = HOST, timeout: float = 2.0) -> dict:
         pos += struct.calcsize(fmt)
         return values[0] if len(values) == 1 else values
 
-    def string() -> Optional[str]:
+    def string() -> str | None:
         nonlocal pos
         length = take(">h")
         if length < 0:
             return None
-        text = payload[pos:pos + length].decode()
+        text = payload[pos : pos + length].decode()
         pos += length
         return text
 

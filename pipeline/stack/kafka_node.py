@@ -1,4 +1,5 @@
 """The Kafka broker: KRaft broker+controller in one JVM, its server.properties, storage format and command."""
+
 from __future__ import annotations
 
 import base64
@@ -75,18 +76,26 @@ def write_kafka_config(data: Path, ports: Ports, secure: bool = False) -> Path:
         extra = listener_props(data, ports)
         props["listeners"] += "," + extra.pop("listeners+")
         props["advertised.listeners"] += "," + ",".join(
-            x for x in props["listeners"].split(",") if not x.startswith(("PLAINTEXT:", "CONTROLLER:")))
+            x for x in props["listeners"].split(",") if not x.startswith(("PLAINTEXT:", "CONTROLLER:"))
+        )
         props["listener.security.protocol.map"] += "," + extra.pop("listener.security.protocol.map+")
         props.update(extra)
     config = kafka_dir / "server.properties"
-    config.write_text("# written by pipeline/stack/ (lingting stack up) on every start\n"
-                      + "".join(f"{key}={value}\n" for key, value in props.items()))
-    (kafka_dir / "log4j2.properties").write_text(LOG4J2.format(
-        pattern="[%d] %p %m (%c)%n", level="info",
-        extra="logger.request.name = kafka.request.logger\nlogger.request.level = warn\n"
-              "logger.state.name = state.change.logger\nlogger.state.level = warn\n"))
-    (kafka_dir / "log4j2-tools.properties").write_text(LOG4J2.format(
-        pattern="[%d] %p %m (%c)%n", level="warn", extra=""))
+    config.write_text(
+        "# written by pipeline/stack/ (lingting stack up) on every start\n"
+        + "".join(f"{key}={value}\n" for key, value in props.items())
+    )
+    (kafka_dir / "log4j2.properties").write_text(
+        LOG4J2.format(
+            pattern="[%d] %p %m (%c)%n",
+            level="info",
+            extra="logger.request.name = kafka.request.logger\nlogger.request.level = warn\n"
+            "logger.state.name = state.change.logger\nlogger.state.level = warn\n",
+        )
+    )
+    (kafka_dir / "log4j2-tools.properties").write_text(
+        LOG4J2.format(pattern="[%d] %p %m (%c)%n", level="warn", extra="")
+    )
     return config
 
 
@@ -96,25 +105,45 @@ def format_kafka_storage(java: str, data: Path, config: Path, secure: bool = Fal
         return
     cluster_id = _kafka_cluster_id(kafka_dir)
     logfile = data / "logs" / "kafka-format.log"
-    cmd = [java, "-Xmx256m", f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2-tools.properties'}",
-           "-cp", str(KAFKA_LIB / "*"), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+    cmd = [
+        java,
+        "-Xmx256m",
+        f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2-tools.properties'}",
+        "-cp",
+        str(KAFKA_LIB / "*"),
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(config),
+    ]
     if secure:
         from pipeline.stack.secure import scram_format_args
 
         cmd += scram_format_args()
     log.info("formatting Kafka storage in %s (cluster id %s)", kafka_dir / "data", cluster_id)
     with open(logfile, "w") as out:
-        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            timeout=120).returncode
+        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120).returncode
     if rc != 0:
-        raise StackError(f"Kafka storage format failed (exit {rc}) for {kafka_dir / 'data'}. "
-                         f"Log: {logfile}\n{tail(logfile)}")
+        raise StackError(
+            f"Kafka storage format failed (exit {rc}) for {kafka_dir / 'data'}. Log: {logfile}\n{tail(logfile)}"
+        )
 
 
 def kafka_command(java: str, data: Path, config: Path) -> list[str]:
     opts = shlex.split(os.environ.get("LINGTING_STACK_KAFKA_JAVA_OPTS", DEFAULT_KAFKA_JAVA_OPTS))
-    return [java, *opts, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-            f"-Djava.io.tmpdir={data / 'kafka' / 'tmp'}",
-            f"-Dlog4j2.configurationFile={data / 'kafka' / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={data / 'logs'}",
-            "-cp", str(KAFKA_LIB / "*"), MAIN_CLASSES[KAFKA], str(config)]
+    return [
+        java,
+        *opts,
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Djava.io.tmpdir={data / 'kafka' / 'tmp'}",
+        f"-Dlog4j2.configurationFile={data / 'kafka' / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={data / 'logs'}",
+        "-cp",
+        str(KAFKA_LIB / "*"),
+        MAIN_CLASSES[KAFKA],
+        str(config),
+    ]

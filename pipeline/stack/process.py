@@ -1,5 +1,6 @@
 """The JVM processes: PID files, whether a PID is this data dir's service, who listens on a port, spawn, signal
 and stop (Linux /proc; the stack never kills a process it cannot prove is its own)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
 
 from pipeline.stack.config import (
     HOST,
@@ -38,14 +38,14 @@ def tail(path: Path, lines: int = 25) -> str:
     return "\n".join("    | " + line[:400] for line in last) if last else f"    (log {path} is empty)"
 
 
-def read_pid(data: Path, service: str) -> Optional[int]:
+def read_pid(data: Path, service: str) -> int | None:
     try:
         return int((data / PID_FILES[service]).read_text().strip())
     except (OSError, ValueError):
         return None
 
 
-def cmdline(pid: int) -> Optional[str]:
+def cmdline(pid: int) -> str | None:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
@@ -88,7 +88,7 @@ def is_ours(pid: int, data: Path, service: str) -> bool:
     return MAIN_CLASSES[service] in cmd and _marker(data, service) in cmd
 
 
-def our_pid(data: Path, service: str, port: Optional[int] = None) -> Optional[int]:
+def our_pid(data: Path, service: str, port: int | None = None) -> int | None:
     """The PID of this data dir's ``service``: from its PID file or else (PID file lost) from who listens on
     ``port``."""
     pid = read_pid(data, service)
@@ -188,10 +188,19 @@ def stop_pid(pid: int, service: str, grace: float) -> str:
 def spawn(service: str, cmd: list[str], data: Path, cwd: Path) -> subprocess.Popen:
     logfile = data / "logs" / LOG_FILES[service]
     with open(logfile, "ab") as out:
-        out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} lingting stack: starting {service}\n"
-                  f"$ {shlex.join(cmd)}\n".encode())
+        out.write(
+            f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} lingting stack: starting {service}\n"
+            f"$ {shlex.join(cmd)}\n".encode()
+        )
         out.flush()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
     (data / PID_FILES[service]).write_text(f"{proc.pid}\n")
     return proc

@@ -2,6 +2,7 @@
 listeners beside PLAINTEXT, with a CA and a broker certificate generated under ``<data>/secure/`` (Python
 ``cryptography``, a test dependency) and SASL users for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (the SCRAM
 credentials are written into the cluster metadata when the storage is formatted)."""
+
 from __future__ import annotations
 
 import json
@@ -52,14 +53,18 @@ def listener_props(data: Path, ports: Ports) -> dict[str, str]:
     }
     for listener in ("saslplain", "saslssl"):
         props[f"listener.name.{listener}.plain.sasl.jaas.config"] = (
-            'org.apache.kafka.common.security.plain.PlainLoginModule required '
-            f'user_{USER}="{PASSWORD}";')
+            f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}="{PASSWORD}";'
+        )
         for mech in ("scram-sha-256", "scram-sha-512"):
             props[f"listener.name.{listener}.{mech}.sasl.jaas.config"] = (
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;")
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
     return props
 
 
 def scram_format_args() -> list[str]:
-    return [arg for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
-            for arg in ("--add-scram", f"{mech}=[name={USER},password={PASSWORD}]")]
+    return [
+        arg
+        for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+        for arg in ("--add-scram", f"{mech}=[name={USER},password={PASSWORD}]")
+    ]

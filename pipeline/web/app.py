@@ -13,11 +13,12 @@ Routes (besides those of pipeline/api.py)
   GET  /overview  GET /drill                                        brand overview, a chart point's posts
   GET  /search  GET /kpis  GET /reports  GET /reports/{day}/{file}  search, response KPIs, sent reports
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -53,7 +54,7 @@ RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(
 class WebApp:
     """The page handlers over the AlertApi's Elasticsearch client."""
 
-    def __init__(self, settings: "Settings", api: AlertApi) -> None:
+    def __init__(self, settings: Settings, api: AlertApi) -> None:
         self.settings, self.api = settings, api
         self.names = settings.elasticsearch.names
         self.auth = Auth(settings)
@@ -61,10 +62,12 @@ class WebApp:
         self.tz = ZoneInfo(self.tz_name)
         self.default_lang = settings.web.language or settings.language
         self.reports_dir = Path(settings.reports.dir)
-        self.jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                                        trim_blocks=True, lstrip_blocks=True)
-        self.jinja.filters.update(local=self.local_time, pct=_pct, num=_num, signed=_signed, dur=_duration,
-                                  q=lambda s: quote(str(s), safe=""))
+        self.jinja = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        )
+        self.jinja.filters.update(
+            local=self.local_time, pct=_pct, num=_num, signed=_signed, dur=_duration, q=lambda s: quote(str(s), safe="")
+        )
 
     @property
     def es(self) -> Any:
@@ -85,8 +88,14 @@ class WebApp:
         lang = self.lang(request)
         user: User | None = request.get(USER_KEY)
         text = self.jinja.get_template(name).render(
-            t=lambda key, **fmt: translate(lang, key, **fmt), lang=lang, user=user, path=request.path,
-            brand_names=[b.name for b in self.settings.brands], json=_json, **ctx)
+            t=lambda key, **fmt: translate(lang, key, **fmt),
+            lang=lang,
+            user=user,
+            path=request.path,
+            brand_names=[b.name for b in self.settings.brands],
+            json=_json,
+            **ctx,
+        )
         return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
     def period(self, request: web.Request, default: str = "7d") -> tuple[queries.Period, str]:
@@ -131,8 +140,14 @@ class WebApp:
         if role is None or not name:
             return self.render(request, "login.html.j2", status=401, error="bad_token", next=nxt)
         resp = web.HTTPSeeOther(nxt)
-        resp.set_cookie(COOKIE, self.auth.cookie(User(name, role)), httponly=True, samesite="Strict",
-                        max_age=int(self.auth.ttl), path="/")
+        resp.set_cookie(
+            COOKIE,
+            self.auth.cookie(User(name, role)),
+            httponly=True,
+            samesite="Strict",
+            max_age=int(self.auth.ttl),
+            path="/",
+        )
         log.info("%s signed in as %s", name, role)
         raise resp
 
@@ -157,10 +172,16 @@ class WebApp:
     # ------------------------------------------------------------------ crisis feed
     async def _feed(self, request: web.Request) -> dict[str, Any]:
         brand, state = request.query.get("brand") or None, request.query.get("state") or None
-        docs = await queries.alerts(self.es, self.names, brands=[brand] if brand else None, state=state,
-                                    size=self.settings.web.feed_size)
-        return {"alerts": docs, "brand": brand or "", "state": state or "", "now": queries.utcnow(),
-                "message": request.query.get("msg")}
+        docs = await queries.alerts(
+            self.es, self.names, brands=[brand] if brand else None, state=state, size=self.settings.web.feed_size
+        )
+        return {
+            "alerts": docs,
+            "brand": brand or "",
+            "state": state or "",
+            "now": queries.utcnow(),
+            "message": request.query.get("msg"),
+        }
 
     async def crisis_feed(self, request: web.Request) -> web.Response:
         return self.render(request, "crisis.html.j2", **await self._feed(request))
@@ -175,15 +196,20 @@ class WebApp:
         if action not in ACTIONS:
             raise web.HTTPNotFound(text=f"unknown action {action!r}")
         if not user.may_act:
-            return web.json_response({"error": "viewers may not act on alerts (sign in with api.token)"},
-                                     status=403)
+            return web.json_response({"error": "viewers may not act on alerts (sign in with api.token)"}, status=403)
         form = await request.post()
         by = str(form.get("by") or "").strip() or user.name
         error = None
         try:
-            await workflow.apply_action(self.es, self.names.alerts_alias, alert_id, action, by,
-                                        assignee=str(form.get("assignee") or "") or None,
-                                        note=str(form.get("note") or "") or None)
+            await workflow.apply_action(
+                self.es,
+                self.names.alerts_alias,
+                alert_id,
+                action,
+                by,
+                assignee=str(form.get("assignee") or "") or None,
+                note=str(form.get("note") or "") or None,
+            )
             log.info("alert %s %s by %s (web)", alert_id, action, by)
         except workflow.AlertNotFound:
             raise web.HTTPNotFound(text=f"no alert {alert_id!r}") from None
@@ -192,7 +218,9 @@ class WebApp:
         if not htmx:
             back = _safe_next(str(form.get("next") or "/crisis"))
             sep = "&" if "?" in back else "?"
-            raise web.HTTPSeeOther(f"{back}{sep}{urlencode({'msg': error or translate(self.lang(request), 'recorded')})}")
+            raise web.HTTPSeeOther(
+                f"{back}{sep}{urlencode({'msg': error or translate(self.lang(request), 'recorded')})}"
+            )
         doc = await queries.alert(self.es, self.names, alert_id)
         return self.render(request, "_card.html.j2", a=doc, now=queries.utcnow(), error=error)
 
@@ -204,25 +232,42 @@ class WebApp:
         detail = await queries.crisis_detail(self.es, self.names, doc, self.tz_name)
         lang = self.lang(request)
         chart = charts.crisis_volume(detail, doc, lambda k: translate(lang, k), self.tz_name)
-        return self.render(request, "detail.html.j2", a=doc, d=detail, chart=chart, now=queries.utcnow(),
-                           message=request.query.get("msg"))
+        return self.render(
+            request,
+            "detail.html.j2",
+            a=doc,
+            d=detail,
+            chart=chart,
+            now=queries.utcnow(),
+            message=request.query.get("msg"),
+        )
 
     # ------------------------------------------------------------------ overview
     async def overview(self, request: web.Request) -> web.Response:
         brands = self.selected_brands(request)
         period, range_key = self.period(request)
-        competitors = sorted({c for b in brands for c in (getattr(self.settings.brand(b), "competitors", None) or [])}
-                             - set(brands))
+        competitors = sorted(
+            {c for b in brands for c in (getattr(self.settings.brand(b), "competitors", None) or [])} - set(brands)
+        )
         data = await queries.overview(self.es, self.names, brands, competitors, period, self.tz_name)
         lang = self.lang(request)
         t = lambda k: translate(lang, k)  # noqa: E731
         drill = "/drill?" + urlencode([("brand", b) for b in brands] + [("lang", lang)])
-        return self.render(request, "overview.html.j2", o=data, brands=brands, range_key=range_key,
-                           period=period, drill=drill,
-                           trend_chart=charts.sentiment_trend(data, t, period.interval(), self.tz_name),
-                           rivals_chart=charts.competitors(data, t), platform_chart=charts.platforms(data, t),
-                           reach_cap=queries.REACH_AUTHORS,
-                           q_from=request.query.get("from", ""), q_to=request.query.get("to", ""))
+        return self.render(
+            request,
+            "overview.html.j2",
+            o=data,
+            brands=brands,
+            range_key=range_key,
+            period=period,
+            drill=drill,
+            trend_chart=charts.sentiment_trend(data, t, period.interval(), self.tz_name),
+            rivals_chart=charts.competitors(data, t),
+            platform_chart=charts.platforms(data, t),
+            reach_cap=queries.REACH_AUTHORS,
+            q_from=request.query.get("from", ""),
+            q_to=request.query.get("to", ""),
+        )
 
     async def drill(self, request: web.Request) -> web.Response:
         """The posts behind one chart point (``from``/``to`` in ms, or a whole overview period)."""
@@ -231,9 +276,16 @@ class WebApp:
         period = None
         if q.get("start_ms") and q.get("end_ms"):
             period = queries.Period(_from_ms(q["start_ms"]), _from_ms(q["end_ms"]))
-        found = await queries.posts(self.es, self.names, brands=q.getall("focus", None) or brands, period=period,
-                                    sentiment=q.get("sentiment") or None, platform=q.get("platform") or None,
-                                    term=q.get("term") or None, size=20)
+        found = await queries.posts(
+            self.es,
+            self.names,
+            brands=q.getall("focus", None) or brands,
+            period=period,
+            sentiment=q.get("sentiment") or None,
+            platform=q.get("platform") or None,
+            term=q.get("term") or None,
+            size=20,
+        )
         return self.render(request, "_posts.html.j2", found=found, title=q.get("title", ""))
 
     # ------------------------------------------------------------------ search / kpis / reports
@@ -248,17 +300,32 @@ class WebApp:
         page = max(0, int(q.get("page", "0") or 0)) if q.get("page", "0").isdigit() else 0
         found = None
         if text or any(q.get(k) for k in ("brand", "sentiment", "platform", "author", "from", "to")):
-            found = await queries.posts(self.es, self.names, brands=[q["brand"]] if q.get("brand") else None,
-                                        period=period, sentiment=q.get("sentiment") or None,
-                                        platform=q.get("platform") or None, author=q.get("author") or None,
-                                        text=text or None, size=20, offset=page * 20, highlight=True)
+            found = await queries.posts(
+                self.es,
+                self.names,
+                brands=[q["brand"]] if q.get("brand") else None,
+                period=period,
+                sentiment=q.get("sentiment") or None,
+                platform=q.get("platform") or None,
+                author=q.get("author") or None,
+                text=text or None,
+                size=20,
+                offset=page * 20,
+                highlight=True,
+            )
         return self.render(request, "search.html.j2", found=found, q=dict(q), page=page)
 
     async def kpis(self, request: web.Request) -> web.Response:
         period, range_key = self.period(request, default="30d")
         data = await queries.response_kpis(self.es, self.names, period)
-        return self.render(request, "kpis.html.j2", k=data, range_key=range_key, q_from=request.query.get("from", ""),
-                           q_to=request.query.get("to", ""))
+        return self.render(
+            request,
+            "kpis.html.j2",
+            k=data,
+            range_key=range_key,
+            q_from=request.query.get("from", ""),
+            q_to=request.query.get("to", ""),
+        )
 
     async def reports(self, request: web.Request) -> web.Response:
         from pipeline.report.store import list_reports
@@ -274,7 +341,7 @@ class WebApp:
         return web.FileResponse(path)
 
 
-def create_web_app(settings: "Settings", es: Any = None) -> web.Application:
+def create_web_app(settings: Settings, es: Any = None) -> web.Application:
     """The command center and the acknowledge API in one aiohttp application."""
     from schemas.errors import ConfigError
 
@@ -307,7 +374,7 @@ def create_web_app(settings: "Settings", es: Any = None) -> web.Application:
     return app
 
 
-async def start_web(settings: "Settings", host: str, port: int, es: Any = None) -> web.AppRunner:
+async def start_web(settings: Settings, host: str, port: int, es: Any = None) -> web.AppRunner:
     """Serve inside a running event loop (tests, the report daemon); ``await runner.cleanup()`` stops it."""
     runner = web.AppRunner(create_web_app(settings, es=es), access_log=log, access_log_class=PathOnlyAccessLogger)
     await runner.setup()
@@ -315,13 +382,19 @@ async def start_web(settings: "Settings", host: str, port: int, es: Any = None) 
     return runner
 
 
-def run_web(settings: "Settings", host: str | None = None, port: int | None = None) -> None:
+def run_web(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Serve until interrupted (``lingting web``)."""
     app = create_web_app(settings)
     host, port = host or settings.api.host, port or settings.api.port
     log.info("聆听指挥中心 command center on http://%s:%s/crisis", host, port)
-    web.run_app(app, host=host, port=port, print=lambda msg: log.info("%s", msg), access_log=log,
-                access_log_class=PathOnlyAccessLogger)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=lambda msg: log.info("%s", msg),
+        access_log=log,
+        access_log_class=PathOnlyAccessLogger,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- formatting
@@ -366,10 +439,9 @@ def _local_date(text: str, tz: ZoneInfo) -> datetime:
 
 
 def _from_ms(value: str) -> datetime:
-    from datetime import timezone
 
     try:
-        return datetime.fromtimestamp(int(float(value)) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(float(value)) / 1000, tz=UTC)
     except ValueError:
         raise web.HTTPBadRequest(text=f"not a time in ms: {value!r}") from None
 

@@ -4,6 +4,7 @@ Two roles: ``operator`` (``api.token``: may acknowledge, assign, resolve) and ``
 reads only). Without either every page answers 401 with the sign-in form and no data. The cookie is
 ``role|name|expiry|hmac``; it is HttpOnly and SameSite=Strict, so another site cannot post a form with it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,7 +32,7 @@ class User:
 
 
 class Auth:
-    def __init__(self, settings: "Settings") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.operator_token = settings.api.token or ""
         viewer = settings.web.viewer_token
         self.viewer_token = viewer.get_secret_value() if viewer else ""

@@ -3,23 +3,32 @@
 Each option carries a ``drill`` hint that static/app.js turns into a /drill request when a point is clicked:
 ``time`` (series id = sentiment, x = bucket start), ``brand`` (category = brand) or ``platform``.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pipeline.web.queries import SENTIMENTS
 
 COLORS = {"positive": "#52c41a", "neutral": "#bfbfbf", "negative": "#f5222d"}
-_STEP_MS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000, "3h": 10_800_000, "6h": 21_600_000,
-            "1d": 86_400_000, "7d": 604_800_000}
+_STEP_MS = {
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "3h": 10_800_000,
+    "6h": 21_600_000,
+    "1d": 86_400_000,
+    "7d": 604_800_000,
+}
 
 
 def _offset_ms(ms: int, tz: str) -> int:
     """The zone's UTC offset at ``ms``: the time axes show wall-clock time of the configured zone, not of the
     browser (ECharts knows only local time or UTC, so the points are shifted and the axis is told UTC)."""
-    dt = datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(ZoneInfo(tz))
+    dt = datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz))
     return int(dt.utcoffset().total_seconds() * 1000)
 
 
@@ -28,11 +37,22 @@ def sentiment_trend(data: dict[str, Any], t: Callable[[str], str], interval: str
     return {
         "useUTC": True,
         "drill": {"kind": "time", "step_ms": _STEP_MS[interval], "offset_ms": off},
-        "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
         "grid": {"left": 48, "right": 16, "top": 32, "bottom": 28},
-        "xAxis": {"type": "time"}, "yAxis": {"type": "value"},
-        "series": [{"id": s, "name": t(s), "type": "bar", "stack": "v", "color": COLORS[s],
-                    "data": [[p["ms"] + off, p[s]] for p in data["trend"]]} for s in SENTIMENTS],
+        "xAxis": {"type": "time"},
+        "yAxis": {"type": "value"},
+        "series": [
+            {
+                "id": s,
+                "name": t(s),
+                "type": "bar",
+                "stack": "v",
+                "color": COLORS[s],
+                "data": [[p["ms"] + off, p[s]] for p in data["trend"]],
+            }
+            for s in SENTIMENTS
+        ],
     }
 
 
@@ -40,15 +60,25 @@ def competitors(data: dict[str, Any], t: Callable[[str], str]) -> dict[str, Any]
     rows = data["competitors_table"]
     return {
         "drill": {"kind": "brand"},
-        "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
         "grid": {"left": 56, "right": 48, "top": 32, "bottom": 28},
         "xAxis": {"type": "category", "data": [r["brand"] for r in rows]},
         "yAxis": [{"type": "value", "name": "%", "max": 100}, {"type": "value", "min": -100, "max": 100}],
         "series": [
-            {"name": t("share_of_voice"), "type": "bar", "color": "#1677ff",
-             "data": [round((r["share_of_voice"] or 0) * 100, 1) for r in rows]},
-            {"name": t("net_sentiment"), "type": "line", "yAxisIndex": 1, "color": "#fa8c16",
-             "data": [None if r["net_sentiment"] is None else round(r["net_sentiment"], 1) for r in rows]},
+            {
+                "name": t("share_of_voice"),
+                "type": "bar",
+                "color": "#1677ff",
+                "data": [round((r["share_of_voice"] or 0) * 100, 1) for r in rows],
+            },
+            {
+                "name": t("net_sentiment"),
+                "type": "line",
+                "yAxisIndex": 1,
+                "color": "#fa8c16",
+                "data": [None if r["net_sentiment"] is None else round(r["net_sentiment"], 1) for r in rows],
+            },
         ],
     }
 
@@ -57,8 +87,14 @@ def platforms(data: dict[str, Any], t: Callable[[str], str]) -> dict[str, Any]:
     return {
         "drill": {"kind": "platform"},
         "tooltip": {"trigger": "item"},
-        "series": [{"type": "pie", "radius": ["40%", "70%"], "name": t("platform_mix"),
-                    "data": [{"name": p["platform"], "value": p["count"]} for p in data["platforms"]]}],
+        "series": [
+            {
+                "type": "pie",
+                "radius": ["40%", "70%"],
+                "name": t("platform_mix"),
+                "data": [{"name": p["platform"], "value": p["count"]} for p in data["platforms"]],
+            }
+        ],
     }
 
 
@@ -78,20 +114,43 @@ def crisis_volume(detail: dict[str, Any], a: dict[str, Any], t: Callable[[str], 
     return {
         "useUTC": True,
         "drill": {"kind": "time", "step_ms": step_ms, "brand": a["brand"], "offset_ms": off},
-        "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
         "grid": {"left": 48, "right": 16, "top": 32, "bottom": 28},
-        "xAxis": {"type": "time"}, "yAxis": {"type": "value"},
+        "xAxis": {"type": "time"},
+        "yAxis": {"type": "value"},
         "series": [
-            {"id": "", "name": t("volume"), "type": "line", "color": "#1677ff", "showSymbol": False,
-             "data": [[p["ms"] + off, p["total"]] for p in detail["series"]],
-             "markArea": {"itemStyle": {"color": "rgba(245,34,45,0.08)"},
-                          "data": [[{"xAxis": _ms(crisis.start) + off}, {"xAxis": _ms(crisis.end) + off}]]},
-             "markLine": {"symbol": "none", "label": {"formatter": "{b}"}, "data": markers}},
-            {"id": "negative", "name": t("negative"), "type": "line", "color": COLORS["negative"],
-             "showSymbol": False, "data": [[p["ms"] + off, p["negative"]] for p in detail["series"]],
-             "markArea": {"itemStyle": {"color": "rgba(250,140,22,0.15)"}, "label": {"show": False},
-                          "data": [[{"name": t("expected"), "xAxis": _ms(crisis.start) + off, "yAxis": 0},
-                                    {"xAxis": _ms(crisis.end) + off, "yAxis": round(expected, 2)}]]}},
+            {
+                "id": "",
+                "name": t("volume"),
+                "type": "line",
+                "color": "#1677ff",
+                "showSymbol": False,
+                "data": [[p["ms"] + off, p["total"]] for p in detail["series"]],
+                "markArea": {
+                    "itemStyle": {"color": "rgba(245,34,45,0.08)"},
+                    "data": [[{"xAxis": _ms(crisis.start) + off}, {"xAxis": _ms(crisis.end) + off}]],
+                },
+                "markLine": {"symbol": "none", "label": {"formatter": "{b}"}, "data": markers},
+            },
+            {
+                "id": "negative",
+                "name": t("negative"),
+                "type": "line",
+                "color": COLORS["negative"],
+                "showSymbol": False,
+                "data": [[p["ms"] + off, p["negative"]] for p in detail["series"]],
+                "markArea": {
+                    "itemStyle": {"color": "rgba(250,140,22,0.15)"},
+                    "label": {"show": False},
+                    "data": [
+                        [
+                            {"name": t("expected"), "xAxis": _ms(crisis.start) + off, "yAxis": 0},
+                            {"xAxis": _ms(crisis.end) + off, "yAxis": round(expected, 2)},
+                        ]
+                    ],
+                },
+            },
         ],
     }
 

@@ -3,6 +3,7 @@
 Operators sign in with ``api.token`` (the acknowledge API's token: they may acknowledge, assign, resolve);
 viewers with ``web.viewer_token`` (read only). Both tokens also work as ``Authorization: Bearer``.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    viewer_token: SecretStr | None = Field(default=None, description="Read-only sign-in; env LINGTING_WEB_VIEWER_TOKEN.")
+    viewer_token: SecretStr | None = Field(
+        default=None, description="Read-only sign-in; env LINGTING_WEB_VIEWER_TOKEN."
+    )
     session_secret: SecretStr | None = Field(default=None, description="Signs session cookies; default: api.token.")
     session_ttl: Duration = Field(default=12 * 3600.0, description="How long a browser stays signed in.")
     language: str | None = Field(default=None, pattern=r"^(zh|en)$", description="Default: the top-level language.")

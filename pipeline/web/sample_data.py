@@ -5,11 +5,12 @@ The same scenario files as ``lingting connect synthetic`` (deploy/demo/scenario.
 repeats its sentences, so the NLP result of each distinct text is computed once: a million posts load in
 minutes instead of an hour, with exactly the fields the worker would have written.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,18 @@ class Loaded:
     distinct_texts: int = 0
 
 
-async def load(es, settings: "Settings", scenario_path: Path, *, seed: int = 7, start: datetime | None = None,
-               minutes: int | None = None, detect: bool = True, batch: int = 2000,
-               progress: bool = False) -> Loaded:
+async def load(
+    es,
+    settings: Settings,
+    scenario_path: Path,
+    *,
+    seed: int = 7,
+    start: datetime | None = None,
+    minutes: int | None = None,
+    detect: bool = True,
+    batch: int = 2000,
+    progress: bool = False,
+) -> Loaded:
     """Generate, enrich, index (and with ``detect`` run the detector and write its alerts); returns counts."""
     from connectors.synthetic import SyntheticSource, load_scenario
     from processors.detection.monitor import BrandMonitor
@@ -68,7 +78,7 @@ async def load(es, settings: "Settings", scenario_path: Path, *, seed: int = 7, 
     if pending:
         out.posts += (await es_sink.index_posts(es, prefix, pending)).indexed
     if detect and last_at is not None:
-        now = max(datetime.now(timezone.utc), last_at)
+        now = max(datetime.now(UTC), last_at)
         for monitor in monitors.values():
             for alert in monitor.advance(now):
                 await _write_alert(es, prefix, alert, now, out)

@@ -10,6 +10,7 @@ Stages are named objects (``pipeline/worker/{enrich,detect,deliver}.py``); this 
 at least once and every write is idempotent (post documents by ``platform:id``, alerts by id + sequence,
 notifications by delivery key).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,11 +22,11 @@ import faust
 
 from pipeline.clients import faust_credentials
 from pipeline.settings import Settings, load_sentiment_model
+from pipeline.worker import rewind, undecodable
 from pipeline.worker.clients import Clients, DeadLetters
 from pipeline.worker.deliver import DeliverStage
 from pipeline.worker.detect import DetectStage, MonitorStore
 from pipeline.worker.enrich import EnrichStage
-from pipeline.worker import rewind, undecodable
 from pipeline.worker.observe import HealthServer, Metrics
 
 log = logging.getLogger("lingting.worker")
@@ -62,8 +63,9 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     app.on_partitions_revoked.connect(lambda sender, revoked, **_: _forget(store))
     # a partition with nothing committed is re-read from its beginning after a rebalance
     rewind.install(app.consumer, {k.raw_topic, k.enriched_topic, k.alerts_topic})
-    health = HealthServer(w.web_port, metrics, lambda: readiness(app, enrich),
-                          lambda: refresh_gauges(app, metrics, clients))
+    health = HealthServer(
+        w.web_port, metrics, lambda: readiness(app, enrich), lambda: refresh_gauges(app, metrics, clients)
+    )
     if w.web_port:
         app.task(health.start)
     app.on_before_shutdown.connect(lambda sender, **_: _close(health, clients))
@@ -78,17 +80,26 @@ def faust_options(settings: Settings, datadir: str) -> dict[str, Any]:
     return dict(
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",") if h.strip()],
         broker_credentials=faust_credentials(k),
-        store="memory://", datadir=datadir, key_serializer="raw", value_serializer="raw",
-        topic_partitions=k.partitions, topic_replication_factor=k.replication_factor,
-        consumer_auto_offset_reset="earliest", producer_acks=-1,
+        store="memory://",
+        datadir=datadir,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
         # the enrich stage sends a whole batch at once: a short linger packs it into few requests
-        producer_linger_ms=5, producer_max_batch_size=256 * 1024,
+        producer_linger_ms=5,
+        producer_max_batch_size=256 * 1024,
         # offsets are committed apart from the batches: the interval only bounds what a crash replays
         broker_commit_interval=1.0,
         # a crashed worker's partitions move to the others after 15 s instead of a minute
-        broker_session_timeout=15.0, broker_heartbeat_interval=3.0,
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         stream_buffer_maxsize=max(4096, 2 * e.bulk_size),
-        web_enabled=False, stream_wait_empty=False, table_standby_replicas=0,
+        web_enabled=False,
+        stream_wait_empty=False,
+        table_standby_replicas=0,
     )
 
 
@@ -102,8 +113,10 @@ def readiness(app: faust.App, enrich: EnrichStage) -> str | None:
     if not consumer.assignment():
         return "no partitions assigned (joining the consumer group, or Kafka unreachable)"
     if enrich.outage_since is not None:
-        return (f"Elasticsearch unreachable for {time.monotonic() - enrich.outage_since:.0f} s; "
-                "consumption paused, nothing acknowledged")
+        return (
+            f"Elasticsearch unreachable for {time.monotonic() - enrich.outage_since:.0f} s; "
+            "consumption paused, nothing acknowledged"
+        )
     return None
 
 
@@ -143,8 +156,10 @@ class _Worker(faust.Worker):
 
 def _arm_stop_deadline() -> None:
     def expire() -> None:
-        log.warning("stop deadline (%.0f s) reached: exiting now; whatever was not acknowledged is replayed by "
-                    "the next worker", STOP_DEADLINE_SECONDS)
+        log.warning(
+            "stop deadline (%.0f s) reached: exiting now; whatever was not acknowledged is replayed by the next worker",
+            STOP_DEADLINE_SECONDS,
+        )
         logging.shutdown()
         os._exit(0)
 

@@ -1,5 +1,6 @@
 """The worker's outside connections, made once and shared by the stages: Elasticsearch, the notifier, and
 the dead-letter writer."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ class Clients:
         self._es: Any = None
         self._notifier: Any = None
 
-    async def es(self):  # noqa: ANN201
+    async def es(self):
         if self._es is None:
             from elasticsearch import AsyncElasticsearch
             from elasticsearch.serializer import OrjsonSerializer
@@ -29,8 +30,9 @@ class Clients:
             from sinks import elasticsearch as es_sink
 
             e = self.settings.elasticsearch
-            client = AsyncElasticsearch(**e.client_options(request_timeout=30, retry_on_timeout=True,
-                                                           serializer=OrjsonSerializer()))
+            client = AsyncElasticsearch(
+                **e.client_options(request_timeout=30, retry_on_timeout=True, serializer=OrjsonSerializer())
+            )
             try:
                 await es_sink.ensure_indices(client, e.index_prefix)
             except BaseException:
@@ -39,7 +41,7 @@ class Clients:
             self._es = client
         return self._es
 
-    async def notifier(self):  # noqa: ANN201
+    async def notifier(self):
         if self._notifier is None:
             from sinks.notify.dispatcher import Notifier
 
@@ -83,14 +85,18 @@ class Outbox:
         self._records = []
         while pending:
             results = await _send_in_order(pending)
-            failed = [(rec, res) for rec, res in zip(pending, results) if isinstance(res, BaseException)]
+            failed = [(rec, res) for rec, res in zip(pending, results, strict=False) if isinstance(res, BaseException)]
             if not failed:
                 return
             attempt += 1
             pending = [rec for rec, _ in failed]
             delay = backoff_delay(attempt, initial=0.5, cap=30.0, jitter=0.5)
-            log.warning("Kafka did not accept %d records (%r); batch held, nothing acknowledged, retry in %.1f s",
-                        len(pending), failed[0][1], delay)
+            log.warning(
+                "Kafka did not accept %d records (%r); batch held, nothing acknowledged, retry in %.1f s",
+                len(pending),
+                failed[0][1],
+                delay,
+            )
             await asyncio.sleep(delay)
 
 
@@ -118,18 +124,50 @@ class DeadLetters:
     def __init__(self, topic: Any, metrics: Metrics) -> None:
         self.topic, self.metrics = topic, metrics
 
-    def add(self, outbox: Outbox, value: bytes | None, *, stage: str, error: str, topic: str,
-            key: bytes | str | None, partition: int | None = None, offset: int | None = None) -> None:
+    def add(
+        self,
+        outbox: Outbox,
+        value: bytes | None,
+        *,
+        stage: str,
+        error: str,
+        topic: str,
+        key: bytes | str | None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
         original, note = bounded_original(value)
-        letter = DeadLetter.wrap(original, stage=stage, error=error + note, topic=topic, partition=partition,
-                                 offset=offset, key=key, failed_at=utc_now())
-        log.warning("dead letter: %s at %s[%s]@%s: %s", stage, topic, partition, offset,
-                    error.splitlines()[0][:300] if error else "")
+        letter = DeadLetter.wrap(
+            original,
+            stage=stage,
+            error=error + note,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            failed_at=utc_now(),
+        )
+        log.warning(
+            "dead letter: %s at %s[%s]@%s: %s",
+            stage,
+            topic,
+            partition,
+            offset,
+            error.splitlines()[0][:300] if error else "",
+        )
         self.metrics.dead_letters.labels(stage).inc()
         key_bytes = key.encode() if isinstance(key, str) else key
         outbox.add(self.topic, key_bytes, letter.model_dump_json().encode())
 
-    def of_event(self, outbox: Outbox, event: Any, stage: str, error: str) -> None:  # noqa: ANN001
+    def of_event(self, outbox: Outbox, event: Any, stage: str, error: str) -> None:
         msg = event.message
-        self.add(outbox, event.value, stage=stage, error=error, topic=msg.topic, key=event.key,
-                 partition=msg.partition, offset=msg.offset)
+        self.add(
+            outbox,
+            event.value,
+            stage=stage,
+            error=error,
+            topic=msg.topic,
+            key=event.key,
+            partition=msg.partition,
+            offset=msg.offset,
+        )

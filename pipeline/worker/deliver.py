@@ -3,6 +3,7 @@
 Crisis managers get the alert even when Elasticsearch is down; neither failure loses it (the state goes to the
 dead-letter topic with the stage that failed).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,11 +46,18 @@ class DeliverStage:
         try:
             alert = Alert.model_validate_json(event.value or b"")
         except ValidationError as err:
-            self.dead.of_event(out, event, "deliver.validate", "invalid Alert: " + validation_summary(
-                err, limit=10, top="(message)"))
+            self.dead.of_event(
+                out, event, "deliver.validate", "invalid Alert: " + validation_summary(err, limit=10, top="(message)")
+            )
             return
-        log.info("alert %s %s severity=%s observed=%.0f expected=%.1f", alert.id, alert.status,
-                 alert.severity, alert.observed, alert.expected)
+        log.info(
+            "alert %s %s severity=%s observed=%.0f expected=%.1f",
+            alert.id,
+            alert.status,
+            alert.severity,
+            alert.observed,
+            alert.expected,
+        )
         self.metrics.alerts.labels(alert.status).inc()
         try:
             await es_sink.upsert_alert(await self.clients.es(), self.settings.elasticsearch.index_prefix, alert)
@@ -65,6 +73,7 @@ class DeliverStage:
                     log.exception("alert %s not handed to the notifier", alert.id)
                     self.dead.of_event(out, event, "deliver.notify", f"{type(err).__name__}: {err}")
                     return
-                log.warning("notifier not ready for alert %s (%s); retry %d/%d", alert.id, err, attempt,
-                            NOTIFY_ATTEMPTS)
+                log.warning(
+                    "notifier not ready for alert %s (%s); retry %d/%d", alert.id, err, attempt, NOTIFY_ATTEMPTS
+                )
                 await asyncio.sleep(backoff_delay(attempt, initial=1.0, cap=30.0))

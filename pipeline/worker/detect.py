@@ -5,14 +5,16 @@ with the offset of the last record it includes, and the records are acknowledged
 rebalance therefore neither loses nor double-counts: the restarted worker re-reads the state and skips what the
 state already holds.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 from faust.streams import _current_event
@@ -21,7 +23,7 @@ from pipeline.settings import Settings
 from pipeline.worker.clients import DeadLetters, Outbox
 from pipeline.worker.observe import Metrics
 from pipeline.worker.records import SOURCE_PARTITION, WATERMARK_KIND, watermark_record
-from schemas import Alert, EnrichedPost
+from schemas import EnrichedPost
 
 log = logging.getLogger("lingting.worker")
 
@@ -44,7 +46,7 @@ class BrandSlot:
     pending: list = field(default_factory=list)
     dirty_since: float = 0.0
     last_event: datetime | None = None  # newest event time seen for the brand
-    last_seen: float = 0.0              # monotonic clock when a post of the brand was last processed
+    last_seen: float = 0.0  # monotonic clock when a post of the brand was last processed
 
 
 class MonitorStore:
@@ -62,8 +64,10 @@ class MonitorStore:
             saved = self.table.get(brand) or {}
             if isinstance(saved, (bytes, str)):  # as written; recovery from the changelog gives the decoded dict
                 saved = orjson.loads(saved)
-            slot = BrandSlot(BrandMonitor(brand, self.settings.detection_for(brand), state=saved.get("monitor")),
-                             offset=int(saved.get("offset", -1)))
+            slot = BrandSlot(
+                BrandMonitor(brand, self.settings.detection_for(brand), state=saved.get("monitor")),
+                offset=int(saved.get("offset", -1)),
+            )
             self.slots[brand] = slot
         return slot
 
@@ -90,8 +94,9 @@ class MonitorStore:
 
 
 class DetectStage:
-    def __init__(self, settings: Settings, store: MonitorStore, dead: DeadLetters, alerts_topic: Any,
-                 metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, store: MonitorStore, dead: DeadLetters, alerts_topic: Any, metrics: Metrics
+    ) -> None:
         self.settings, self.store, self.dead, self.alerts_topic = settings, store, dead, alerts_topic
         self.metrics = metrics
         self.brand_names = {b.name for b in settings.brands}
@@ -176,6 +181,9 @@ class DetectStage:
             idle = now - slot.last_seen
             if slot.last_event is None or idle < tick:
                 continue
-            out.add(enriched_topic, brand.encode(), watermark_record(brand, (slot.last_event + timedelta(
-                seconds=idle)).isoformat()))
+            out.add(
+                enriched_topic,
+                brand.encode(),
+                watermark_record(brand, (slot.last_event + timedelta(seconds=idle)).isoformat()),
+            )
         await out.flush()

@@ -5,12 +5,14 @@ every detection record and dead letter is confirmed by Kafka. While Elasticsearc
 retried without end: the stream stops pulling (its buffer fills and Faust pauses the partitions), and nothing
 of it is committed, so an outage of any length loses nothing and a restart replays the batch (idempotent ids).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pipeline.settings import Settings
 from pipeline.worker.clients import Clients, DeadLetters, Outbox
@@ -24,8 +26,15 @@ log = logging.getLogger("lingting.worker")
 
 
 class EnrichStage:
-    def __init__(self, settings: Settings, enricher: Any, clients: Clients, dead: DeadLetters,
-                 enriched_topic: Any, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        enricher: Any,
+        clients: Clients,
+        dead: DeadLetters,
+        enriched_topic: Any,
+        metrics: Metrics,
+    ) -> None:
         self.settings, self.enricher, self.clients, self.dead = settings, enricher, clients, dead
         self.enriched_topic, self.metrics = enriched_topic, metrics
         self.say = Throttled()
@@ -59,7 +68,7 @@ class EnrichStage:
                 self.dead.of_event(out, event, "enrich.process", f"{type(err).__name__}: {err}")
         if posts:
             await self.index(posts, out)
-            for post, partition in zip(posts, partitions):
+            for post, partition in zip(posts, partitions, strict=False):
                 for brand in post.brands:
                     out.add(self.enriched_topic, brand.encode(), detection_record(post, brand, partition))
         await out.flush()
@@ -78,8 +87,13 @@ class EnrichStage:
             try:
                 client = await self.clients.es()
                 started = time.monotonic()
-                result = await es_sink.index_posts(client, e.index_prefix, posts, attempts=None,
-                                                   on_retry=lambda held, _attempt, _delay, why: self._waiting(held, why))
+                result = await es_sink.index_posts(
+                    client,
+                    e.index_prefix,
+                    posts,
+                    attempts=None,
+                    on_retry=lambda held, _attempt, _delay, why: self._waiting(held, why),
+                )
                 self.metrics.bulk_seconds.observe(time.monotonic() - started)
                 break
             except asyncio.CancelledError:
@@ -88,19 +102,34 @@ class EnrichStage:
                 self._waiting(len(posts), f"{type(err).__name__}: {str(err)[:200]}")
                 await asyncio.sleep(backoff_delay(attempt, initial=0.5, cap=30.0, jitter=0.5))
         if self.outage_since is not None:
-            log.info("Elasticsearch is back after %.0f s; %d posts held were written",
-                     time.monotonic() - self.outage_since, len(posts))
+            log.info(
+                "Elasticsearch is back after %.0f s; %d posts held were written",
+                time.monotonic() - self.outage_since,
+                len(posts),
+            )
             self.outage_since = None
             self.say.reset("es")
         self.metrics.held.set(0)
         for post, reason in result.rejected:
-            self.dead.add(out, post.model_dump_json().encode(), stage="index.elasticsearch", error=reason,
-                          topic=self.settings.kafka.raw_topic, key=post.key)
+            self.dead.add(
+                out,
+                post.model_dump_json().encode(),
+                stage="index.elasticsearch",
+                error=reason,
+                topic=self.settings.kafka.raw_topic,
+                key=post.key,
+            )
         self.metrics.posts.labels("index", "out").inc(result.indexed)
 
     def _waiting(self, held: int, reason: str) -> None:
         self.metrics.bulk_errors.inc()
         if self.outage_since is None:
             self.outage_since = time.monotonic()
-        self.say("es", logging.WARNING, "Elasticsearch unreachable for %.0f s, %d posts held, nothing "
-                 "acknowledged (%s)", time.monotonic() - self.outage_since, held, reason)
+        self.say(
+            "es",
+            logging.WARNING,
+            "Elasticsearch unreachable for %.0f s, %d posts held, nothing acknowledged (%s)",
+            time.monotonic() - self.outage_since,
+            held,
+            reason,
+        )

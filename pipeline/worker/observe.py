@@ -4,11 +4,12 @@ The metrics live in their own registry (two workers in one test process never sh
 server binds ``worker.web_port`` on 127.0.0.1 and, when that port is taken (a second worker on the machine),
 the next free one, and logs which: 0 turns it off.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -22,23 +23,34 @@ PORT_FALLBACKS = 20
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.posts = Counter("lingting_posts", "Posts into and out of each stage", ["stage", "direction"],
-                             registry=r)
-        self.dead_letters = Counter("lingting_dead_letters", "Messages sent to the dead-letter topic, by stage",
-                                    ["stage"], registry=r)
-        self.bulk_seconds = Histogram("lingting_es_bulk_seconds", "Elasticsearch bulk request latency",
-                                      registry=r, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.posts = Counter("lingting_posts", "Posts into and out of each stage", ["stage", "direction"], registry=r)
+        self.dead_letters = Counter(
+            "lingting_dead_letters", "Messages sent to the dead-letter topic, by stage", ["stage"], registry=r
+        )
+        self.bulk_seconds = Histogram(
+            "lingting_es_bulk_seconds",
+            "Elasticsearch bulk request latency",
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.bulk_errors = Counter("lingting_es_bulk_errors", "Bulk attempts that failed transiently", registry=r)
-        self.held = Gauge("lingting_posts_held", "Posts held (not acknowledged) while Elasticsearch is away",
-                          registry=r)
+        self.held = Gauge(
+            "lingting_posts_held", "Posts held (not acknowledged) while Elasticsearch is away", registry=r
+        )
         self.alerts = Counter("lingting_alerts", "Alert states delivered, by status", ["status"], registry=r)
-        self.consumer_lag = Gauge("lingting_consumer_lag", "Records behind the end of each assigned partition",
-                                  ["topic", "partition"], registry=r)
-        self.notifier_queue = Gauge("lingting_notifier_queue_depth", "Notifications waiting to be sent",
-                                    registry=r)
+        self.consumer_lag = Gauge(
+            "lingting_consumer_lag",
+            "Records behind the end of each assigned partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.notifier_queue = Gauge("lingting_notifier_queue_depth", "Notifications waiting to be sent", registry=r)
         # what /healthz answers, as a series an alert rule can watch (1 consuming, 0 not)
-        self.ready = Gauge("lingting_worker_ready", "1 when the worker consumes (partitions assigned, "
-                           "Elasticsearch reachable), else 0", registry=r)
+        self.ready = Gauge(
+            "lingting_worker_ready",
+            "1 when the worker consumes (partitions assigned, Elasticsearch reachable), else 0",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -69,8 +81,9 @@ class Throttled:
 class HealthServer:
     """``/healthz`` (200 when ready: partitions assigned and consuming, else 503 with why) and ``/metrics``."""
 
-    def __init__(self, port: int, metrics: Metrics, readiness: Callable[[], str | None],
-                 refresh: Callable[[], None]) -> None:
+    def __init__(
+        self, port: int, metrics: Metrics, readiness: Callable[[], str | None], refresh: Callable[[], None]
+    ) -> None:
         self.port, self.metrics, self.readiness, self.refresh = port, metrics, readiness, refresh
         self.bound: int | None = None
         self._runner = None
@@ -99,13 +112,13 @@ class HealthServer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _healthz(self, request):  # noqa: ANN001
+    async def _healthz(self, request):
         from aiohttp import web
 
         why = self.readiness()
         return web.Response(status=503 if why else 200, text=(why or "ok") + "\n")
 
-    async def _metrics(self, request):  # noqa: ANN001
+    async def _metrics(self, request):
         from aiohttp import web
 
         try:

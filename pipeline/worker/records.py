@@ -6,6 +6,7 @@
 * Text longer than ``MAX_TEXT_CHARS`` is cut before anything else and the post says so (``text_truncated``,
   ``text_length``): a 1 MB post is indexed and counted instead of failing at the producer's request limit.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,8 +39,9 @@ def decode_raw(value: bytes | None) -> RawPost:
         raise ValueError("invalid RawPost: " + validation_summary(err, limit=10, top="(message)")) from None
     if len(post.text) > MAX_TEXT_CHARS:
         length = len(post.text)
-        post = post.model_copy(update={"text": post.text[:MAX_TEXT_CHARS], "text_truncated": True,
-                                       "text_length": length})
+        post = post.model_copy(
+            update={"text": post.text[:MAX_TEXT_CHARS], "text_truncated": True, "text_length": length}
+        )
     return post
 
 

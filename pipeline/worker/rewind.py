@@ -8,6 +8,7 @@ but not processed before the rebalance, which Faust drops with the revoked assig
 never processed, and the first commit after them covers them. Two workers joining while posts arrive lost 41
 of 661 posts that way. ``auto_offset_reset=earliest`` promises the beginning, so the beginning it is.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,10 @@ def install(consumer: Any, topics: set[str]) -> None:
         committed = await original()
         fresh = sorted(tp for tp, offset in committed.items() if not offset and tp.topic in topics)
         if fresh:
-            log.info("no committed offset yet for %s: reading from the beginning",
-                     ", ".join(f"{tp.topic}[{tp.partition}]" for tp in fresh))
+            log.info(
+                "no committed offset yet for %s: reading from the beginning",
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in fresh),
+            )
             for tp, earliest in (await consumer.earliest_offsets(*fresh)).items():
                 await consumer.seek(tp, earliest)
         return committed

@@ -5,6 +5,7 @@ overwrite each other. Each worker takes the first free slot ``<data_dir>/worker-
 ``flock`` on it for its lifetime: a restarted worker gets a slot back (no directory per PID piling up), and a
 worker killed with -9 releases its slot because the kernel drops the lock with the process.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -23,7 +24,7 @@ class StateDir:
         self._lock = lock
 
     @classmethod
-    def claim(cls, data_dir: str | Path) -> "StateDir":
+    def claim(cls, data_dir: str | Path) -> StateDir:
         """The first slot under ``data_dir`` that no live process holds (parents are created)."""
         root = Path(data_dir).expanduser()
         root.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ dead-letters it (stage ``kafka.decode``) and acknowledges it, so the offsets mov
 around it are processed normally, and the log and the dead letter say exactly which range to re-read with a
 client that has the codec.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,7 +49,7 @@ class _DecodedBatch:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._batch, name)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(self._records)
 
     def validate_crc(self) -> bool:
@@ -82,13 +83,30 @@ class _GuardedRecords:
 def marker(tp: Any, batch: Any, err: BaseException) -> _MarkerRecord:
     first, last = batch.base_offset, batch.next_offset - 1
     error = f"{type(err).__name__}: {err}"
-    log.error("cannot decode the record batch at %s[%d] offsets %d-%d (%d records; %s); it is skipped and "
-              "dead-lettered as one message (stage kafka.decode); re-read that range with a client that has "
-              "the codec", tp.topic, tp.partition, first, last, last - first + 1, error)
-    info = orjson.dumps({"topic": tp.topic, "partition": tp.partition, "first_offset": first,
-                         "last_offset": last, "records": last - first + 1, "error": error})
-    return _MarkerRecord(offset=last, timestamp=batch.first_timestamp, timestamp_type=batch.timestamp_type,
-                         headers=[(HEADER, info)])
+    log.error(
+        "cannot decode the record batch at %s[%d] offsets %d-%d (%d records; %s); it is skipped and "
+        "dead-lettered as one message (stage kafka.decode); re-read that range with a client that has "
+        "the codec",
+        tp.topic,
+        tp.partition,
+        first,
+        last,
+        last - first + 1,
+        error,
+    )
+    info = orjson.dumps(
+        {
+            "topic": tp.topic,
+            "partition": tp.partition,
+            "first_offset": first,
+            "last_offset": last,
+            "records": last - first + 1,
+            "error": error,
+        }
+    )
+    return _MarkerRecord(
+        offset=last, timestamp=batch.first_timestamp, timestamp_type=batch.timestamp_type, headers=[(HEADER, info)]
+    )
 
 
 def undecodable(event: Any) -> str | None:
@@ -98,9 +116,11 @@ def undecodable(event: Any) -> str | None:
     for name, value in items:
         if name == HEADER:
             info = orjson.loads(value)
-            return (f"record batch at {info['topic']}[{info['partition']}] offsets {info['first_offset']}-"
-                    f"{info['last_offset']} ({info['records']} records) could not be decoded: {info['error']}; "
-                    "re-read that range with a client that has the codec")
+            return (
+                f"record batch at {info['topic']}[{info['partition']}] offsets {info['first_offset']}-"
+                f"{info['last_offset']} ({info['records']} records) could not be decoded: {info['error']}; "
+                "re-read that range with a client that has the codec"
+            )
     return None
 
 

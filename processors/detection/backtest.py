@@ -2,6 +2,7 @@
 
 Pure (no file I/O; ``pipeline/cli/backtest.py`` reads and writes the CSV).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -25,11 +26,11 @@ class Point:
 
 def infer_interval(timestamps: list[datetime]) -> int:
     """The series' interval in seconds: the most common gap between consecutive timestamps."""
-    gaps = [round((b - a).total_seconds()) for a, b in zip(timestamps, timestamps[1:])]
+    gaps = [round((b - a).total_seconds()) for a, b in zip(timestamps, timestamps[1:], strict=False)]
     gaps = [g for g in gaps if g > 0]
     if not gaps:
         raise ValueError("need at least two distinct timestamps to infer the interval")
-    (gap, _), = Counter(gaps).most_common(1)
+    ((gap, _),) = Counter(gaps).most_common(1)
     return int(gap)
 
 
@@ -37,8 +38,7 @@ def metric_scale(points: list[Point]) -> tuple[float, float] | None:
     """None for a count series (whole numbers ≥ 0, or a negative column); else (offset, factor) that bring the
     first values to positive numbers of typical size 10⁴ (see ``SpikeDetector``). A signed metric (a temperature)
     is moved above zero by its first values' range, with as much room again below."""
-    if any(p.negative is not None for p in points) or all(p.value >= 0 and p.value == int(p.value)
-                                                          for p in points):
+    if any(p.negative is not None for p in points) or all(p.value >= 0 and p.value == int(p.value) for p in points):
         return None
     head = sorted(p.value for p in points[:200])
     lo, hi = head[0], head[-1]
@@ -48,8 +48,9 @@ def metric_scale(points: list[Point]) -> tuple[float, float] | None:
     return offset, 1e4 / middle
 
 
-def run(points: list[Point], settings: DetectionSettings | None = None,
-        interval_seconds: int | None = None) -> tuple[list[Verdict], int]:
+def run(
+    points: list[Point], settings: DetectionSettings | None = None, interval_seconds: int | None = None
+) -> tuple[list[Verdict], int]:
     """Run the detector over ``points`` (sorted by time). Returns the verdicts and the interval used.
 
     Missing intervals are not invented: the detector sees the windows that are in the series.
@@ -74,8 +75,14 @@ def label_intervals(labels: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def evaluate(opens: list[bool], labels: list[int], timestamps: list[datetime], interval_seconds: int,
-             alerts: list[bool] | None = None, tolerance: int = 2) -> dict:
+def evaluate(
+    opens: list[bool],
+    labels: list[int],
+    timestamps: list[datetime],
+    interval_seconds: int,
+    alerts: list[bool] | None = None,
+    tolerance: int = 2,
+) -> dict:
     """Crisis-level metrics of alert openings against labelled crisis intervals.
 
     An opening counts for a crisis when it falls from ``tolerance`` windows before its first labelled window
@@ -120,5 +127,10 @@ def evaluate(opens: list[bool], labels: list[int], timestamps: list[datetime], i
 def report(points: list[Point], verdicts: list[Verdict], interval_seconds: int) -> dict:
     """``evaluate`` for a labelled series run through the production detector."""
     labels = [int(p.label or 0) for p in points]
-    return evaluate([v.status == "open" for v in verdicts], labels, [p.timestamp for p in points],
-                    interval_seconds, alerts=[v.alerted for v in verdicts])
+    return evaluate(
+        [v.status == "open" for v in verdicts],
+        labels,
+        [p.timestamp for p in points],
+        interval_seconds,
+        alerts=[v.alerted for v in verdicts],
+    )

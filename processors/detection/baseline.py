@@ -15,6 +15,7 @@ an outage: skipped, not learned.
 
 ``ShareBaseline`` is the usual negative share: decayed sums with a Beta prior, learning from clipped counts.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,7 @@ class Dispersion:
 
     def __init__(self, halflife: float, prior_sigma: float, state: dict | None = None) -> None:
         self.rate = decay_rate(halflife)
-        self.prior_c = max(prior_sigma ** 2 - 1.0, 0.0) / 20.0  # the prior sigma at 20 mentions per window
+        self.prior_c = max(prior_sigma**2 - 1.0, 0.0) / 20.0  # the prior sigma at 20 mentions per window
         state = state or {}
         self.num: float | None = state.get("num")
         self.den: float | None = state.get("den")
@@ -48,7 +49,7 @@ class Dispersion:
 
     @property
     def c(self) -> float:
-        if not self.den:
+        if not self.den or self.num is None:
             return self.prior_c
         return max(self.num / self.den, 0.0)
 
@@ -72,8 +73,9 @@ class Dispersion:
 class _Season:
     """Multiplicative seasonal factors over ``slots`` positions of a cycle, linearly interpolated."""
 
-    def __init__(self, slots: int, slot_seconds: int, interval: int, halflife_cycles: float,
-                 state: dict | None = None) -> None:
+    def __init__(
+        self, slots: int, slot_seconds: int, interval: int, halflife_cycles: float, state: dict | None = None
+    ) -> None:
         self.slots, self.slot_seconds = slots, slot_seconds
         self.per_slot = max(1.0, slot_seconds / interval)  # visits of a slot per cycle
         self.min_rate = decay_rate(halflife_cycles * self.per_slot)
@@ -131,9 +133,20 @@ class _Season:
 class CountBaseline:
     """Expected count and noise of one series (total mentions) per window."""
 
-    def __init__(self, interval: int, *, level_halflife: float, dispersion_halflife: float,
-                 prior_dispersion: float, clip_sigma: float, outage_min_expected: float,
-                 daily: bool, weekly: bool, season_halflife_cycles: float, state: dict | None = None) -> None:
+    def __init__(
+        self,
+        interval: int,
+        *,
+        level_halflife: float,
+        dispersion_halflife: float,
+        prior_dispersion: float,
+        clip_sigma: float,
+        outage_min_expected: float,
+        daily: bool,
+        weekly: bool,
+        season_halflife_cycles: float,
+        state: dict | None = None,
+    ) -> None:
         self.interval = interval
         self.level_rate = decay_rate(level_halflife)
         self.disp_rate = decay_rate(dispersion_halflife)
@@ -146,10 +159,12 @@ class CountBaseline:
         self.damping = 1.0 - self.level_rate
         self.n: int = state.get("n", 0)  # windows learned from
         self.noise = Dispersion(dispersion_halflife, prior_dispersion, state.get("noise"))
-        self.daily = _Season(24, 3600, interval, season_halflife_cycles, state.get("hod")) \
-            if daily and interval < DAY else None
-        self.weekly = _Season(7, DAY, interval, season_halflife_cycles, state.get("dow")) \
-            if weekly and interval <= DAY else None
+        self.daily = (
+            _Season(24, 3600, interval, season_halflife_cycles, state.get("hod")) if daily and interval < DAY else None
+        )
+        self.weekly = (
+            _Season(7, DAY, interval, season_halflife_cycles, state.get("dow")) if weekly and interval <= DAY else None
+        )
 
     def season(self, centre: float) -> float:
         f = 1.0
@@ -204,7 +219,8 @@ class CountBaseline:
             return
         if self.n > 10 and not guarded:  # Holt's damped trend, at half the level's rate
             self.trend = self.damping * self.trend + 0.5 * self.level_rate * (
-                self.level - old - self.damping * self.trend)
+                self.level - old - self.damping * self.trend
+            )
         base = max(predicted, 1e-6)
         if self.n >= 3:  # the rhythm learns ratios to the level; both seasons share the clipped observation
             if self.daily is not None:
@@ -230,8 +246,15 @@ class CountBaseline:
 class ShareBaseline:
     """The usual share of negative mentions, and how much it varies beyond binomial noise."""
 
-    def __init__(self, *, halflife: float, prior_share: float, dispersion_halflife: float, clip_sigma: float,
-                 state: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        halflife: float,
+        prior_share: float,
+        dispersion_halflife: float,
+        clip_sigma: float,
+        state: dict | None = None,
+    ) -> None:
         self.rate = decay_rate(halflife)
         self.disp_rate = decay_rate(dispersion_halflife)
         self.clip_sigma = clip_sigma
@@ -277,5 +300,4 @@ class ShareBaseline:
         self.tot = self.tot * keep + total
 
     def to_state(self) -> dict:
-        return {"neg": self.neg, "tot": self.tot, "mad": self.mad,
-                "mad_n": self.mad_n}
+        return {"neg": self.neg, "tot": self.tot, "mad": self.mad, "mad_n": self.mad_n}

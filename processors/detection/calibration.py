@@ -16,6 +16,7 @@ The prior is the tail of a standard normal z (u = 1.645, exponential excesses of
 exceedances, so a young series is scored as the noise model says and the fit takes over as data arrives.
 State: four floats. O(1) per window.
 """
+
 from __future__ import annotations
 
 import math

@@ -20,11 +20,12 @@ severity rises or its volume grows by ``update_growth`` (at most every ``update_
 only a more severe crisis than the last one's peak may open. ``crisis_start`` is the first window of the run of
 elevated windows (score ≥ ``resolve_threshold``) that led to the opening.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from processors.detection.baseline import CountBaseline, Dispersion, ShareBaseline, decay_rate, sqrt_residual
 from processors.detection.calibration import TailCalibration, score_of
@@ -45,7 +46,10 @@ class _Sustained:
     def __init__(self, keep: float, halflife: float, state: list | None = None) -> None:
         self.keep, self.rate = keep, decay_rate(halflife)
         self.floor = math.sqrt((1 - keep) / (1 + keep))
-        self.value, self.mad, self.n = state or (0.0, self.floor / 1.2533, 20.0)
+        value, mad, n = state or (0.0, self.floor / 1.2533, 20.0)
+        self.value: float = value
+        self.mad: float = mad
+        self.n: float = n
 
     def update(self, z: float, calm: bool) -> float:
         self.value = self.keep * self.value + (1 - self.keep) * min(max(z, -3.0), 6.0)
@@ -125,8 +129,13 @@ def _dt(value: str | None) -> datetime | None:
 class SpikeDetector:
     """Baselines + score + crisis state of one series (one brand). State is a small JSON-able dict."""
 
-    def __init__(self, settings: DetectionSettings, interval_seconds: int | None = None,
-                 state: dict | None = None, metric_scale: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        settings: DetectionSettings,
+        interval_seconds: int | None = None,
+        state: dict | None = None,
+        metric_scale: tuple[float, float] | None = None,
+    ) -> None:
         s = self.settings = settings
         self.interval = int(interval_seconds or settings.window_seconds)
         # a metric (CPU %, latency, temperature: not a count) is shifted and scaled, (y + offset) × factor, so its typical
@@ -145,19 +154,32 @@ class SpikeDetector:
         self.shift: list = list(state.get("shift") or (0, 0.0))  # [signed run of off-level windows, sum]
         level_hl = max(s.level_halflife_seconds / self.interval, s.level_halflife_min_windows)
         self.total = CountBaseline(
-            self.interval, level_halflife=level_hl, dispersion_halflife=s.dispersion_halflife_windows,
-            prior_dispersion=s.prior_dispersion, clip_sigma=s.clip_sigma,
-            outage_min_expected=s.outage_min_expected, daily=s.daily_seasonality, weekly=s.weekly_seasonality,
-            season_halflife_cycles=s.season_halflife_cycles, state=state.get("total"))
+            self.interval,
+            level_halflife=level_hl,
+            dispersion_halflife=s.dispersion_halflife_windows,
+            prior_dispersion=s.prior_dispersion,
+            clip_sigma=s.clip_sigma,
+            outage_min_expected=s.outage_min_expected,
+            daily=s.daily_seasonality,
+            weekly=s.weekly_seasonality,
+            season_halflife_cycles=s.season_halflife_cycles,
+            state=state.get("total"),
+        )
         share_hl = max(s.share_halflife_seconds / self.interval, s.level_halflife_min_windows * 2)
-        self.share = ShareBaseline(halflife=share_hl, prior_share=s.prior_negative_share,
-                                   dispersion_halflife=s.dispersion_halflife_windows, clip_sigma=s.clip_sigma,
-                                   state=state.get("share"))
+        self.share = ShareBaseline(
+            halflife=share_hl,
+            prior_share=s.prior_negative_share,
+            dispersion_halflife=s.dispersion_halflife_windows,
+            clip_sigma=s.clip_sigma,
+            state=state.get("share"),
+        )
         # noise of the negative count around level × share (sqrt scale), like the total's
         self.neg_noise = Dispersion(s.dispersion_halflife_windows, s.prior_dispersion, state.get("neg_noise"))
         # sustained anomaly: EWMA of the window z (clipped), standardised by its own learned spread
         saved = state.get("sustained") or [None] * len(_EZ_KEEPS)
-        self.sustained = [_Sustained(k, s.dispersion_halflife_windows, st) for k, st in zip(_EZ_KEEPS, saved)]
+        self.sustained = [
+            _Sustained(k, s.dispersion_halflife_windows, st) for k, st in zip(_EZ_KEEPS, saved, strict=False)
+        ]
         self.sustained_down = _Sustained(_EZ_KEEPS[0], s.dispersion_halflife_windows, state.get("sustained_down"))
         # a metric's anomaly_score is the range novelty of its value (see ``_metric_score``)
         self.novelty = RangeNovelty(s.novelty_warmup_windows, s.onset_refractory_windows, state.get("novelty"))
@@ -181,12 +203,12 @@ class SpikeDetector:
         """Score one closed window, learn from it, advance the crisis state. Windows must come in order."""
         s = self.settings
         if window_start.tzinfo is None:
-            window_start = window_start.replace(tzinfo=timezone.utc)
+            window_start = window_start.replace(tzinfo=UTC)
         window_end = window_start + timedelta(seconds=self.interval)
         centre = window_start.timestamp() + self.interval / 2
         metric = self.metric_scale is not None
         raw_value = float(total)
-        if metric:
+        if self.metric_scale is not None:
             offset, factor = self.metric_scale
             total = max((raw_value + offset) * factor, 0.0)
         else:
@@ -203,8 +225,11 @@ class SpikeDetector:
             z_share = self.share.z(negative, total)
             z = min(z_neg, z_share)
             share = negative / total if total else 0.0
-            gates = (negative >= s.min_negative and negative >= exp_neg * s.min_ratio
-                     and share >= exp_share * s.min_share_lift)
+            gates = (
+                negative >= s.min_negative
+                and negative >= exp_neg * s.min_ratio
+                and share >= exp_share * s.min_share_lift
+            )
             observed = negative
         else:
             z = sqrt_residual(total, exp_total) / self.total.sigma(exp_total)
@@ -223,9 +248,18 @@ class SpikeDetector:
             # (of a run of elevated windows only the first counts)
             # (a metric's tail learns from every window outside a crisis, censored at the alert line: its
             # misfits recur, a daily one must become normal, as its baseline learns from every window too)
-            if warm and self.crisis is None and (metric or (surprise < self.open_surprise and not (
-                    self.cooldown_until and window_start < self.cooldown_until) and not (
-                    self.elevated_since and z >= s.resolve_threshold))):
+            if (
+                warm
+                and self.crisis is None
+                and (
+                    metric
+                    or (
+                        surprise < self.open_surprise
+                        and not (self.cooldown_until and window_start < self.cooldown_until)
+                        and not (self.elevated_since and z >= s.resolve_threshold)
+                    )
+                )
+            ):
                 self.calibration.learn(z, self.open_surprise)
         anomalous = warm and gates and not outage and surprise >= self.open_surprise
         # warm-up windows score 0: the baseline is not yet known, so no score near the alert line
@@ -235,8 +269,21 @@ class SpikeDetector:
         if metric:
             score = self._metric_score(raw_value, score)
         growth = observed / max(self.prev_observed or 0.0, 1.0)
-        verdict = Verdict(window_start, window_end, total, negative, exp_total, exp_neg, exp_share, z,
-                          score, self._severity(z) if anomalous else None, anomalous, outage, growth)
+        verdict = Verdict(
+            window_start,
+            window_end,
+            total,
+            negative,
+            exp_total,
+            exp_neg,
+            exp_share,
+            z,
+            score,
+            self._severity(z) if anomalous else None,
+            anomalous,
+            outage,
+            growth,
+        )
         self._advance_crisis(verdict)
         self._onset(verdict, metric)
         if not metric:
@@ -249,8 +296,16 @@ class SpikeDetector:
             unusual = not metric and (anomalous or self.crisis is not None)
             elevated = not metric and raw_z >= s.resolve_threshold
             total_z = raw_z if negative is None else sqrt_residual(total, exp_total) / self.total.sigma(exp_total)
-            self._learn(centre, total, negative, exp_neg, unusual, elevated,
-                        not metric and total_z >= s.resolve_threshold, total_z)
+            self._learn(
+                centre,
+                total,
+                negative,
+                exp_neg,
+                unusual,
+                elevated,
+                not metric and total_z >= s.resolve_threshold,
+                total_z,
+            )
             self.prev_observed = observed
         self.windows += 1
         return verdict
@@ -275,8 +330,17 @@ class SpikeDetector:
         else:
             v.score *= 0.25
 
-    def _learn(self, centre: float, total: float, negative: float | None, exp_neg: float | None,
-               unusual: bool, elevated: bool, total_elevated: bool, total_z: float) -> None:
+    def _learn(
+        self,
+        centre: float,
+        total: float,
+        negative: float | None,
+        exp_neg: float | None,
+        unusual: bool,
+        elevated: bool,
+        total_elevated: bool,
+        total_z: float,
+    ) -> None:
         # a lasting level shift still gets through guarded learning, slowly (one sigma per window at most) ...
         self.total.learn(centre, total, guarded=total_elevated, unusual=unusual)
         self._adopt_shift(centre, total, total_z)
@@ -289,8 +353,13 @@ class SpikeDetector:
         """... and ``shift_windows`` windows in a row off the level on the same side (|z| ≥ resolve_threshold)
         are a new normal: the level jumps to their mean. A crisis then resolves on its own, instead of a
         changed series alerting for hours (NAB's level shifts; a brand that became bigger)."""
-        side = 1 if total_z >= self.settings.resolve_threshold else -1 if total_z <= -self.settings.resolve_threshold \
+        side = (
+            1
+            if total_z >= self.settings.resolve_threshold
+            else -1
+            if total_z <= -self.settings.resolve_threshold
             else 0
+        )
         run, acc = self.shift
         if side == 0 or (run and (run > 0) != (side > 0)):
             run, acc = 0, 0.0
@@ -313,12 +382,22 @@ class SpikeDetector:
         if c is None:
             if not v.anomalous or self.run < s.open_windows:
                 return
-            if self.cooldown_until and v.window_start < self.cooldown_until and self.last_peak and \
-                    RANK[v.severity] <= RANK[self.last_peak]:
+            if (
+                self.cooldown_until
+                and v.window_start < self.cooldown_until
+                and self.last_peak
+                and RANK[v.severity or "low"] <= RANK[self.last_peak]
+            ):
                 return
             start = self.elevated_since or v.window_start
-            self.crisis = c = {"start": _iso(start), "seq": 0, "peak": v.severity, "last_obs": v.observed,
-                               "last_idx": self.windows, "calm": 0}
+            self.crisis = c = {
+                "start": _iso(start),
+                "seq": 0,
+                "peak": v.severity,
+                "last_obs": v.observed,
+                "last_idx": self.windows,
+                "calm": 0,
+            }
             v.status, v.sequence = "open", 0
         else:
             c["calm"] = c["calm"] + 1 if (v.z < s.resolve_threshold or v.outage) else 0
@@ -331,9 +410,11 @@ class SpikeDetector:
                 self.crisis = None
                 return
             if v.anomalous:
-                rises = RANK[v.severity] > RANK[c["peak"]]
-                grows = v.observed >= c["last_obs"] * s.update_growth and \
-                    self.windows - c["last_idx"] >= s.update_min_windows
+                rises = RANK[v.severity or "low"] > RANK[c["peak"]]
+                grows = (
+                    v.observed >= c["last_obs"] * s.update_growth
+                    and self.windows - c["last_idx"] >= s.update_min_windows
+                )
                 if rises or grows:
                     c["seq"] += 1
                     c["peak"] = v.severity if rises else c["peak"]
@@ -344,13 +425,20 @@ class SpikeDetector:
             v.sequence = c["seq"]
 
     def to_state(self) -> dict:
-        return {"total": self.total.to_state(), "share": self.share.to_state(),
-                "neg_noise": self.neg_noise.to_state(),
-                "sustained": [x.to_state() for x in self.sustained],
-                "calibration": self.calibration.to_state(), "shift": list(self.shift),
-                "sustained_down": self.sustained_down.to_state(), "novelty": self.novelty.to_state(),
-                "windows": self.windows, "prev": self.prev_observed, "run": self.run,
-                "elevated_since": _iso(self.elevated_since) if self.elevated_since else None,
-                "crisis": dict(self.crisis) if self.crisis else None,
-                "cooldown_until": _iso(self.cooldown_until) if self.cooldown_until else None,
-                "last_peak": self.last_peak}
+        return {
+            "total": self.total.to_state(),
+            "share": self.share.to_state(),
+            "neg_noise": self.neg_noise.to_state(),
+            "sustained": [x.to_state() for x in self.sustained],
+            "calibration": self.calibration.to_state(),
+            "shift": list(self.shift),
+            "sustained_down": self.sustained_down.to_state(),
+            "novelty": self.novelty.to_state(),
+            "windows": self.windows,
+            "prev": self.prev_observed,
+            "run": self.run,
+            "elevated_since": _iso(self.elevated_since) if self.elevated_since else None,
+            "crisis": dict(self.crisis) if self.crisis else None,
+            "cooldown_until": _iso(self.cooldown_until) if self.cooldown_until else None,
+            "last_peak": self.last_peak,
+        }

@@ -6,6 +6,7 @@ The baseline vocabulary is bounded: the ``vocabulary_size`` terms with the highe
 lift while it lasts. A term's lift = (its posts in the window + ½) / (posts expected from the baseline + ½); terms
 are ranked by count × ln(lift) (a term must both be frequent here and unusual for the brand), and need ≥ 2 posts.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,8 +80,16 @@ def top_authors(window: WindowAgg, limit: int) -> list[TopAuthor]:
     for author_id, (name, followers, posts, engagement, negative) in window.authors.items():
         if window.negative and not negative:
             continue
-        rows.append(TopAuthor(id=author_id, name=name, followers=followers, posts=posts, engagement=engagement,
-                              influence=round(influence(followers, posts, engagement), 3)))
+        rows.append(
+            TopAuthor(
+                id=author_id,
+                name=name,
+                followers=followers,
+                posts=posts,
+                engagement=engagement,
+                influence=round(influence(followers, posts, engagement), 3),
+            )
+        )
     rows.sort(key=lambda a: -a.influence)
     return rows[:limit]
 

@@ -13,9 +13,11 @@ change becomes an ``Alert`` with its explanation.
 State (``to_state``) is JSON and bounded: the detector (a few hundred numbers), the open windows (capped
 tables), the most recent stories and the baseline vocabulary — about 10-40 KB for a busy brand.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from processors.detection.coordination import coordination, is_suspicious_account
 from processors.detection.detector import SpikeDetector, Verdict
@@ -23,7 +25,7 @@ from processors.detection.explain import Vocabulary, sample_posts, top_authors
 from processors.detection.settings import DetectionSettings
 from processors.detection.stories import StoryIndex
 from processors.detection.windows import WindowAgg, post_terms, window_start
-from schemas.alerts import Alert
+from schemas.alerts import Alert, AlertStatus, Severity
 from schemas.posts import EnrichedPost
 
 STATE_VERSION = 1
@@ -32,7 +34,7 @@ MAX_GAP_SECONDS = 7 * 86400
 
 
 def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def _repost_key(post: EnrichedPost) -> str | None:
@@ -66,7 +68,8 @@ class BrandMonitor:
         self.replay_span: list[float] = st.get("replay_span", [])
         self.duplicate_posts: int = st.get("duplicate_posts", 0)
         self.windows: dict[float, WindowAgg] = {
-            float(k): WindowAgg(float(k), self.caps, w) for k, w in st.get("windows", {}).items()}
+            float(k): WindowAgg(float(k), self.caps, w) for k, w in st.get("windows", {}).items()
+        }
 
     # ------------------------------------------------------------------------------------------ input
     def add(self, post: EnrichedPost, source: int | None = None) -> list[Alert]:
@@ -123,12 +126,15 @@ class BrandMonitor:
             if processed - span[0] <= s.replay_grace_seconds:
                 span[1] = min(span[1], event)
             span[2], span[3] = processed, max(span[3], event)
-            self.replay_sources = {k: v for k, v in self.replay_sources.items()
-                                   if processed - v[1] <= s.replay_idle_seconds}
+            self.replay_sources = {
+                k: v for k, v in self.replay_sources.items() if processed - v[1] <= s.replay_idle_seconds
+            }
             marks = [v[0] for v in self.replay_sources.values()]
-            settled = (processed - span[0] > s.replay_grace_seconds
-                       and not any(v[2] for v in self.replay_sources.values())
-                       and max(marks) - min(marks) <= s.allowed_lateness_seconds)
+            settled = (
+                processed - span[0] > s.replay_grace_seconds
+                and not any(v[2] for v in self.replay_sources.values())
+                and max(marks) - min(marks) <= s.allowed_lateness_seconds
+            )
             if settled:
                 self.replay_sources, self.replay_span = {}, []
         self.replaying = replayed or any(v[2] for v in self.replay_sources.values())
@@ -146,8 +152,11 @@ class BrandMonitor:
         else:
             slowest = min(v[0] for v in self.replay_sources.values())
         held = max(min(self.watermark, slowest), self.watermark - self.settings.replay_hold_max_seconds)
-        if (held < self.watermark and len(self.windows) > 10
-                and sum(w.size for w in self.windows.values()) > self.settings.replay_hold_max_entries):
+        if (
+            held < self.watermark
+            and len(self.windows) > 10
+            and sum(w.size for w in self.windows.values()) > self.settings.replay_hold_max_entries
+        ):
             return self.watermark  # the state is one Kafka record (1 MB): a busy brand's hold ends sooner
         return held
 
@@ -186,32 +195,56 @@ class BrandMonitor:
 
     def _alert(self, v: Verdict, window: WindowAgg) -> Alert:
         s = self.settings
-        severity = v.crisis_severity or v.severity or "low"
+        severity = cast(Severity, v.crisis_severity or v.severity or "low")
+        status = cast(AlertStatus, v.status)  # _close returns before this when there is none
         start = v.crisis_start or v.window_start
         terms = self.vocabulary.rising(window.terms, window.total, s.top_terms)
         coord = coordination(window, s)
         alert = Alert(
-            id=f"{self.brand}:{start.isoformat()}", brand=self.brand, severity=severity, status=v.status,
-            sequence=v.sequence, window_start=v.window_start, window_end=v.window_end, crisis_start=start,
-            observed=round(v.observed, 3), expected=round(v.expected, 3), score=round(v.score, 4),
-            total=window.total, negative_share=round(v.negative_share, 4),
-            expected_negative_share=round(v.expected_share or 0.0, 4), growth=round(v.growth, 3),
-            reach=window.reach, engagement=window.engagement, top_terms=terms,
-            top_authors=top_authors(window, s.top_authors), sample_posts=sample_posts(window, s.sample_posts),
-            coordination=coord, created_at=datetime.now(timezone.utc))
+            id=f"{self.brand}:{start.isoformat()}",
+            brand=self.brand,
+            severity=severity,
+            status=status,
+            sequence=v.sequence,
+            window_start=v.window_start,
+            window_end=v.window_end,
+            crisis_start=start,
+            observed=round(v.observed, 3),
+            expected=round(v.expected, 3),
+            score=round(v.score, 4),
+            total=window.total,
+            negative_share=round(v.negative_share, 4),
+            expected_negative_share=round(v.expected_share or 0.0, 4),
+            growth=round(v.growth, 3),
+            reach=window.reach,
+            engagement=window.engagement,
+            top_terms=terms,
+            top_authors=top_authors(window, s.top_authors),
+            sample_posts=sample_posts(window, s.sample_posts),
+            coordination=coord,
+            created_at=datetime.now(UTC),
+        )
         alert.summary = summary(alert, window)
         return alert
 
     # ------------------------------------------------------------------------------------------ state
     def to_state(self) -> dict:
-        return {"v": STATE_VERSION, "width": self.width, "watermark": self.watermark, "next_start": self.next_start,
-                "closed_any": self.closed_any, "late_posts": self.late_posts, "replaying": self.replaying,
-                "replay_sources": self.replay_sources, "replay_span": self.replay_span,
-                "duplicate_posts": self.duplicate_posts,
-                "detector": self.detector.to_state(),
-                "stories": self.stories.to_state(self.settings.story_state),
-                "vocabulary": self.vocabulary.to_state(),
-                "windows": {str(k): w.to_state() for k, w in self.windows.items()}}
+        return {
+            "v": STATE_VERSION,
+            "width": self.width,
+            "watermark": self.watermark,
+            "next_start": self.next_start,
+            "closed_any": self.closed_any,
+            "late_posts": self.late_posts,
+            "replaying": self.replaying,
+            "replay_sources": self.replay_sources,
+            "replay_span": self.replay_span,
+            "duplicate_posts": self.duplicate_posts,
+            "detector": self.detector.to_state(),
+            "stories": self.stories.to_state(self.settings.story_state),
+            "vocabulary": self.vocabulary.to_state(),
+            "windows": {str(k): w.to_state() for k, w in self.windows.items()},
+        }
 
 
 SEVERITY_ZH = {"low": "低", "medium": "中", "high": "高", "critical": "严重"}
@@ -229,19 +262,25 @@ def summary(alert: Alert, window: WindowAgg) -> str:
     minutes = (alert.window_end - alert.window_start).total_seconds() / 60
     span = f"{minutes:g} 分钟" if minutes < 60 else f"{minutes / 60:g} 小时"
     if alert.status == "resolved":
-        return (f"【已恢复】{alert.brand} 负面舆情已回落（{local} 起 {span} 窗口：负面 {_n(alert.observed)}，"
-                f"基线 {_n(alert.expected)}）。危机自 {(alert.crisis_start + timedelta(hours=8)).strftime('%m-%d %H:%M')}"
-                f" 开始，峰值等级：{SEVERITY_ZH[alert.severity]}。")
+        began = ((alert.crisis_start or alert.window_start) + timedelta(hours=8)).strftime("%m-%d %H:%M")
+        return (
+            f"【已恢复】{alert.brand} 负面舆情已回落（{local} 起 {span} 窗口：负面 {_n(alert.observed)}，"
+            f"基线 {_n(alert.expected)}）。危机自 {began}"
+            f" 开始，峰值等级：{SEVERITY_ZH[alert.severity]}。"
+        )
     head = "【舆情预警】" if alert.status == "open" else "【舆情升级】"
-    parts = [f"{head}{alert.brand} 负面声量异常（等级：{SEVERITY_ZH[alert.severity]}）：{local} 起 {span}内"
-             f"共 {window.total} 条提及、负面 {window.negative} 条，按传播合并后负面 {_n(alert.observed)}"
-             f"（基线 {_n(alert.expected)}），负面占比 {alert.negative_share:.0%}"
-             f"（平时 {alert.expected_negative_share:.0%}），环比 ×{alert.growth:.1f}。"]
+    parts = [
+        f"{head}{alert.brand} 负面声量异常（等级：{SEVERITY_ZH[alert.severity]}）：{local} 起 {span}内"
+        f"共 {window.total} 条提及、负面 {window.negative} 条，按传播合并后负面 {_n(alert.observed)}"
+        f"（基线 {_n(alert.expected)}），负面占比 {alert.negative_share:.0%}"
+        f"（平时 {alert.expected_negative_share:.0%}），环比 ×{alert.growth:.1f}。"
+    ]
     if alert.top_terms:
         parts.append("上升热词：" + "、".join(t.term for t in alert.top_terms[:5]) + "。")
     if alert.top_authors:
-        parts.append("主要发声者：" + "、".join(f"{a.name or a.id}（粉丝 {a.followers}）"
-                                          for a in alert.top_authors[:3]) + "。")
+        parts.append(
+            "主要发声者：" + "、".join(f"{a.name or a.id}（粉丝 {a.followers}）" for a in alert.top_authors[:3]) + "。"
+        )
     if alert.sample_posts and alert.sample_posts[0].reposts:
         parts.append(f"传播最广一条转发 {alert.sample_posts[0].reposts} 次。")
     if alert.coordination.suspected:

@@ -13,6 +13,7 @@ ARTime and contextOSE suppress the same way after a detection.
 
 State: four numbers. O(1) per window.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,11 @@ class RangeNovelty:
 
     def __init__(self, warmup: int, refractory: int, state: list | None = None) -> None:
         self.warmup, self.refractory = warmup, refractory
-        self.n, self.lo, self.hi, self.last = state or (0, 0.0, 0.0, -10 ** 9)
+        n, lo, hi, last = state or (0, 0.0, 0.0, -(10**9))
+        self.n: int = n
+        self.lo: float = lo
+        self.hi: float = hi
+        self.last: int = last
 
     def surprise(self, value: float) -> float:
         """−log10 p of ``value`` being outside the range seen so far; 0 inside it and while young (a range

@@ -8,6 +8,7 @@ URLs removed), indexed by 8 bands of 8 bits: texts within 7 differing bits alway
 Memory is bounded: at most ``story_memory`` stories (least recently touched evicted, or after
 ``story_ttl_seconds``) and as many post → story links.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ def text_features(text: str) -> list[str]:
 def _features(s: str) -> list[str]:
     if len(s) < 2:
         return [s] if s else []
-    return list({s[i:i + 2] for i in range(len(s) - 1)})
+    return list({s[i : i + 2] for i in range(len(s) - 1)})
 
 
 def _spread(feature: str) -> int:
@@ -83,8 +84,9 @@ def _bands(h: int) -> list[int]:
 class StoryIndex:
     """Assigns posts to stories. ``assign`` returns the story id (stable: the first post's key)."""
 
-    def __init__(self, max_stories: int = 2000, ttl_seconds: float = 21600, max_distance: int = 7,
-                 state: dict | None = None) -> None:
+    def __init__(
+        self, max_stories: int = 2000, ttl_seconds: float = 21600, max_distance: int = 7, state: dict | None = None
+    ) -> None:
         self.max_stories, self.ttl, self.max_distance = max_stories, ttl_seconds, max_distance
         # story id -> [simhash or None, last touched (epoch s), posts]
         self.stories: OrderedDict[str, list] = OrderedDict()
@@ -185,7 +187,8 @@ class StoryIndex:
     def to_state(self, limit: int) -> dict:
         recent = list(self.stories.items())[-limit:] if limit else []
         keep = {sid for sid, _ in recent}
-        links = [(p, s) for p, s in list(self.links.items())[-2 * limit:] if s in keep] if limit else []
-        stories = [[sid, format(h, "x") if h is not None else None, round(seen, 1), posts]
-                   for sid, (h, seen, posts) in recent]
+        links = [(p, s) for p, s in list(self.links.items())[-2 * limit :] if s in keep] if limit else []
+        stories = [
+            [sid, format(h, "x") if h is not None else None, round(seen, 1), posts] for sid, (h, seen, posts) in recent
+        ]
         return {"stories": stories, "links": links}

@@ -3,6 +3,7 @@
 Everything is bounded (``max_*_per_window``): when a table is full, its smaller half is pruned (terms by count,
 authors by influence, stories with a single post are folded into an overflow weight).
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,21 @@ def post_terms(post: EnrichedPost, brand: str, limit: int = 30) -> list[str]:
 class WindowAgg:
     """Aggregates of one window of one brand."""
 
-    __slots__ = ("start", "total", "negative", "reach", "engagement", "stories", "overflow_total",
-                 "overflow_negative", "terms", "authors", "samples", "caps", "voices")
+    __slots__ = (
+        "start",
+        "total",
+        "negative",
+        "reach",
+        "engagement",
+        "stories",
+        "overflow_total",
+        "overflow_negative",
+        "terms",
+        "authors",
+        "samples",
+        "caps",
+        "voices",
+    )
 
     def __init__(self, start: float, caps: tuple[int, int, int, int], state: dict | None = None) -> None:
         self.start = start
@@ -112,7 +126,7 @@ class WindowAgg:
                 if len(self.authors) >= self.caps[1]:
                     ranked = sorted(self.authors.items(), key=lambda kv: -influence(kv[1][1], kv[1][2], kv[1][3]))
                     self.authors = dict(ranked[: self.caps[1] // 2])
-                a = self.authors[author_id] = [author.name, followers, 0, 0, 0]
+                a = self.authors[author_id] = [author.name if author else None, followers, 0, 0, 0]
             a[1] = max(a[1], followers)
             a[2] += 1
             a[3] += engagement
@@ -126,10 +140,17 @@ class WindowAgg:
                     return
                 del self.samples[worst]
             self.samples[story] = {
-                "platform": post.platform, "id": post.id, "text": post.text[:280], "url": post.url,
-                "author_name": author.name if author else None, "followers": followers, "reposts": reposts,
-                "created_at": post.created_at.isoformat(), "sentiment": round(post.sentiment.score, 4),
-                "neg": int(negative)}
+                "platform": post.platform,
+                "id": post.id,
+                "text": post.text[:280],
+                "url": post.url,
+                "author_name": author.name if author else None,
+                "followers": followers,
+                "reposts": reposts,
+                "created_at": post.created_at.isoformat(),
+                "sentiment": round(post.sentiment.score, 4),
+                "neg": int(negative),
+            }
 
     def _prune_stories(self) -> None:
         """Fold single-post stories into the overflow weight (they count 1 each, like a story of one)."""
@@ -154,12 +175,20 @@ class WindowAgg:
         return len(self.stories) + len(self.voices) + len(self.terms) + len(self.authors) + len(self.samples)
 
     def to_state(self) -> dict:
-        return {"n": self.total, "neg": self.negative, "reach": self.reach, "eng": self.engagement,
-                "stories": self.stories, "ovt": self.overflow_total, "ovn": self.overflow_negative,
-                "terms": self.terms, "authors": self.authors, "samples": self.samples,
-                "voices": sorted(self.voices)}
+        return {
+            "n": self.total,
+            "neg": self.negative,
+            "reach": self.reach,
+            "eng": self.engagement,
+            "stories": self.stories,
+            "ovt": self.overflow_total,
+            "ovn": self.overflow_negative,
+            "terms": self.terms,
+            "authors": self.authors,
+            "samples": self.samples,
+            "voices": sorted(self.voices),
+        }
 
 
 def window_start(epoch: float, window_seconds: int) -> float:
     return math.floor(epoch / window_seconds) * window_seconds
-

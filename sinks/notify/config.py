@@ -10,6 +10,7 @@ The full one names channels and routes alerts to them (see docs/alerts.md). Secr
 write ``${ENV_VAR}`` in any secret field (url, secret, password) or name the variable with ``secret_env:``,
 ``password_env:`` or ``url_env:``. Secret values are held as ``SecretStr`` so they never show in logs or reprs.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,6 +24,7 @@ from schemas.alerts import AlertStatus, Severity
 from sinks.notify.channels import AnyChannelConfig, ChannelConfig, WebhookConfig
 from sinks.notify.options import Duration, RetryPolicy, env_keys_to_refs, expand_env
 
+
 def _hhmm(value: Any) -> dtime:
     if isinstance(value, dtime):
         return value
@@ -31,7 +33,7 @@ def _hhmm(value: Any) -> dtime:
     if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
         h, m = value.strip().split(":")
         return dtime(int(h) % 24, int(m))
-    raise ValueError(f"not a time of day: {value!r} (write \"23:00\")")
+    raise ValueError(f'not a time of day: {value!r} (write "23:00")')
 
 
 class QuietHours(BaseModel):
@@ -79,7 +81,8 @@ class Route(BaseModel):
     statuses: list[AlertStatus] = Field(default_factory=list)
     channels: list[str] = Field(min_length=1)
     quiet_hours: QuietHours | Literal[False] | None = Field(
-        default=None, description="None: use notify.quiet_hours; false: never quiet.")
+        default=None, description="None: use notify.quiet_hours; false: never quiet."
+    )
     escalate: Escalation | None = None
 
 
@@ -112,15 +115,16 @@ class NotifyConfig(BaseModel):
     templates_dir: str | None = Field(default=None, description="Directory of template overrides (zh/, en/).")
     webhooks: list[WebhookConfig] = Field(default_factory=list, description="Simple form: plain webhooks.")
     channels: list[AnyChannelConfig] = Field(default_factory=list)
-    routes: list[Route] = Field(default_factory=list,
-                                description="Default: one route sending every alert to every channel.")
+    routes: list[Route] = Field(
+        default_factory=list, description="Default: one route sending every alert to every channel."
+    )
     quiet_hours: QuietHours | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     links: ActionLinks = Field(default_factory=ActionLinks)
     max_sample_posts: int = Field(default=3, ge=0, le=10)
 
     @model_validator(mode="after")
-    def _check(self) -> "NotifyConfig":
+    def _check(self) -> NotifyConfig:
         names: set[str] = set()
         for ch in self.all_channels(include_disabled=True):
             if ch.name in names:
@@ -130,8 +134,10 @@ class NotifyConfig(BaseModel):
             targets = list(route.channels) + (list(route.escalate.to) if route.escalate else [])
             for name in targets:
                 if name not in names:
-                    raise ValueError(f"routes[{i}] names channel {name!r}, which is not configured "
-                                     f"(channels: {', '.join(sorted(names)) or 'none'})")
+                    raise ValueError(
+                        f"routes[{i}] names channel {name!r}, which is not configured "
+                        f"(channels: {', '.join(sorted(names)) or 'none'})"
+                    )
         return self
 
     def all_channels(self, include_disabled: bool = False) -> list[ChannelConfig]:

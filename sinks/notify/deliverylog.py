@@ -4,6 +4,7 @@ document) and durable (``pending`` documents are picked up again when a notifier
 
 Index ``<prefix>-deliveries-v1`` behind the alias ``<prefix>-deliveries`` (``schemas.settings.IndexNames``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,14 +38,28 @@ def deliveries_template(prefix: str) -> dict[str, Any]:
             "mappings": {
                 "dynamic": False,
                 "properties": {
-                    "kind": keyword, "status": keyword, "delivery_key": keyword, "alert_id": keyword,
-                    "brand": keyword, "severity": keyword, "alert_status": keyword,
-                    "sequence": {"type": "integer"}, "channel": keyword, "channel_type": keyword,
-                    "route": keyword, "channels": keyword, "attempts": {"type": "integer"},
-                    "error": {"type": "text"}, "http_status": {"type": "integer"},
-                    "created_at": {"type": "date"}, "updated_at": {"type": "date"}, "sent_at": {"type": "date"},
-                    "not_before": {"type": "date"}, "next_attempt_at": {"type": "date"},
-                    "due_at": {"type": "date"}, "reason": {"type": "text"},
+                    "kind": keyword,
+                    "status": keyword,
+                    "delivery_key": keyword,
+                    "alert_id": keyword,
+                    "brand": keyword,
+                    "severity": keyword,
+                    "alert_status": keyword,
+                    "sequence": {"type": "integer"},
+                    "channel": keyword,
+                    "channel_type": keyword,
+                    "route": keyword,
+                    "channels": keyword,
+                    "attempts": {"type": "integer"},
+                    "error": {"type": "text"},
+                    "http_status": {"type": "integer"},
+                    "created_at": {"type": "date"},
+                    "updated_at": {"type": "date"},
+                    "sent_at": {"type": "date"},
+                    "not_before": {"type": "date"},
+                    "next_attempt_at": {"type": "date"},
+                    "due_at": {"type": "date"},
+                    "reason": {"type": "text"},
                     "attempt_log": {"type": "object", "enabled": False},
                     "alert": {"type": "object", "enabled": False},
                 },
@@ -98,6 +113,10 @@ class DeliveryLog:
     async def unfinished(self, limit: int = 10_000) -> list[dict[str, Any]]:
         """Pending deliveries and armed escalations (what a restarted notifier must take over)."""
         await self.es.indices.refresh(index=self.alias)
-        resp = await self.es.search(index=self.alias, size=limit, sort=[{"created_at": "asc"}],
-                                    query={"terms": {"status": ["pending", "scheduled"]}})
+        resp = await self.es.search(
+            index=self.alias,
+            size=limit,
+            sort=[{"created_at": "asc"}],
+            query={"terms": {"status": ["pending", "scheduled"]}},
+        )
         return [{**h["_source"], "_id": h["_id"]} for h in resp["hits"]["hits"]]

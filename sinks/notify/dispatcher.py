@@ -11,6 +11,7 @@
 * ``stop()`` drains what it can; jobs still pending stay ``pending`` in the log and the next ``start()``
   (any notifier with the same index prefix) re-sends them: at-least-once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,11 +19,12 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from schemas.alerts import Alert
 from schemas.settings import ApiSettings, ElasticsearchSettings, IndexNames
+from sinks.notify import workflow
 from sinks.notify.channels import Channel, DeliveryError, build_channel
 from sinks.notify.config import Escalation, NotifyConfig
 from sinks.notify.deliverylog import FINAL, DeliveryLog, delivery_id, ensure_delivery_log, escalation_id
@@ -30,7 +32,6 @@ from sinks.notify.links import LinkSigner
 from sinks.notify.ratelimit import SlidingWindowLimiter
 from sinks.notify.render import MessageContext, Renderer, build_links
 from sinks.notify.routing import Router
-from sinks.notify import workflow
 
 log = logging.getLogger("lingting.notify")
 
@@ -45,7 +46,7 @@ class NotifierSettings(Protocol):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -83,22 +84,46 @@ class Job:
 
     def document(self) -> dict[str, Any]:
         a = self.alert
-        return {"kind": self.kind, "status": self.status, "delivery_key": self.delivery_key, "alert_id": a.id,
-                "brand": a.brand, "severity": a.severity, "alert_status": a.status, "sequence": a.sequence,
-                "channel": self.channel, "channel_type": self.channel_type, "route": self.route,
-                "attempts": self.attempts, "error": self.error, "http_status": self.http_status,
-                "created_at": _iso(self.created_at), "updated_at": _iso(_utcnow()), "sent_at": _iso(self.sent_at),
-                "not_before": _iso(self.not_before), "next_attempt_at": _iso(self.next_attempt_at),
-                "attempt_log": self.attempt_log[-50:], "alert": a.model_dump(mode="json")}
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "delivery_key": self.delivery_key,
+            "alert_id": a.id,
+            "brand": a.brand,
+            "severity": a.severity,
+            "alert_status": a.status,
+            "sequence": a.sequence,
+            "channel": self.channel,
+            "channel_type": self.channel_type,
+            "route": self.route,
+            "attempts": self.attempts,
+            "error": self.error,
+            "http_status": self.http_status,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(_utcnow()),
+            "sent_at": _iso(self.sent_at),
+            "not_before": _iso(self.not_before),
+            "next_attempt_at": _iso(self.next_attempt_at),
+            "attempt_log": self.attempt_log[-50:],
+            "alert": a.model_dump(mode="json"),
+        }
 
     @classmethod
-    def from_document(cls, doc_id: str, src: dict[str, Any]) -> "Job":
-        return cls(doc_id=doc_id, channel=src["channel"], channel_type=src.get("channel_type", ""),
-                   alert=Alert.model_validate(src["alert"]), kind=src.get("kind", "alert"),
-                   route=src.get("route", ""), created_at=_parse(src.get("created_at")) or _utcnow(),
-                   not_before=_parse(src.get("not_before")), status=src.get("status", "pending"),
-                   attempts=src.get("attempts", 0), error=src.get("error"),
-                   attempt_log=list(src.get("attempt_log") or []))
+    def from_document(cls, doc_id: str, src: dict[str, Any]) -> Job:
+        return cls(
+            doc_id=doc_id,
+            channel=src["channel"],
+            channel_type=src.get("channel_type", ""),
+            alert=Alert.model_validate(src["alert"]),
+            kind=src.get("kind", "alert"),
+            route=src.get("route", ""),
+            created_at=_parse(src.get("created_at")) or _utcnow(),
+            not_before=_parse(src.get("not_before")),
+            status=src.get("status", "pending"),
+            attempts=src.get("attempts", 0),
+            error=src.get("error"),
+            attempt_log=list(src.get("attempt_log") or []),
+        )
 
 
 @dataclass
@@ -113,8 +138,17 @@ class _Lane:
 
 
 class Notifier:
-    def __init__(self, config: NotifyConfig, *, es_url: str, index_prefix: str, es_options: dict[str, Any] | None = None,
-                 language: str = "zh", signer: LinkSigner | None = None, kibana_url: str | None = None) -> None:
+    def __init__(
+        self,
+        config: NotifyConfig,
+        *,
+        es_url: str,
+        index_prefix: str,
+        es_options: dict[str, Any] | None = None,
+        language: str = "zh",
+        signer: LinkSigner | None = None,
+        kibana_url: str | None = None,
+    ) -> None:
         self.config = config
         # es_options: ElasticsearchSettings.client_options() (auth, TLS); es_url alone: an open local node
         self.es_url, self.prefix = es_url, index_prefix
@@ -136,12 +170,19 @@ class Notifier:
         self.log: DeliveryLog | None = None
 
     @classmethod
-    def from_settings(cls, settings: NotifierSettings) -> "Notifier":
+    def from_settings(cls, settings: NotifierSettings) -> Notifier:
         e, api = settings.elasticsearch, settings.api
         secret = settings.notify.links.secret.get_secret_value() if settings.notify.links.secret else api.token
         signer = LinkSigner(api.public_url, secret, settings.notify.links.ttl) if api.public_url and secret else None
-        return cls(settings.notify, es_url=e.url, index_prefix=e.index_prefix, es_options=e.client_options(),
-                   language=settings.language, signer=signer, kibana_url=e.kibana_url)
+        return cls(
+            settings.notify,
+            es_url=e.url,
+            index_prefix=e.index_prefix,
+            es_options=e.client_options(),
+            language=settings.language,
+            signer=signer,
+            kibana_url=e.kibana_url,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -169,8 +210,7 @@ class Notifier:
             self._lanes[cfg.name] = lane
         self._started = True
         await self._resume()
-        log.info("notifier started: channels %s, %d routes", ", ".join(self._lanes) or "none",
-                 len(self.router.routes))
+        log.info("notifier started: channels %s, %d routes", ", ".join(self._lanes) or "none", len(self.router.routes))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let the senders finish what is queued (up to ``timeout``); unfinished jobs stay pending in the log."""
@@ -180,16 +220,20 @@ class Notifier:
             self._started = False
             return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(l.busy or not l.queue.empty() for l in self._lanes.values()):
+        while time.monotonic() < deadline and any(lane.busy or not lane.queue.empty() for lane in self._lanes.values()):
             await asyncio.sleep(0.05)
-        tasks = [l.task for l in self._lanes.values() if l.task] + list(self._timers.values())
+        tasks = [lane.task for lane in self._lanes.values() if lane.task] + list(self._timers.values())
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         left = len(self._inflight)
         if left:
-            log.warning("notifier stopping with %d deliveries not yet sent: they stay 'pending' in %s and are "
-                        "sent by the next notifier that starts", left, self.log.alias if self.log else "the log")
+            log.warning(
+                "notifier stopping with %d deliveries not yet sent: they stay 'pending' in %s and are "
+                "sent by the next notifier that starts",
+                left,
+                self.log.alias if self.log else "the log",
+            )
         self._lanes.clear()
         self._timers.clear()
         self._inflight.clear()
@@ -203,7 +247,7 @@ class Notifier:
         """Take over deliveries and escalations a previous notifier left unfinished."""
         try:
             docs = await self.log.unfinished()
-        except Exception as err:  # noqa: BLE001 - ES down: new alerts still go out
+        except Exception as err:
             log.warning("cannot read unfinished deliveries from %s: %s", self.log.alias, err)
             return
         resumed = 0
@@ -226,9 +270,22 @@ class Notifier:
             return
         now = _utcnow()
         decision = self.router.decide(alert, now)
-        jobs = [(Job(delivery_id(alert.delivery_key, t.channel), t.channel, self._lanes[t.channel].channel.type,
-                     alert, route=t.route, created_at=now, not_before=t.not_before), t.suppressed)
-                for t in decision.targets if t.channel in self._lanes]
+        jobs = [
+            (
+                Job(
+                    delivery_id(alert.delivery_key, t.channel),
+                    t.channel,
+                    self._lanes[t.channel].channel.type,
+                    alert,
+                    route=t.route,
+                    created_at=now,
+                    not_before=t.not_before,
+                ),
+                t.suppressed,
+            )
+            for t in decision.targets
+            if t.channel in self._lanes
+        ]
         await self._enqueue(jobs)
         for route, esc in decision.escalations:
             await self._arm_escalation(alert, route, esc, now)
@@ -237,7 +294,7 @@ class Notifier:
         jobs = [(j, s) for j, s in jobs if j.doc_id not in self._inflight]
         try:
             existing = await self.log.get_many([j.doc_id for j, _ in jobs])
-        except Exception as err:  # noqa: BLE001 - without the log we still deliver (at-least-once)
+        except Exception as err:
             log.warning("delivery log unavailable (%s): sending without the replay check", err)
             existing = {}
         ready: list[Job] = []
@@ -286,7 +343,7 @@ class Notifier:
                 await self._send_with_retries(lane, job)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a bug in one message must not stop the channel
+            except Exception:
                 log.exception("notify %s: unexpected error delivering %s", lane.channel.name, job.delivery_key)
                 job.status, job.error = "failed", "internal error (see worker log)"
                 await self._record(job)
@@ -297,22 +354,32 @@ class Notifier:
 
     def _context(self, job: Job, channel: Channel) -> MessageContext:
         links = build_links(job.alert, signer=self.signer, kibana_url=self.kibana_url, posts_alias=self.posts_alias)
-        return MessageContext(job.alert, language=channel.config.language or self.language,
-                              escalated=job.kind == "escalation", links=links,
-                              max_sample_posts=self.config.max_sample_posts, delivery_key=job.delivery_key)
+        return MessageContext(
+            job.alert,
+            language=channel.config.language or self.language,
+            escalated=job.kind == "escalation",
+            links=links,
+            max_sample_posts=self.config.max_sample_posts,
+            delivery_key=job.delivery_key,
+        )
 
     async def _send_with_retries(self, lane: _Lane, job: Job) -> None:
         channel = lane.channel
         policy = channel.config.retry or self.config.retry
         try:
             prepared = channel.payload(self._context(job, channel))
-        except Exception as err:  # noqa: BLE001 - e.g. a broken user template: fall back to the bundled ones
-            log.error("notify %s: cannot render %s with the configured templates (%s: %s); using the bundled "
-                      "templates", channel.name, job.delivery_key, type(err).__name__, err)
+        except Exception as err:
+            log.error(
+                "notify %s: cannot render %s with the configured templates (%s: %s); using the bundled templates",
+                channel.name,
+                job.delivery_key,
+                type(err).__name__,
+                err,
+            )
             own, channel.renderer = channel.renderer, self._bundled
             try:
                 prepared = channel.payload(self._context(job, channel))
-            except Exception as err2:  # noqa: BLE001
+            except Exception as err2:
                 job.status, job.error = "failed", f"cannot render the message: {type(err2).__name__}: {err2}"
                 await self._record(job)
                 return
@@ -327,8 +394,15 @@ class Notifier:
                 answer = await channel.send(prepared, delivery_key=job.delivery_key, timeout=policy.timeout)
             except DeliveryError as err:
                 job.error, job.http_status = str(err), err.status
-                job.attempt_log.append({"at": _iso(_utcnow()), "ok": False, "error": str(err), "status": err.status,
-                                        "ms": round((time.monotonic() - started) * 1000)})
+                job.attempt_log.append(
+                    {
+                        "at": _iso(_utcnow()),
+                        "ok": False,
+                        "error": str(err),
+                        "status": err.status,
+                        "ms": round((time.monotonic() - started) * 1000),
+                    }
+                )
                 wait = delay * (1 + policy.jitter * (2 * random.random() - 1))
                 if err.retry_after is not None:
                     wait = max(wait, err.retry_after)
@@ -336,20 +410,32 @@ class Notifier:
                 if not err.retryable or age + wait > policy.give_up_after:
                     job.status = "failed"
                     job.next_attempt_at = None
-                    log.error("notify %s: giving up on %s after %d attempts: %s", channel.name, job.delivery_key,
-                              job.attempts, err)
+                    log.error(
+                        "notify %s: giving up on %s after %d attempts: %s",
+                        channel.name,
+                        job.delivery_key,
+                        job.attempts,
+                        err,
+                    )
                     await self._record(job)
                     return
                 job.next_attempt_at = _utcnow() + timedelta(seconds=wait)
-                log.warning("notify %s: attempt %d for %s failed (%s); retrying in %.1fs", channel.name,
-                            job.attempts, job.delivery_key, err, wait)
+                log.warning(
+                    "notify %s: attempt %d for %s failed (%s); retrying in %.1fs",
+                    channel.name,
+                    job.attempts,
+                    job.delivery_key,
+                    err,
+                    wait,
+                )
                 await self._record(job)
                 await asyncio.sleep(wait)
                 delay = min(delay * policy.multiplier, policy.max_delay)
                 continue
             job.status, job.sent_at, job.next_attempt_at = "sent", _utcnow(), None
-            job.attempt_log.append({"at": _iso(job.sent_at), "ok": True,
-                                    "ms": round((time.monotonic() - started) * 1000)})
+            job.attempt_log.append(
+                {"at": _iso(job.sent_at), "ok": True, "ms": round((time.monotonic() - started) * 1000)}
+            )
             log.info("notify %s: sent %s (attempt %d): %s", channel.name, job.delivery_key, job.attempts, answer)
             await self._record(job)
             return
@@ -357,26 +443,36 @@ class Notifier:
     async def _record(self, job: Job) -> None:
         try:
             await self.log.write(job.doc_id, job.document())
-        except Exception as err:  # noqa: BLE001 - the message matters more than its log line
-            log.warning("delivery log write failed for %s → %s (%s): %s", job.delivery_key, job.channel,
-                        job.status, err)
+        except Exception as err:
+            log.warning(
+                "delivery log write failed for %s → %s (%s): %s", job.delivery_key, job.channel, job.status, err
+            )
 
     # ------------------------------------------------------------------ escalation
     async def _arm_escalation(self, alert: Alert, route: str, esc: Escalation, now: datetime) -> None:
         doc_id = escalation_id(alert.id, route)
         if doc_id in self._timers:
             return
-        doc = {"kind": "escalation-timer", "status": "scheduled", "alert_id": alert.id, "brand": alert.brand,
-               "severity": alert.severity, "route": route, "channels": list(esc.to),
-               "created_at": _iso(now), "updated_at": _iso(now), "due_at": _iso(now + timedelta(seconds=esc.after)),
-               "alert": alert.model_dump(mode="json")}
+        doc = {
+            "kind": "escalation-timer",
+            "status": "scheduled",
+            "alert_id": alert.id,
+            "brand": alert.brand,
+            "severity": alert.severity,
+            "route": route,
+            "channels": list(esc.to),
+            "created_at": _iso(now),
+            "updated_at": _iso(now),
+            "due_at": _iso(now + timedelta(seconds=esc.after)),
+            "alert": alert.model_dump(mode="json"),
+        }
         try:
             if not await self.log.create(doc_id, doc):
                 existing = await self.log.get(doc_id)
                 if not existing or existing.get("status") != "scheduled":
                     return  # already escalated or cancelled for this crisis
                 doc = existing
-        except Exception as err:  # noqa: BLE001 - keep the timer in memory at least
+        except Exception as err:
             log.warning("cannot record escalation timer for %s: %s", alert.id, err)
         self._arm_timer(doc_id, doc)
 
@@ -389,7 +485,7 @@ class Notifier:
             await asyncio.sleep(max(0.0, (due - _utcnow()).total_seconds()))
             try:
                 await self._escalate(doc_id, doc)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("escalation %s failed", doc_id)
             finally:
                 self._timers.pop(doc_id, None)
@@ -403,21 +499,37 @@ class Notifier:
             source = current["_source"]
             if workflow.is_handled(source):
                 wf = source.get("workflow") or {}
-                reason = (f"{wf.get('state')} by {wf.get('by')} at {wf.get('at')}" if wf.get("state") in workflow.HANDLED
-                          else "the crisis was resolved")
+                reason = (
+                    f"{wf.get('state')} by {wf.get('by')} at {wf.get('at')}"
+                    if wf.get("state") in workflow.HANDLED
+                    else "the crisis was resolved"
+                )
                 log.info("escalation of %s not needed: %s", alert.id, reason)
                 await self._finish_timer(doc_id, doc, "cancelled", reason)
                 return
             fields = {k: v for k, v in source.items() if k in Alert.model_fields}
             try:
                 alert = Alert.model_validate(fields)  # the latest state of the crisis
-            except Exception:  # noqa: BLE001 - fall back to the snapshot
+            except Exception:
                 pass
         log.warning("escalating unacknowledged %s alert %s to %s", alert.severity, alert.id, ", ".join(doc["channels"]))
         now = _utcnow()
-        jobs = [(Job(delivery_id(alert.delivery_key, ch, "escalation"), ch, self._lanes[ch].channel.type, alert,
-                     kind="escalation", route=doc.get("route", ""), created_at=now), False)
-                for ch in doc["channels"] if ch in self._lanes]
+        jobs = [
+            (
+                Job(
+                    delivery_id(alert.delivery_key, ch, "escalation"),
+                    ch,
+                    self._lanes[ch].channel.type,
+                    alert,
+                    kind="escalation",
+                    route=doc.get("route", ""),
+                    created_at=now,
+                ),
+                False,
+            )
+            for ch in doc["channels"]
+            if ch in self._lanes
+        ]
         await self._enqueue(jobs)
         await self._finish_timer(doc_id, doc, "escalated", f"not acknowledged by {_iso(now)}")
 
@@ -425,7 +537,7 @@ class Notifier:
         doc = {**doc, "status": status, "reason": reason, "updated_at": _iso(_utcnow())}
         try:
             await self.log.write(doc_id, doc)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             log.warning("cannot record escalation %s as %s: %s", doc_id, status, err)
 
     # ------------------------------------------------------------------ introspection (tests, CLI)
@@ -437,7 +549,7 @@ class Notifier:
         """True once every queue is empty and nothing is being sent (deferred jobs excepted)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not any(l.busy or not l.queue.empty() for l in self._lanes.values()):
+            if not any(lane.busy or not lane.queue.empty() for lane in self._lanes.values()):
                 return True
             await asyncio.sleep(0.05)
         return False

@@ -1,6 +1,7 @@
 """Signed action links: a crisis manager clicks 确认/认领/解除 in the chat message and lands on the
 acknowledge API without a token. The link carries ``exp`` and an HMAC over (action, alert id, exp); the page
 it opens asks for a name and POSTs back (so chat link previews can never acknowledge an alert by themselves)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,9 @@ class LinkSigner:
 
     def link(self, action: str, alert_id: str, *, now: float | None = None) -> str:
         exp = int((now if now is not None else time.time()) + self.ttl)
-        query = urlencode({"action": action, "alert": alert_id, "exp": exp,
-                           "sig": _mac(self.secret, action, alert_id, exp)})
+        query = urlencode(
+            {"action": action, "alert": alert_id, "exp": exp, "sig": _mac(self.secret, action, alert_id, exp)}
+        )
         path = "posts" if action == "posts" else "act"
         return f"{self.public_url.rstrip('/')}/{path}?{query}"
 
@@ -35,8 +37,9 @@ class LinkSigner:
         return {a: self.link(a, alert_id, now=now) for a in LINK_ACTIONS}
 
 
-def verify_link(secret: str, action: str, alert_id: str, exp: str | int, sig: str, *,
-                now: float | None = None) -> str | None:
+def verify_link(
+    secret: str, action: str, alert_id: str, exp: str | int, sig: str, *, now: float | None = None
+) -> str | None:
     """None when valid, else the reason (for the page shown to the person who clicked)."""
     if action not in LINK_ACTIONS:
         return f"unknown action {action!r}"

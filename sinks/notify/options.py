@@ -1,5 +1,6 @@
 """The config types that channels and routes share: durations (``15m``), secrets from the environment
 (``${VAR}`` or ``<field>_env: VAR``), the retry policy and rate limits."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """An approximate HTML preview of a prepared message as each client shows it (for ``lingting notify render
 --html`` and the screenshots in docs/alerts.md). Not used for delivery."""
+
 from __future__ import annotations
 
 import html
@@ -44,9 +45,14 @@ def _slack_mrkdwn(text: str) -> str:
 
 
 def _buttons(items: list[tuple[str, str, str]]) -> str:
-    return "<div class='btns'>" + "".join(
-        f"<a class='btn {cls}' href='{html.escape(url, quote=True)}'>{html.escape(label)}</a>"
-        for label, url, cls in items) + "</div>"
+    return (
+        "<div class='btns'>"
+        + "".join(
+            f"<a class='btn {cls}' href='{html.escape(url, quote=True)}'>{html.escape(label)}</a>"
+            for label, url, cls in items
+        )
+        + "</div>"
+    )
 
 
 def preview_html(channel_type: str, prepared: Prepared) -> str:
@@ -56,15 +62,21 @@ def preview_html(channel_type: str, prepared: Prepared) -> str:
     if channel_type == "dingtalk":
         card = body.get("actionCard") or body.get("markdown")
         btns = [(b["title"], b["actionURL"], "") for b in card.get("btns", [])]
-        content = (f"<div class='card'><div class='body'>{_markdown(card['text'])}</div>"
-                   f"{_buttons(btns) if btns else ''}</div>")
-        return _PAGE.format(title=html.escape(card["title"]), bg="#eef0f3", label="钉钉 DingTalk · 群机器人",
-                            content=content)
+        content = (
+            f"<div class='card'><div class='body'>{_markdown(card['text'])}</div>{_buttons(btns) if btns else ''}</div>"
+        )
+        return _PAGE.format(
+            title=html.escape(card["title"]), bg="#eef0f3", label="钉钉 DingTalk · 群机器人", content=content
+        )
     if channel_type == "wecom":
         text = body["markdown"]["content"].replace('<font color="warning">', "<span style='color:#ff8800'>")
         text = text.replace("</font>", "</span>")
-        return _PAGE.format(title="WeCom", bg="#f2f3f5", label="企业微信 WeCom · 群机器人",
-                            content=f"<div class='card'><div class='body'>{_markdown(text)}</div></div>")
+        return _PAGE.format(
+            title="WeCom",
+            bg="#f2f3f5",
+            label="企业微信 WeCom · 群机器人",
+            content=f"<div class='card'><div class='body'>{_markdown(text)}</div></div>",
+        )
     if channel_type == "feishu":
         card = body["card"]
         color = _HEADER_BG.get(card["header"]["template"], "#3370ff")
@@ -73,11 +85,21 @@ def preview_html(channel_type: str, prepared: Prepared) -> str:
             if el["tag"] == "div":
                 parts.append(f"<div class='body'>{_markdown(el['text']['content'])}</div>")
             elif el["tag"] == "action":
-                parts.append(_buttons([(a["text"]["content"], a["url"], "primary" if a["type"] == "primary" else "")
-                                       for a in el["actions"]]))
+                parts.append(
+                    _buttons(
+                        [
+                            (a["text"]["content"], a["url"], "primary" if a["type"] == "primary" else "")
+                            for a in el["actions"]
+                        ]
+                    )
+                )
         head = f"<div class='head' style='background:{color};color:#fff'>{html.escape(card['header']['title']['content'])}</div>"
-        return _PAGE.format(title="Feishu", bg="#f5f6f7", label="飞书 Feishu / Lark · 自定义机器人（消息卡片）",
-                            content=f"<div class='card'>{head}{''.join(parts)}</div>")
+        return _PAGE.format(
+            title="Feishu",
+            bg="#f5f6f7",
+            label="飞书 Feishu / Lark · 自定义机器人（消息卡片）",
+            content=f"<div class='card'>{head}{''.join(parts)}</div>",
+        )
     if channel_type == "slack":
         parts = []
         for b in body["blocks"]:
@@ -91,7 +113,15 @@ def preview_html(channel_type: str, prepared: Prepared) -> str:
                 parts.append(_buttons([(e["text"]["text"], e["url"], e.get("style", "")) for e in b["elements"]]))
             elif b["type"] == "context":
                 parts.append(f"<div class='body label'>{html.escape(b['elements'][0]['text'])}</div>")
-        return _PAGE.format(title="Slack", bg="#f8f8f8", label="Slack · incoming webhook (Block Kit)",
-                            content=f"<div class='card'>{''.join(parts)}</div>")
-    return _PAGE.format(title="webhook", bg="#fff", label="webhook · JSON body",
-                        content=f"<pre>{html.escape(json.dumps(body, ensure_ascii=False, indent=2))}</pre>")
+        return _PAGE.format(
+            title="Slack",
+            bg="#f8f8f8",
+            label="Slack · incoming webhook (Block Kit)",
+            content=f"<div class='card'>{''.join(parts)}</div>",
+        )
+    return _PAGE.format(
+        title="webhook",
+        bg="#fff",
+        label="webhook · JSON body",
+        content=f"<pre>{html.escape(json.dumps(body, ensure_ascii=False, indent=2))}</pre>",
+    )

@@ -1,11 +1,12 @@
 """Sliding-window rate limits: at most N messages in any ``per`` seconds (DingTalk counts per minute and
 throttles a robot for 10 minutes beyond 20, so a token bucket's extra burst is not good enough)."""
+
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 
 class SlidingWindowLimiter:

@@ -3,10 +3,11 @@
 Templates produce text only (title, markdown, Slack mrkdwn, email HTML/plain); the channel modules wrap it in
 each service's JSON (card, blocks, ...) and enforce the service's size limits with :func:`fit_bytes`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -52,9 +53,14 @@ class MessageContext:
         a, lang = self.alert, self.language
         tz = ZoneInfo(self.timezone)
         return {
-            "alert": a, "lang": lang, "escalated": self.escalated, "links": self.links,
-            "severity_label": SEVERITY_LABEL[lang][a.severity], "status_label": STATUS_LABEL[lang][a.status],
-            "emoji": SEVERITY_EMOJI[a.severity], "color": SEVERITY_COLOR[a.severity],
+            "alert": a,
+            "lang": lang,
+            "escalated": self.escalated,
+            "links": self.links,
+            "severity_label": SEVERITY_LABEL[lang][a.severity],
+            "status_label": STATUS_LABEL[lang][a.status],
+            "emoji": SEVERITY_EMOJI[a.severity],
+            "color": SEVERITY_COLOR[a.severity],
             "window": f"{a.window_start.astimezone(tz):%m-%d %H:%M}–{a.window_end.astimezone(tz):%H:%M}",
             "crisis_start": a.crisis_start.astimezone(tz).strftime("%Y-%m-%d %H:%M") if a.crisis_start else None,
             "tz_label": "北京时间" if lang == "zh" and self.timezone == "Asia/Shanghai" else self.timezone,
@@ -122,12 +128,24 @@ class Renderer:
         if templates_dir:
             loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATE_DIR)))
-        self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
-                                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
         self.html_env = self.env.overlay(autoescape=True)
         for env in (self.env, self.html_env):
-            env.filters.update(num=_num, wan=_wan, pct=_pct, shorten=_shorten, md=_md_escape,
-                               slack=_slack_escape, urlquote=lambda s: quote(str(s), safe=""))
+            env.filters.update(
+                num=_num,
+                wan=_wan,
+                pct=_pct,
+                shorten=_shorten,
+                md=_md_escape,
+                slack=_slack_escape,
+                urlquote=lambda s: quote(str(s), safe=""),
+            )
 
     def render(self, name: str, ctx: MessageContext, **extra: Any) -> str:
         env = self.html_env if name.endswith(".html.j2") else self.env
@@ -149,8 +167,9 @@ def fit_bytes(text: str, max_bytes: int, mark: str = TRUNCATION_MARK["zh"]) -> s
     return cut + mark if len((cut + mark).encode()) <= max_bytes else cut
 
 
-def markdown_with_links(renderer: Renderer, ctx: MessageContext, *, flavor: str, max_bytes: int,
-                        links: bool = True, suffix: str = "") -> str:
+def markdown_with_links(
+    renderer: Renderer, ctx: MessageContext, *, flavor: str, max_bytes: int, links: bool = True, suffix: str = ""
+) -> str:
     """Markdown body truncated to fit ``max_bytes`` together with the action links (and ``suffix``, e.g.
     @mentions), which are appended after the cut so they survive any truncation."""
     body = renderer.render("markdown.md.j2", ctx, flavor=flavor)
@@ -169,16 +188,17 @@ def kibana_posts_link(kibana_url: str | None, alert: Alert, posts_alias: str) ->
     """Discover link to the brand's posts during the alert window (negative first)."""
     if not kibana_url:
         return None
-    start = alert.window_start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    end = alert.window_end.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    start = alert.window_start.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    end = alert.window_end.astimezone(UTC).isoformat().replace("+00:00", "Z")
     brand = alert.brand.replace("'", "!'").replace('"', '\\"')
     g = f"(time:(from:'{start}',to:'{end}'))"
     a = f"(query:(language:kuery,query:'brands:\"{brand}\" and sentiment.label:negative'))"
     return f"{kibana_url.rstrip('/')}/app/discover#/?_g={quote(g, safe='(),:')}&_a={quote(a, safe='(),:')}"
 
 
-def build_links(alert: Alert, *, signer: LinkSigner | None, kibana_url: str | None, posts_alias: str,
-                now: float | None = None) -> dict[str, str]:
+def build_links(
+    alert: Alert, *, signer: LinkSigner | None, kibana_url: str | None, posts_alias: str, now: float | None = None
+) -> dict[str, str]:
     links: dict[str, str] = {}
     if signer is not None:
         links.update(signer.links(alert.id, now=now))
@@ -188,4 +208,4 @@ def build_links(alert: Alert, *, signer: LinkSigner | None, kibana_url: str | No
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -1,4 +1,5 @@
 """Which channels get an alert, when (quiet hours), and which escalations to arm. Pure: no I/O."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -74,8 +75,12 @@ class Router:
             for channel in route.channels:
                 if channel not in self.enabled:
                     continue
-                target = Target(channel, name, not_before=until if quiet and quiet.action == "defer" else None,
-                                suppressed=bool(until and quiet and quiet.action == "drop"))
+                target = Target(
+                    channel,
+                    name,
+                    not_before=until if quiet and quiet.action == "defer" else None,
+                    suppressed=bool(until and quiet and quiet.action == "drop"),
+                )
                 if channel not in best or _sooner(target, best[channel]):
                     best[channel] = target
             esc = route.escalate
@@ -87,10 +92,12 @@ class Router:
 
 def _sooner(a: Target, b: Target) -> bool:
     """Is ``a`` a better plan than ``b`` for the same channel (send now > defer > drop)?"""
+
     def rank(t: Target) -> tuple[int, float]:
         if t.suppressed:
             return (2, 0.0)
         if t.not_before is not None:
             return (1, t.not_before.timestamp())
         return (0, 0.0)
+
     return rank(a) < rank(b)

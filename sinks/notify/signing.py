@@ -8,6 +8,7 @@
 * Feishu custom bot: ``sign = base64(HMAC-SHA256(key="<s timestamp>\\n<secret>", msg=b""))``, passed in the
   JSON body as ``timestamp`` (seconds, string) and ``sign``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,8 +26,9 @@ def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify_webhook_signature(secret: str, timestamp: str, body: bytes, signature: str, *, now: float,
-                             tolerance: float = 300.0) -> bool:
+def verify_webhook_signature(
+    secret: str, timestamp: str, body: bytes, signature: str, *, now: float, tolerance: float = 300.0
+) -> bool:
     """What a receiver does: constant-time compare, and refuse stale timestamps (replay protection)."""
     try:
         ts = int(timestamp)

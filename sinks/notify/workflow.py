@@ -4,9 +4,10 @@
 Only ``workflow`` is ever written here (partial update with optimistic concurrency), so the Alert fields the
 ES sink maintains are never overwritten.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.errors import LingtingError
@@ -42,8 +43,15 @@ def is_handled(source: dict[str, Any]) -> bool:
     return state in HANDLED or source.get("status") == "resolved"
 
 
-def next_workflow(current: dict[str, Any] | None, action: str, by: str, *, at: datetime,
-                  assignee: str | None = None, note: str | None = None) -> dict[str, Any]:
+def next_workflow(
+    current: dict[str, Any] | None,
+    action: str,
+    by: str,
+    *,
+    at: datetime,
+    assignee: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """The workflow after ``action``. Acknowledging never moves a crisis backwards (assigned/resolved stay)."""
     if action not in ACTION_STATE:
         raise WorkflowError(f"unknown action {action!r} (acknowledge, assign, resolve)")
@@ -66,21 +74,36 @@ def next_workflow(current: dict[str, Any] | None, action: str, by: str, *, at: d
     return wf
 
 
-async def apply_action(es, alerts_alias: str, alert_id: str, action: str, by: str, *,
-                       assignee: str | None = None, note: str | None = None, at: datetime | None = None,
-                       attempts: int = 5) -> dict[str, Any]:
+async def apply_action(
+    es,
+    alerts_alias: str,
+    alert_id: str,
+    action: str,
+    by: str,
+    *,
+    assignee: str | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
+    attempts: int = 5,
+) -> dict[str, Any]:
     """Record an action on an alert; returns the new workflow. Raises AlertNotFound / WorkflowError."""
     from elasticsearch import ConflictError
 
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     for _ in range(attempts):
         doc = await get_alert_doc(es, alerts_alias, alert_id)
         if doc is None:
             raise AlertNotFound(f"no alert {alert_id!r} in {alerts_alias}")
         wf = next_workflow(doc["_source"].get("workflow"), action, by, at=at, assignee=assignee, note=note)
         try:
-            await es.update(index=doc["_index"], id=alert_id, doc={"workflow": wf},
-                            if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"], refresh=True)
+            await es.update(
+                index=doc["_index"],
+                id=alert_id,
+                doc={"workflow": wf},
+                if_seq_no=doc["_seq_no"],
+                if_primary_term=doc["_primary_term"],
+                refresh=True,
+            )
             return wf
         except ConflictError:  # the ES sink or another click updated it meanwhile: read again
             continue

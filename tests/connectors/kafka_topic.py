@@ -1,4 +1,5 @@
 """Read a test topic back from the real broker: what the connectors under test really published."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -9,8 +10,13 @@ def read_topic(topic: str, bootstrap: str) -> list:
     """Every record of ``topic`` from the start (stops after 3 s without a new record)."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
     try:
         return list(consumer)
     finally:

@@ -5,6 +5,7 @@ The outages are real network outages: a small TCP forwarder in this process stan
 the broker (it rewrites the broker's advertised port in Kafka responses so that every connection goes through
 it) and is closed, connections cut, then opened again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,9 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -29,8 +31,12 @@ from tests.connectors.kafka_topic import key_counts
 
 pytestmark = pytest.mark.integration
 
-TEXTS = ["海底捞的服务还是一如既往的好[赞] #海底捞#", "蔚來的售後太慢了，等了三天[怒]",
-         "蜜雪冰城新品好喝😋 //@奶茶控:真的吗", "小米汽车真香，已下定🚗 #小米SU7#"]
+TEXTS = [
+    "海底捞的服务还是一如既往的好[赞] #海底捞#",
+    "蔚來的售後太慢了，等了三天[怒]",
+    "蜜雪冰城新品好喝😋 //@奶茶控:真的吗",
+    "小米汽车真香，已下定🚗 #小米SU7#",
+]
 
 
 def free_port() -> int:
@@ -142,15 +148,22 @@ class ListSource(Source[int]):
 
     def __init__(self, n: int, prefix: str) -> None:
         self.n, self.prefix = n, prefix
-        self.t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+        self.t0 = datetime.now(UTC) - timedelta(hours=1)
 
     def items(self, resume: int | None) -> Iterator[Item[int]]:
         for i in range(int(resume or 0), self.n):
             if i % 500 == 499:
                 yield Invalid(i + 1, "not a post", f"第{i}条".encode())  # kept on the dead-letter topic
                 continue
-            yield Emit(RawPost(platform="weibo", id=f"{self.prefix}{i}", text=f"{TEXTS[i % 4]} 第{i}条",
-                               created_at=self.t0 + timedelta(seconds=i)), i + 1)
+            yield Emit(
+                RawPost(
+                    platform="weibo",
+                    id=f"{self.prefix}{i}",
+                    text=f"{TEXTS[i % 4]} 第{i}条",
+                    created_at=self.t0 + timedelta(seconds=i),
+                ),
+                i + 1,
+            )
 
 
 def topic_keys(settings) -> Counter:
@@ -172,8 +185,9 @@ def test_publisher_waits_for_kafka_and_logs_then_publishes(make_settings, kafka_
     settings = make_settings(kafka={"bootstrap": f"127.0.0.1:{kafka_path.port}"})
     caplog.set_level(logging.WARNING, logger="lingting.connect")
     opened: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: opened.update(p=Publisher(settings.kafka, client_id="lingting-connect-test",
-                                                                       log_every=0.5)))
+    thread = threading.Thread(
+        target=lambda: opened.update(p=Publisher(settings.kafka, client_id="lingting-connect-test", log_every=0.5))
+    )
     thread.start()
     wait_until(lambda: any("unreachable" in r.getMessage() for r in caplog.records), 15, "the waiting log line")
     assert thread.is_alive() and "p" not in opened, "the publisher must wait, not give up"
@@ -183,8 +197,9 @@ def test_publisher_waits_for_kafka_and_logs_then_publishes(make_settings, kafka_
     thread.join(60)
     publisher = opened["p"]
     for i in range(3):
-        publisher.publish(RawPost(platform="weibo", id=f"w{i}", text=f"{TEXTS[i]}",
-                                  created_at="2026-11-20T20:00:00+08:00"))
+        publisher.publish(
+            RawPost(platform="weibo", id=f"w{i}", text=f"{TEXTS[i]}", created_at="2026-11-20T20:00:00+08:00")
+        )
     publisher.close()
     assert topic_keys(direct) == Counter({f"weibo:w{i}": 1 for i in range(3)})
 
@@ -229,15 +244,22 @@ def test_run_source_survives_a_broker_outage_mid_run_exactly_once(make_settings,
     total = 3000
     source = ListSource(total, prefix=direct.kafka.topic_prefix)
     # a short delivery timeout, so that the outage makes Kafka definitively refuse a batch
-    publisher = Publisher(settings.kafka, client_id="lingting-connect-outage", log_every=1.0,
-                          producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 2000,
-                                            "max_block_ms": 20_000})
+    publisher = Publisher(
+        settings.kafka,
+        client_id="lingting-connect-outage",
+        log_every=1.0,
+        producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 2000, "max_block_ms": 20_000},
+    )
     store = Checkpoint(tmp_path / "cp.json")
     port = serve_metrics(0, addr="127.0.0.1")
     result: dict[str, Any] = {}
     stop = threading.Event()  # only to end the runner if the test fails
-    runner = threading.Thread(target=lambda: result.update(sent=run_source(
-        source, publisher, store, rate=400, batch_seconds=0.5, status_every=1.0, stop=stop)), daemon=True)
+    runner = threading.Thread(
+        target=lambda: result.update(
+            sent=run_source(source, publisher, store, rate=400, batch_seconds=0.5, status_every=1.0, stop=stop)
+        ),
+        daemon=True,
+    )
     runner.start()
     try:
         _outage(kafka_path, store, caplog, runner)
@@ -248,8 +270,11 @@ def test_run_source_survives_a_broker_outage_mid_run_exactly_once(make_settings,
     assert not runner.is_alive()
     publisher.close()
     # the producers dropped with their refused batches are closed too, not left retrying in the background
-    wait_until(lambda: not [t for t in threading.enumerate() if t.name == "lingting-connect-outage-network-thread"],
-               10, "every producer's I/O thread to end")
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t.name == "lingting-connect-outage-network-thread"],
+        10,
+        "every producer's I/O thread to end",
+    )
 
     keys = topic_keys(direct)
     expected = {f"weibo:{source.prefix}{i}" for i in range(total) if i % 500 != 499}
@@ -263,20 +288,25 @@ def test_run_source_survives_a_broker_outage_mid_run_exactly_once(make_settings,
     assert sample("lingting_connector_kafka_errors_total") >= 1
     assert sample("lingting_connector_kafka_up") == 1
     assert sample("lingting_connector_posts_published_total") + sample(
-        "lingting_connector_posts_duplicate_total") == len(expected)
+        "lingting_connector_posts_duplicate_total"
+    ) == len(expected)
     assert sample("lingting_connector_last_checkpoint_timestamp_seconds") > time.time() - 60
     assert sample("lingting_connector_publish_lag_seconds") >= 60  # the newest post is ~10 min old
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'lingting_connector_posts_published_total{source="outage"}' in page
-    assert any(r.getMessage().startswith("outage: ") and "posts published" in r.getMessage()
-               for r in caplog.records), "the periodic totals line"
+    assert any(r.getMessage().startswith("outage: ") and "posts published" in r.getMessage() for r in caplog.records), (
+        "the periodic totals line"
+    )
 
 
 def _outage(kafka_path: KafkaPath, store: Checkpoint, caplog, runner: threading.Thread) -> None:
     wait_until(lambda: (store.load().get("position") or 0) > 300, 30, "the first checkpoints")
     kafka_path.close()  # outage, longer than the delivery timeout
-    wait_until(lambda: any("rebuilding from the last checkpoint" in r.getMessage() for r in caplog.records), 30,
-               "the lost batch to be rebuilt")
+    wait_until(
+        lambda: any("rebuilding from the last checkpoint" in r.getMessage() for r in caplog.records),
+        30,
+        "the lost batch to be rebuilt",
+    )
     wait_until(lambda: any("unreachable" in r.getMessage() for r in caplog.records), 15, "the waiting log line")
     assert runner.is_alive(), "run_source must wait for Kafka, not exit"
     kafka_path.open()
@@ -290,7 +320,8 @@ def test_dead_letters_count_as_invalid(make_settings):
     settings = make_settings()
     ensure_topics(settings)
     publisher = Publisher(settings.kafka, client_id="lingting-connect-dltest")
-    publisher.dead_letter("{坏掉的 JSON".encode(), stage="connect.test", error="line 1: not JSON",
-                          topic=settings.kafka.raw_topic)
+    publisher.dead_letter(
+        "{坏掉的 JSON".encode(), stage="connect.test", error="line 1: not JSON", topic=settings.kafka.raw_topic
+    )
     publisher.close()
     assert REGISTRY.get_sample_value("lingting_connector_posts_invalid_total", {"source": "dltest"}) == 1

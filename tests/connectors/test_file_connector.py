@@ -1,4 +1,5 @@
 """The file connector: JSONL/CSV parsing with per-line errors, and exactly-once publishing across kill -9."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def lines(n: int, start: int = 0) -> str:
-    return "".join(json.dumps({"platform": "weibo", "id": str(i), "text": f"第{i}条：蔚来的服务不错[赞] #蔚来#",
-                               "created_at": "2026-11-20T12:00:00+08:00"}, ensure_ascii=False) + "\n"
-                   for i in range(start, start + n))
+    return "".join(
+        json.dumps(
+            {
+                "platform": "weibo",
+                "id": str(i),
+                "text": f"第{i}条：蔚来的服务不错[赞] #蔚来#",
+                "created_at": "2026-11-20T12:00:00+08:00",
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for i in range(start, start + n)
+    )
 
 
 def test_jsonl_resumes_after_position_and_reports_bad_lines(tmp_path):
@@ -36,10 +47,12 @@ def test_jsonl_resumes_after_position_and_reports_bad_lines(tmp_path):
 
 def test_csv_with_flat_author_and_metrics_columns(tmp_path):
     path = tmp_path / "posts.csv"
-    path.write_text("platform,id,text,created_at,author_name,followers,reposts\n"
-                    'douyin,77,"小米汽车真香，已下定😍",2026-11-20T12:00:00+08:00,车评人老王,120000,35\n',
-                    encoding="utf-8")
-    (post, position), = list(as_pairs(FileSource(path).items(None)))
+    path.write_text(
+        "platform,id,text,created_at,author_name,followers,reposts\n"
+        'douyin,77,"小米汽车真香，已下定😍",2026-11-20T12:00:00+08:00,车评人老王,120000,35\n',
+        encoding="utf-8",
+    )
+    ((post, position),) = list(as_pairs(FileSource(path).items(None)))
     assert post.key == "douyin:77" and post.author.followers == 120000 and post.metrics.reposts == 35
     assert position == 1
 
@@ -52,8 +65,18 @@ def test_kill_9_and_restart_publishes_every_post_exactly_once(make_config, tmp_p
     posts = tmp_path / "posts.jsonl"
     total = 3000
     posts.write_text(lines(total), encoding="utf-8")
-    cmd = [sys.executable, "-m", "pipeline.cli", "connect", "file", str(posts), "--config", str(config),
-           "--checkpoint", str(tmp_path / "cp.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "connect",
+        "file",
+        str(posts),
+        "--config",
+        str(config),
+        "--checkpoint",
+        str(tmp_path / "cp.json"),
+    ]
     checkpoint = kill_9_after_first_checkpoint(cmd + ["--rate", "400"], tmp_path / "cp.json", cwd=ROOT)
     assert 0 < checkpoint["position"] < total, "the kill must land mid-replay for this test to mean anything"
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=120, stderr=subprocess.DEVNULL)

@@ -1,4 +1,5 @@
 """HTTP push against the real broker: formats, auth, per-item errors, size limit; accepted = in the topic."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,14 +7,19 @@ import json
 from collections import Counter
 
 import pytest
+
 from tests.connectors.kafka_topic import key_counts
 
 pytestmark = pytest.mark.integration
 
 
 def post(i: int, **over) -> dict:
-    data = {"platform": "xiaohongshu", "id": f"n{i}", "text": f"蜜雪冰城新品第{i}杯，好喝😋 #雪王#",
-            "created_at": "2026-11-20T20:00:00+08:00"}
+    data = {
+        "platform": "xiaohongshu",
+        "id": f"n{i}",
+        "text": f"蜜雪冰城新品第{i}杯，好喝😋 #雪王#",
+        "created_at": "2026-11-20T20:00:00+08:00",
+    }
     data.update(over)
     return data
 
@@ -22,8 +28,8 @@ def test_push_endpoint(make_settings):
     from aiohttp import ClientSession, web
 
     from connectors.config import HttpPushConfig
-    from connectors.publisher import Publisher
     from connectors.http_push import create_push_app
+    from connectors.publisher import Publisher
     from pipeline.topics import ensure_topics
 
     settings = make_settings()
@@ -50,8 +56,9 @@ def test_push_endpoint(make_settings):
             async with http.post(f"{base}/v1/posts", json=batch, headers=auth) as r:
                 out["array"] = (r.status, await r.json())
             ndjson = "\n".join(json.dumps(p, ensure_ascii=False) for p in [post(5), post(6)]) + "\n{oops\n"
-            async with http.post(f"{base}/v1/posts", data=ndjson.encode(),
-                                 headers={**auth, "Content-Type": "application/x-ndjson"}) as r:
+            async with http.post(
+                f"{base}/v1/posts", data=ndjson.encode(), headers={**auth, "Content-Type": "application/x-ndjson"}
+            ) as r:
                 out["ndjson"] = (r.status, await r.json())
             async with http.post(f"{base}/v1/posts", data=b"x" * (70 * 1024), headers=auth) as r:
                 out["big"] = r.status
@@ -108,9 +115,12 @@ def _start_connector(config, port: int, log, *extra: str):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "connect", "http", "--config", str(config),
-                             "--port", str(port), *extra], cwd=root, stderr=log,
-                            env={**os.environ, "LINGTING_HTTP_TOKEN": "s3cret"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "connect", "http", "--config", str(config), "--port", str(port), *extra],
+        cwd=root,
+        stderr=log,
+        env={**os.environ, "LINGTING_HTTP_TOKEN": "s3cret"},
+    )
     deadline = time.monotonic() + 60
     while True:
         assert proc.poll() is None, "the http connector exited"
@@ -161,8 +171,13 @@ def test_kill_9_mid_load_then_client_retries_every_key_once(make_config, tmp_pat
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     port = _free_port()
     url, auth = f"http://127.0.0.1:{port}/v1/posts", {"Authorization": "Bearer s3cret"}
-    batches = {b: [post(b * 100 + i, text=f"第{b}批第{i}条：海底撈的服務太慢了[怒] #海底捞# //@吃货小王:同感")
-                   for i in range(100)] for b in range(400)}
+    batches = {
+        b: [
+            post(b * 100 + i, text=f"第{b}批第{i}条：海底撈的服務太慢了[怒] #海底捞# //@吃货小王:同感")
+            for i in range(100)
+        ]
+        for b in range(400)
+    }
     log = open(tmp_path / "connector.log", "wb")
     first = _start_connector(config, port, log)
     answered: dict[int, int] = {}
@@ -176,7 +191,7 @@ def test_kill_9_mid_load_then_client_retries_every_key_once(make_config, tmp_pat
                 try:
                     async with http.post(url, json=batches[b], headers=auth) as r:
                         answered[b] = r.status
-                except (ClientError, asyncio.TimeoutError):
+                except (TimeoutError, ClientError):
                     answered[b] = 0  # no answer: the connector died
                     return
                 if sum(1 for s in answered.values() if s == 200) == 30 and first.poll() is None:
@@ -226,8 +241,8 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
     from aiohttp import ClientSession, web
 
     from connectors.config import HttpPushConfig
-    from connectors.publisher import Publisher
     from connectors.http_push import create_push_app
+    from connectors.publisher import Publisher
     from pipeline.topics import ensure_topics
     from tests.connectors.test_base import KafkaPath
 
@@ -235,9 +250,12 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
     ensure_topics(direct)
     path = KafkaPath(kafka_bootstrap)
     path.open()
-    publisher = Publisher(make_settings(kafka={"bootstrap": f"127.0.0.1:{path.port}"}).kafka,
-                          client_id="lingting-connect-http", log_every=1.0,
-                          producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 2000})
+    publisher = Publisher(
+        make_settings(kafka={"bootstrap": f"127.0.0.1:{path.port}"}).kafka,
+        client_id="lingting-connect-http",
+        log_every=1.0,
+        producer_options={"delivery_timeout_ms": 4000, "request_timeout_ms": 2000},
+    )
     batch_a = [post(i, text=f"瑞幸咖啡第{i}杯☕ 好喝[赞]") for i in range(100, 120)]
     batch_b = [post(i, text=f"瑞幸又涨价了？[怒] #瑞幸# 第{i}条") for i in range(200, 220)]
 
@@ -249,6 +267,7 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
         url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1/posts"
         out = {}
         async with ClientSession() as http:
+
             async def send(batch):
                 async with http.post(url, json=batch) as r:
                     return r.status, await r.json()
@@ -273,4 +292,5 @@ def test_kafka_outage_answers_503_then_the_retry_lands_once(make_settings, kafka
     assert out["b_back"][0] == 200 and out["b_back"][1]["accepted"] == 20
     assert out["a_again"] == (200, {"accepted": 20, "duplicates": 20, "rejected": []})
     assert key_counts(direct.kafka.raw_topic, direct.kafka.bootstrap) == Counter(
-        {f"xiaohongshu:n{i}": 1 for i in [*range(100, 120), *range(200, 220)]})
+        {f"xiaohongshu:n{i}": 1 for i in [*range(100, 120), *range(200, 220)]}
+    )

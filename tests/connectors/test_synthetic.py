@@ -1,10 +1,11 @@
 """The synthetic stream: valid RawPosts, reproducible, and the scenario's events where they belong."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoi
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "deploy" / "demo" / "scenario.yaml"
-START = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
 
 def stream(seed: int = 7):
@@ -71,8 +72,21 @@ def test_kill_9_and_restart_publishes_the_stream_exactly_once(make_config, tmp_p
     data = make_config()
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     expected = {p.key for p in stream()}
-    cmd = [sys.executable, "-m", "pipeline.cli", "connect", "synthetic", "--scenario", str(SCENARIO),
-           "--start", START.isoformat(), "--config", str(config), "--checkpoint", str(tmp_path / "cp.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "connect",
+        "synthetic",
+        "--scenario",
+        str(SCENARIO),
+        "--start",
+        START.isoformat(),
+        "--config",
+        str(config),
+        "--checkpoint",
+        str(tmp_path / "cp.json"),
+    ]
     checkpoint = kill_9_after_first_checkpoint(cmd + ["--rate", "3000"], tmp_path / "cp.json", cwd=ROOT)
     assert 0 < checkpoint["position"]["n"] < len(expected), "the kill must land mid-stream"
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=180, stderr=subprocess.DEVNULL)

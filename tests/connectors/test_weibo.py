@@ -1,5 +1,6 @@
 """The Weibo connector against a real local Weibo-like API server (tests/connectors/weibo_server.py):
 mapping, since_id paging, rate limits, token errors; and exactly once into the real Kafka across kill -9."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,8 @@ from connectors.html_text import html_to_text
 from connectors.testing import as_pairs, invalid
 from connectors.weibo import WeiboSource, parse_weibo_time, status_to_post
 from schemas.errors import ConfigError
-from tests.connectors.weibo_server import TEXTS, WeiboServer, status, timeline, user
 from tests.connectors.kafka_topic import read_topic
+from tests.connectors.weibo_server import TEXTS, WeiboServer, status, timeline, user
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "2.00tok-valid"
@@ -32,39 +33,59 @@ FIRST = 5_012_345_678_900_000
 
 
 def config(api: WeiboServer, *streams: dict, **over) -> WeiboConfig:
-    return WeiboConfig(base_url=api.url, token=TOKEN, streams=list(streams) or [{"uid": UID, "count": 100}],
-                       retry_max_seconds=0.05, token_retry_seconds=0.1, **over)
+    return WeiboConfig(
+        base_url=api.url,
+        token=TOKEN,
+        streams=list(streams) or [{"uid": UID, "count": 100}],
+        retry_max_seconds=0.05,
+        token_retry_seconds=0.1,
+        **over,
+    )
 
 
 def drain(source: WeiboSource, resume=None) -> tuple[list, dict]:
     """Run a --once source to the end: (posts in publish order, last position)."""
     posts, position = [], resume
-    for post, position in as_pairs(source.items(resume)):
+    for post, at in as_pairs(source.items(resume)):
         if post is not None:
             posts.append(post)
+        position = at  # the last position is what a resumed run starts from
     return posts, position
 
 
 def test_status_mapping_keeps_the_chinese_and_drops_the_html():
     author = user(UID, "海底捞火锅", followers=3_456_789, verified=True)
     original = status(4_900_000_000_000_001, user(42, "吃货小王"), "后厨视频实锤了？[吃惊]", minute=-30)
-    st = status(5_012_345_678_901_234, author,
-                '<a href="/n/海底捞">@海底捞</a> 说法呢？[怒] #海底捞后厨# 😡 <a href="http://t.cn/A6x">网页链接</a>'
-                '<br />价格<100元 &amp; 服务&gt;预期 <img alt="[泪]" src="https://face.t.sinajs.cn/x.png" />'
-                " //@美食博主:排了兩個小時的隊[贊]", retweeted=original,
-                reposts_count=1520, comments_count=386, attitudes_count=9041)
+    st = status(
+        5_012_345_678_901_234,
+        author,
+        '<a href="/n/海底捞">@海底捞</a> 说法呢？[怒] #海底捞后厨# 😡 <a href="http://t.cn/A6x">网页链接</a>'
+        '<br />价格<100元 &amp; 服务&gt;预期 <img alt="[泪]" src="https://face.t.sinajs.cn/x.png" />'
+        " //@美食博主:排了兩個小時的隊[贊]",
+        retweeted=original,
+        reposts_count=1520,
+        comments_count=386,
+        attitudes_count=9041,
+    )
     post = status_to_post(st)
     assert post.key == "weibo:5012345678901234"
-    assert post.text == ("@海底捞 说法呢？[怒] #海底捞后厨# 😡 网页链接\n价格<100元 & 服务>预期 [泪]"
-                         " //@美食博主:排了兩個小時的隊[贊]")
+    assert post.text == (
+        "@海底捞 说法呢？[怒] #海底捞后厨# 😡 网页链接\n价格<100元 & 服务>预期 [泪] //@美食博主:排了兩個小時的隊[贊]"
+    )
     assert post.created_at == datetime(2026, 11, 24, 10, 15, tzinfo=timezone(timedelta(hours=8)))
-    assert (post.author.id, post.author.name, post.author.followers, post.author.verified) == \
-        ("1195230310", "海底捞火锅", 3_456_789, True)
+    assert (post.author.id, post.author.name, post.author.followers, post.author.verified) == (
+        "1195230310",
+        "海底捞火锅",
+        3_456_789,
+        True,
+    )
     assert post.author.created_at.year == 2012
     assert (post.metrics.reposts, post.metrics.comments, post.metrics.likes) == (1520, 386, 9041)
     assert post.url == "https://weibo.com/1195230310/5012345678901234"
     assert post.repost_of == "weibo:4900000000000001"
-    long = status_to_post({**st, "isLongText": True, "text": "海底捞…全文", "longText": {"longTextContent": "全文很长[怒]"}})
+    long = status_to_post(
+        {**st, "isLongText": True, "text": "海底捞…全文", "longText": {"longTextContent": "全文很长[怒]"}}
+    )
     assert long.text == "全文很长[怒]"
     assert parse_weibo_time("Mon Mar 02 23:59:59 -0500 2026").utcoffset() == timedelta(hours=-5)
     with pytest.raises(ValueError, match="Weibo's format"):
@@ -77,10 +98,12 @@ def test_config_needs_exactly_one_target_per_stream():
 
     ok = settings_from_dict({"connectors": {"weibo": {"streams": [{"uid": 123}, {"keyword": "海底捞"}]}}})
     assert [s.key for s in ok.connectors.weibo.streams] == ["uid:123", "keyword:海底捞"]
-    for bad, message in [({"streams": [{"uid": 1, "keyword": "海底捞"}]}, "exactly one of keyword, uid"),
-                         ({"streams": [{"interval": 5}]}, "exactly one of keyword, uid"),
-                         ({"stream": []}, "connectors.weibo.stream: Extra inputs are not permitted"),
-                         ({"streams": [{"uid": 1}, {"uid": "1"}]}, "duplicate weibo streams: uid:1")]:
+    for bad, message in [
+        ({"streams": [{"uid": 1, "keyword": "海底捞"}]}, "exactly one of keyword, uid"),
+        ({"streams": [{"interval": 5}]}, "exactly one of keyword, uid"),
+        ({"stream": []}, "connectors.weibo.stream: Extra inputs are not permitted"),
+        ({"streams": [{"uid": 1}, {"uid": "1"}]}, "duplicate weibo streams: uid:1"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             settings_from_dict({"connectors": {"weibo": bad}})
 
@@ -95,7 +118,7 @@ def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
         # each position is a snapshot taken right after its post: what a checkpoint at that point must hold
         assert [pos[f"uid:{UID}"] for p, pos in pairs if p in own] == [p.id for p in own]
         assert [int(p.id) for p in own] == [FIRST + 7 * i for i in range(250)]  # oldest first, all of them
-        assert len(posts) == 250 + 25 and len({p.key for p in posts}) == 275      # + the reposted originals
+        assert len(posts) == 250 + 25 and len({p.key for p in posts}) == 275  # + the reposted originals
         assert position[f"uid:{UID}"] == str(FIRST + 7 * 249)
         assert list(position["_originals"]) == [p.key for p in posts if p.author.id != str(UID)]  # 25 originals
         assert [r["page"] for r in api.requests] == ["1", "2", "3"] and "since_id" not in api.requests[0]
@@ -117,7 +140,9 @@ def test_since_id_paging_has_no_gap_and_no_repeat_even_while_pages_shift():
         assert [int(p.id) for p in posts3] == [base + 7 * i for i in range(130, 137)]
 
         # after a restart, an original published before it is reposted again: only the repost is new
-        again = status(base + 7 * 137, first[0]["user"], "再转一次，太离谱了[怒]", retweeted=first[10]["retweeted_status"])
+        again = status(
+            base + 7 * 137, first[0]["user"], "再转一次，太离谱了[怒]", retweeted=first[10]["retweeted_status"]
+        )
         api.add_timeline(UID, [again])
         posts4, _ = drain(WeiboSource(config(api), once=True), json.loads(json.dumps(position3)))  # as checkpointed
         assert [p.key for p in posts4] == [f"weibo:{base + 7 * 137}"] and posts4[0].repost_of == reposted.key
@@ -132,7 +157,7 @@ def test_a_checkpoint_right_after_a_reposted_original_resumes_without_sending_it
         i = next(i for i, (p, _) in enumerate(pairs) if i and p.author.id != str(UID))
         original, position = pairs[i]
         resumed, _ = drain(WeiboSource(config(api), once=True), json.loads(json.dumps(position)))  # as saved
-        assert [p.key for p in resumed] == [p.key for p, _ in pairs[i + 1:]]
+        assert [p.key for p in resumed] == [p.key for p, _ in pairs[i + 1 :]]
         assert resumed[0].repost_of == original.key
 
 
@@ -231,20 +256,35 @@ def test_a_status_that_cannot_be_mapped_is_reported_and_skipped():
         posts, position = [p for p, _ in as_pairs(items) if p is not None], items[-1].position
         reported += [(i.where["stream"], i.error, json.loads(i.raw)) for i in invalid(items)]
     assert [p.id for p in posts] == [str(FIRST), str(FIRST + 14)] and position == {f"uid:{UID}": str(FIRST + 14)}
-    (stream, error, raw), = reported
+    ((stream, error, raw),) = reported
     assert stream == f"uid:{UID}" and "昨天 10:15" in error and raw["idstr"] == str(FIRST + 7)
 
 
 def test_cli_without_a_token_says_which_setting_to_set(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("LINGTING_WEIBO_TOKEN", "LINGTING_CONFIG")}
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "weibo", "--uid", str(UID), "--once"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "connect", "weibo", "--uid", str(UID), "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "set LINGTING_WEIBO_TOKEN" in done.stderr
 
 
 def _write_config(make_config, tmp_path: Path, api: WeiboServer, streams: list[dict], **weibo) -> tuple[Path, dict]:
-    data = make_config(connectors={"weibo": {"base_url": api.url, "streams": streams, "retry_max_seconds": 0.2,
-                                             "token_retry_seconds": 0.3, **weibo}})
+    data = make_config(
+        connectors={
+            "weibo": {
+                "base_url": api.url,
+                "streams": streams,
+                "retry_max_seconds": 0.2,
+                "token_retry_seconds": 0.3,
+                **weibo,
+            }
+        }
+    )
     path = tmp_path / "lingting.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path, data
@@ -277,11 +317,22 @@ def test_kill_9_and_restart_publish_every_status_exactly_once(make_config, tmp_p
         searched = timeline(88, "蜜雪冰城甜蜜蜜", 900, first_id=FIRST + 1)
         api.add_timeline(UID, statuses)
         api.add_search("蜜雪冰城", searched)
-        expected = {f"weibo:{s['idstr']}" for s in statuses + searched} \
-            | {f"weibo:{s['retweeted_status']['idstr']}" for s in statuses if "retweeted_status" in s}
+        expected = {f"weibo:{s['idstr']}" for s in statuses + searched} | {
+            f"weibo:{s['retweeted_status']['idstr']}" for s in statuses if "retweeted_status" in s
+        }
         config, data = _write_config(make_config, tmp_path, api, [{"uid": UID}, {"keyword": "蜜雪冰城"}])
-        cmd = [sys.executable, "-m", "pipeline.cli", "connect", "weibo", "--config", str(config), "--once",
-               "--checkpoint", str(tmp_path / "cp.json")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "connect",
+            "weibo",
+            "--config",
+            str(config),
+            "--once",
+            "--checkpoint",
+            str(tmp_path / "cp.json"),
+        ]
         env = {**os.environ, "LINGTING_WEIBO_TOKEN": TOKEN}
         first = subprocess.Popen(cmd + ["--rate", "500"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -315,9 +366,22 @@ def test_daemon_survives_a_rejected_token_and_rate_limits_then_stops_on_sigterm(
         env = {**os.environ, "LINGTING_WEIBO_TOKEN": TOKEN}
         log_file = tmp_path / "daemon.log"
         with open(log_file, "w") as log:  # a file, not a pipe: a full pipe would block the daemon
-            daemon = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "connect", "weibo", "--config",
-                                       str(config), "--checkpoint", str(tmp_path / "cp.json")],
-                                      cwd=ROOT, env=env, stderr=log)
+            daemon = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline.cli",
+                    "connect",
+                    "weibo",
+                    "--config",
+                    str(config),
+                    "--checkpoint",
+                    str(tmp_path / "cp.json"),
+                ],
+                cwd=ROOT,
+                env=env,
+                stderr=log,
+            )
         position = lambda: _checkpointed(tmp_path / "cp.json", f"uid:{UID}")  # noqa: E731
 
         deadline = time.monotonic() + 60
@@ -338,5 +402,6 @@ def test_daemon_survives_a_rejected_token_and_rate_limits_then_stops_on_sigterm(
     assert len(keys) == 150 + 30 - 1 and max(keys.values()) == 1 and f"weibo:{statuses[120]['idstr']}" not in keys
     assert f'"stream": "uid:{UID}", "id": "{statuses[120]["idstr"]}", "error": "created_at' in stderr
     letters = _topic_values(data, "deadletter")
-    assert [(d["stage"], json.loads(d["original_text"])["idstr"]) for d in letters] == \
-        [("connect.weibo", statuses[120]["idstr"])]
+    assert [(d["stage"], json.loads(d["original_text"])["idstr"]) for d in letters] == [
+        ("connect.weibo", statuses[120]["idstr"])
+    ]

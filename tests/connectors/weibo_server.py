@@ -6,14 +6,16 @@ max_id, count ≤ 100, page; newest first; ``total_number`` = the account's stat
 ``{"error": ..., "error_code": ..., "request": ...}``. The token is accepted as the access_token parameter or as
 the ``Authorization: OAuth2 <token>`` header, as documented. Faults are queued with :meth:`WeiboServer.fail`.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CHINA = timezone(timedelta(hours=8))
@@ -46,23 +48,53 @@ def weibo_time(when: datetime) -> str:
 
 
 def user(uid: int, name: str, followers: int = 1234, verified: bool = False) -> dict[str, Any]:
-    return {"id": uid, "idstr": str(uid), "screen_name": name, "followers_count": followers, "verified": verified,
-            "created_at": weibo_time(datetime(2012, 3, 1, 9, 30, tzinfo=CHINA))}
+    return {
+        "id": uid,
+        "idstr": str(uid),
+        "screen_name": name,
+        "followers_count": followers,
+        "verified": verified,
+        "created_at": weibo_time(datetime(2012, 3, 1, 9, 30, tzinfo=CHINA)),
+    }
 
 
-def status(sid: int, author: dict[str, Any], text: str, *, minute: int = 0,
-           retweeted: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    data = {"created_at": weibo_time(datetime(2026, 11, 24, 10, 15, tzinfo=CHINA) + timedelta(minutes=minute)),
-            "id": sid, "idstr": str(sid), "mid": str(sid), "text": text, "source": '<a href="#">iPhone客户端</a>',
-            "user": author, "reposts_count": sid % 50, "comments_count": sid % 30, "attitudes_count": sid % 70}
+def status(
+    sid: int,
+    author: dict[str, Any],
+    text: str,
+    *,
+    minute: int = 0,
+    retweeted: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    data = {
+        "created_at": weibo_time(datetime(2026, 11, 24, 10, 15, tzinfo=CHINA) + timedelta(minutes=minute)),
+        "id": sid,
+        "idstr": str(sid),
+        "mid": str(sid),
+        "text": text,
+        "source": '<a href="#">iPhone客户端</a>',
+        "user": author,
+        "reposts_count": sid % 50,
+        "comments_count": sid % 30,
+        "attitudes_count": sid % 70,
+    }
     if retweeted is not None:
         data["retweeted_status"] = retweeted
     data.update(extra)
     return data
 
 
-def timeline(uid: int, name: str, n: int, *, first_id: int, step: int = 7, repost_every: int = 0,
-             original_base: int = 4_900_000_000_000_000) -> list[dict[str, Any]]:
+def timeline(
+    uid: int,
+    name: str,
+    n: int,
+    *,
+    first_id: int,
+    step: int = 7,
+    repost_every: int = 0,
+    original_base: int = 4_900_000_000_000_000,
+) -> list[dict[str, Any]]:
     """``n`` statuses of one account, oldest first; every ``repost_every``-th reposts its own original."""
     author, out = user(uid, name, followers=10_000 + uid % 1000, verified=uid % 2 == 0), []
     for i in range(n):
@@ -80,12 +112,12 @@ class WeiboServer:
 
     def __init__(self, token: str = "2.00tok-valid") -> None:
         self.token = token
-        self.timelines: dict[str, list[dict[str, Any]]] = {}   # uid -> statuses, oldest first
-        self.names: dict[str, str] = {}                         # screen_name -> uid
-        self.searches: dict[str, list[dict[str, Any]]] = {}    # q -> statuses, oldest first
-        self.requests: list[dict[str, Any]] = []                # path + params (without the token) per request
-        self.urls: list[str] = []                               # raw request targets, as a proxy would log them
-        self.reset_seconds = 0.3                                # what rate_limit_status reports
+        self.timelines: dict[str, list[dict[str, Any]]] = {}  # uid -> statuses, oldest first
+        self.names: dict[str, str] = {}  # screen_name -> uid
+        self.searches: dict[str, list[dict[str, Any]]] = {}  # q -> statuses, oldest first
+        self.requests: list[dict[str, Any]] = []  # path + params (without the token) per request
+        self.urls: list[str] = []  # raw request targets, as a proxy would log them
+        self.reset_seconds = 0.3  # what rate_limit_status reports
         self.after_request: Callable[[str, dict[str, str]], None] | None = None
         self._faults: deque[tuple[str, str]] = deque()
         self._lock = threading.Lock()
@@ -114,24 +146,25 @@ class WeiboServer:
         assert self._httpd is not None
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def __enter__(self) -> "WeiboServer":
+    def __enter__(self) -> WeiboServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.urls.append(self.path)
                 parts = urlsplit(self.path)
                 params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 auth = self.headers.get("Authorization", "")
                 if auth.startswith("OAuth2 "):  # the documented header form of access_token
-                    params.setdefault("access_token", auth[len("OAuth2 "):])
+                    params.setdefault("access_token", auth[len("OAuth2 ") :])
                 status_code, body = server._answer(parts.path, params)
                 raw = body.encode() if isinstance(body, str) else json.dumps(body, ensure_ascii=False).encode()
                 self.send_response(status_code)
                 if status_code == 429:
                     self.send_header("Retry-After", "1")
-                self.send_header("Content-Type", "text/html" if isinstance(body, str) else
-                                 "application/json;charset=UTF-8")
+                self.send_header(
+                    "Content-Type", "text/html" if isinstance(body, str) else "application/json;charset=UTF-8"
+                )
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -157,9 +190,14 @@ class WeiboServer:
             token = params.pop("access_token", None)
             self.requests.append({"path": path, **params, "token_ok": token == self.token})
             if path == "/2/account/rate_limit_status.json":  # not itself rate limited, as documented
-                return 200, {"ip_limit": 10000, "limit_time_unit": "HOURS", "remaining_ip_hits": 0,
-                             "remaining_user_hits": 0, "reset_time_in_seconds": self.reset_seconds,
-                             "user_limit": 150}
+                return 200, {
+                    "ip_limit": 10000,
+                    "limit_time_unit": "HOURS",
+                    "remaining_ip_hits": 0,
+                    "remaining_user_hits": 0,
+                    "reset_time_in_seconds": self.reset_seconds,
+                    "user_limit": 150,
+                }
             if self._faults and self._faults[0][1] in path:
                 kind, _ = self._faults.popleft()
                 if kind == "server":
@@ -180,8 +218,11 @@ class WeiboServer:
             except ValueError:
                 return 400, self._error(path, 10017, "Parameter's value invalid, see doc for more info")
             if not 1 <= count <= 100 or page < 1:
-                return 400, self._error(path, 10017, f"Parameter (count)'s value invalid, expect (1~100), "
-                                                     f"but get ({count}), see doc for more info")
+                return 400, self._error(
+                    path,
+                    10017,
+                    f"Parameter (count)'s value invalid, expect (1~100), but get ({count}), see doc for more info",
+                )
             if path == "/2/statuses/user_timeline.json":
                 uid = params.get("uid") or self.names.get(params.get("screen_name", ""), "")
                 if not (params.get("uid") or params.get("screen_name")):
@@ -197,8 +238,12 @@ class WeiboServer:
             else:
                 return 404, self._error(path, 10014, "Request api not found!")
             newest_first = sorted(chosen, key=lambda s: s["id"], reverse=True)
-            return 200, {"statuses": newest_first[(page - 1) * count: page * count], "previous_cursor": 0,
-                         "next_cursor": 0, "total_number": len(everything)}
+            return 200, {
+                "statuses": newest_first[(page - 1) * count : page * count],
+                "previous_cursor": 0,
+                "next_cursor": 0,
+                "total_number": len(everything),
+            }
 
     @staticmethod
     def _error(path: str, code: int, message: str) -> dict[str, Any]:

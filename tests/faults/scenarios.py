@@ -5,6 +5,7 @@ the count of what reached Elasticsearch.
 A scenario returns a :class:`Outcome`: lost (sent, never indexed), duplicated (more hits than unique ids under the
 alias), dead letters by stage, whether the worker survived, and the catch-up time from the end of the fault to
 the last post indexed."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -52,7 +54,7 @@ class Outcome:
     dead_letters: dict[str, int] = field(default_factory=dict)
     worker_alive: bool = True
     catch_up_seconds: float | None = None
-    late_posts: int | None = None                          # counted late by the detector (backlog scenario)
+    late_posts: int | None = None  # counted late by the detector (backlog scenario)
     alert_states: dict[str, int] = field(default_factory=dict)  # alert states delivered, by status
     notes: str = ""
 
@@ -63,8 +65,9 @@ class Outcome:
 class Run:
     """One isolated pipeline (topics, indices, consumer group) and its worker processes."""
 
-    def __init__(self, kafka: str, es_url: str, workdir: Path, partitions: int = 3,
-                 notify: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, kafka: str, es_url: str, workdir: Path, partitions: int = 3, notify: dict[str, Any] | None = None
+    ) -> None:
         self.prefix = f"f{uuid.uuid4().hex[:10]}"
         self.kafka, self.es_url, self.workdir = kafka, es_url, workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -72,8 +75,12 @@ class Run:
             "kafka": {"bootstrap": kafka, "topic_prefix": self.prefix, "partitions": partitions},
             "elasticsearch": {"url": es_url, "index_prefix": self.prefix, "flush_seconds": 0.2},
             "brands": BRANDS,
-            "worker": {"app_id": f"{self.prefix}-worker", "data_dir": str(workdir / "worker"), "web_port": 0,
-                       "tick_seconds": 0.5},
+            "worker": {
+                "app_id": f"{self.prefix}-worker",
+                "data_dir": str(workdir / "worker"),
+                "web_port": 0,
+                "tick_seconds": 0.5,
+            },
         }
         if notify:
             self.config["notify"] = notify
@@ -95,14 +102,21 @@ class Run:
         env.pop("LINGTING_KAFKA", None)
         env.pop("LINGTING_ES", None)
         # each worker its own state dir, as two workers on one machine need
-        data = {**self.config, "worker": {**self.config["worker"], "data_dir": str(self.workdir / name),
-                                          "web_port": _free_port()}}
+        data = {
+            **self.config,
+            "worker": {**self.config["worker"], "data_dir": str(self.workdir / name), "web_port": _free_port()},
+        }
         path = self.workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         env["LINGTING_CONFIG"] = str(path)
         with open(self.workdir / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
-                                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         self.workers.append(proc)
         return proc
 
@@ -135,8 +149,11 @@ class Run:
 
         status, text = self.http("/metrics", name)
         assert status == 200, (status, text)
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(text) for s in family.samples}
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
 
     def log_tail(self, name: str = "w0", chars: int = 3000) -> str:
         path = self.workdir / f"{name}.log"
@@ -147,23 +164,36 @@ class Run:
         if self._producer is None:
             from kafka import KafkaProducer
 
-            self._producer = KafkaProducer(bootstrap_servers=self.kafka, acks="all", linger_ms=5,
-                                           max_request_size=4 << 20, retries=2**31 - 1,
-                                           delivery_timeout_ms=300_000, request_timeout_ms=30_000)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.kafka,
+                acks="all",
+                linger_ms=5,
+                max_request_size=4 << 20,
+                retries=2**31 - 1,
+                delivery_timeout_ms=300_000,
+                request_timeout_ms=30_000,
+            )
         return self._producer
 
     def send_posts(self, count: int, tag: str = "p", span_seconds: float | None = None) -> list[str]:
         """``count`` posts of 海底捞 dated over the last ``span_seconds`` (default: one a second), oldest first."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         step = (span_seconds or count) / count
         ids = []
         for i in range(count):
             pid = f"{tag}{len(self.sent_ids) + i}"
             created = now - timedelta(seconds=(count - i) * step)
-            post = {"platform": "weibo", "id": pid, "created_at": created.isoformat(),
-                    "text": f"海底捞 的服务 第{i}条 太慢了😡 [怒] #海底捞# //@顾客{i % 7}: 服務還行"}
-            self.producer().send(self.settings.kafka.raw_topic, key=f"weibo:{pid}".encode(),
-                                 value=json.dumps(post, ensure_ascii=False).encode())
+            post = {
+                "platform": "weibo",
+                "id": pid,
+                "created_at": created.isoformat(),
+                "text": f"海底捞 的服务 第{i}条 太慢了😡 [怒] #海底捞# //@顾客{i % 7}: 服務還行",
+            }
+            self.producer().send(
+                self.settings.kafka.raw_topic,
+                key=f"weibo:{pid}".encode(),
+                value=json.dumps(post, ensure_ascii=False).encode(),
+            )
             ids.append(f"weibo:{pid}")
         self.producer().flush(timeout=300)
         self.sent_ids.extend(ids)
@@ -187,8 +217,7 @@ class Run:
             if not client.indices.exists_alias(name=alias):
                 return []
             client.indices.refresh(index=alias)
-            ids, resp = [], client.search(index=alias, size=5000, scroll="1m", source=False,
-                                          query={"match_all": {}})
+            ids, resp = [], client.search(index=alias, size=5000, scroll="1m", source=False, query={"match_all": {}})
             while resp["hits"]["hits"]:
                 ids.extend(h["_id"] for h in resp["hits"]["hits"])
                 resp = client.scroll(scroll_id=resp["_scroll_id"], scroll="1m")
@@ -199,8 +228,13 @@ class Run:
     def dead_letters(self, expect: int = 0, timeout: float = 20) -> list[dict]:
         from kafka import KafkaConsumer
 
-        consumer = KafkaConsumer(self.settings.kafka.deadletter_topic, bootstrap_servers=self.kafka,
-                                 auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=2000)
+        consumer = KafkaConsumer(
+            self.settings.kafka.deadletter_topic,
+            bootstrap_servers=self.kafka,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=2000,
+        )
         out: list[dict] = []
         deadline = time.monotonic() + timeout
         try:
@@ -230,10 +264,17 @@ class Run:
         stages: dict[str, int] = {}
         for letter in letters:
             stages[letter["stage"]] = stages.get(letter["stage"], 0) + 1
-        return Outcome(scenario, sent=len(self.sent_ids), indexed=len(set(ids)),
-                       lost=len(set(self.sent_ids) - set(ids)), duplicated=len(ids) - len(set(ids)),
-                       dead_letters=stages, worker_alive=any(p.poll() is None for p in self.workers),
-                       catch_up_seconds=catch_up, notes=notes)
+        return Outcome(
+            scenario,
+            sent=len(self.sent_ids),
+            indexed=len(set(ids)),
+            lost=len(set(self.sent_ids) - set(ids)),
+            duplicated=len(ids) - len(set(ids)),
+            dead_letters=stages,
+            worker_alive=any(p.poll() is None for p in self.workers),
+            catch_up_seconds=catch_up,
+            notes=notes,
+        )
 
 
 def wait_consuming(run: Run, timeout: float = 120) -> None:
@@ -247,6 +288,7 @@ def wait_consuming(run: Run, timeout: float = 120) -> None:
 # scenarios: each takes a Run with one worker consuming, and the durations (short in tests, full in bench)
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def es_hung(run: Run, posts: int, hang_seconds: float, catch_up_timeout: float = 180) -> Outcome:
     """Elasticsearch SIGSTOPped while posts arrive, then SIGCONT."""
     stack.pause(stack.ES)
@@ -256,8 +298,11 @@ def es_hung(run: Run, posts: int, hang_seconds: float, catch_up_timeout: float =
     finally:
         stack.resume(stack.ES)
     resumed = time.monotonic()
-    return run.outcome("elasticsearch hung (SIGSTOP)", run.wait_indexed(catch_up_timeout, since=resumed),
-                       notes=f"{hang_seconds:.0f} s hung")
+    return run.outcome(
+        "elasticsearch hung (SIGSTOP)",
+        run.wait_indexed(catch_up_timeout, since=resumed),
+        notes=f"{hang_seconds:.0f} s hung",
+    )
 
 
 def kafka_restarted(run: Run, posts: int, catch_up_timeout: float = 180) -> Outcome:
@@ -267,8 +312,11 @@ def kafka_restarted(run: Run, posts: int, catch_up_timeout: float = 180) -> Outc
     stack.restart(stack.KAFKA)
     back = time.monotonic()
     run.send_posts(posts - posts // 2)
-    return run.outcome("kafka broker restarted", run.wait_indexed(catch_up_timeout, since=back),
-                       notes=f"restart took {back - started:.1f} s")
+    return run.outcome(
+        "kafka broker restarted",
+        run.wait_indexed(catch_up_timeout, since=back),
+        notes=f"restart took {back - started:.1f} s",
+    )
 
 
 def worker_killed(run: Run, posts: int, catch_up_timeout: float = 180) -> Outcome:
@@ -286,16 +334,33 @@ def worker_killed(run: Run, posts: int, catch_up_timeout: float = 180) -> Outcom
 HOSTILE: list[tuple[str, bytes | None, bytes | None]] = [
     ("not JSON", b"weibo:h1", "这不是 JSON".encode()),
     ("invalid UTF-8", b"weibo:h2", b"\xff\xfe\x00\x80garbage"),
-    ("a JSON array", b"weibo:h3", b'[1, 2, 3]'),
-    ("id as an object", b"weibo:h4",
-     json.dumps({"platform": "weibo", "id": {"x": 1}, "text": "海底捞", "created_at": "2026-01-01T00:00:00+08:00"}).encode()),
-    ("created_at in words", b"weibo:h5",
-     json.dumps({"platform": "weibo", "id": "h5", "text": "海底捞", "created_at": "昨天"}, ensure_ascii=False).encode()),
-    ("missing text", b"weibo:h6", json.dumps({"platform": "weibo", "id": "h6", "created_at": "2026-01-01T00:00:00Z"}).encode()),
+    ("a JSON array", b"weibo:h3", b"[1, 2, 3]"),
+    (
+        "id as an object",
+        b"weibo:h4",
+        json.dumps(
+            {"platform": "weibo", "id": {"x": 1}, "text": "海底捞", "created_at": "2026-01-01T00:00:00+08:00"}
+        ).encode(),
+    ),
+    (
+        "created_at in words",
+        b"weibo:h5",
+        json.dumps(
+            {"platform": "weibo", "id": "h5", "text": "海底捞", "created_at": "昨天"}, ensure_ascii=False
+        ).encode(),
+    ),
+    (
+        "missing text",
+        b"weibo:h6",
+        json.dumps({"platform": "weibo", "id": "h6", "created_at": "2026-01-01T00:00:00Z"}).encode(),
+    ),
     ("10,000-deep JSON", b"weibo:h7", b"[" * 10_000 + b"]" * 10_000),
     ("NUL bytes", b"weibo:h8", b'{"platform": "weibo", "id": "h8", "text": "\x00\x00", "created_at": "\x00"}'),
-    ("platform with a space", b"not platform:id",
-     json.dumps({"platform": "wei bo", "id": "h9", "text": "海底捞", "created_at": "2026-01-01T00:00:00Z"}).encode()),
+    (
+        "platform with a space",
+        b"not platform:id",
+        json.dumps({"platform": "wei bo", "id": "h9", "text": "海底捞", "created_at": "2026-01-01T00:00:00Z"}).encode(),
+    ),
 ]
 
 
@@ -306,19 +371,23 @@ def hostile_input(run: Run, valid_posts: int, timeout: float = 120) -> Outcome:
         run.send_raw(key, value)
     run.send_posts(valid_posts - valid_posts // 2)
     # 200 KB of valid Chinese text is a valid post: indexed, not dead-lettered
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     long_post = {"platform": "weibo", "id": "long200k", "created_at": now, "text": "海底捞太慢了。" * 29_000}
     run.send_raw(b"weibo:long200k", json.dumps(long_post, ensure_ascii=False).encode())
     run.sent_ids.append("weibo:long200k")
     started = time.monotonic()
-    return run.outcome("hostile input", run.wait_indexed(timeout, since=started), expect_dead=len(HOSTILE),
-                       notes=f"{len(HOSTILE)} hostile kinds + a 200 KB post")
+    return run.outcome(
+        "hostile input",
+        run.wait_indexed(timeout, since=started),
+        expect_dead=len(HOSTILE),
+        notes=f"{len(HOSTILE)} hostile kinds + a 200 KB post",
+    )
 
 
 def one_mb_post(run: Run, timeout: float = 120) -> Outcome:
     """A valid post just under the broker's 1 MiB message limit (its enriched record is larger): indexed
     (truncated) or dead-lettered, never lost."""
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     post = {"platform": "weibo", "id": "big1mb", "created_at": now, "text": "海底捞" * 115_000}
     run.send_raw(b"weibo:big1mb", json.dumps(post, ensure_ascii=False).encode())
     started = time.monotonic()
@@ -346,6 +415,7 @@ Scenario = Callable[..., Outcome]
 # ---------------------------------------------------------------------------------------------------------------
 # helpers of the scenarios below
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def group_members(run: Run) -> int:
     """Members of the worker's consumer group once it is stable (0 while it rebalances or before anyone joined)."""
@@ -400,6 +470,7 @@ def monitor_states(run: Run) -> dict[str, dict]:
 # scenarios of the outages issue 14 lists beyond the first five
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def es_stopped(run: Run, posts: int, down_seconds: float, catch_up_timeout: float = 300) -> Outcome:
     """Elasticsearch's process stopped (gone, port closed) while posts arrive, started again after
     ``down_seconds``: the worker holds its batch, acknowledges nothing, and writes all of it when the node is back."""
@@ -418,10 +489,13 @@ def es_stopped(run: Run, posts: int, down_seconds: float, catch_up_timeout: floa
     finally:
         stack.up()  # returns once the node answers again
     back = time.monotonic()
-    out = run.outcome("elasticsearch stopped, then started", run.wait_indexed(catch_up_timeout, since=back),
-                      notes=f"{back - stopped:.0f} s without Elasticsearch (start took "
-                            f"{back - stopped - down_seconds:.0f} s); worker alive meanwhile: {alive_during}; "
-                            f"/healthz meanwhile: {health[0]} {health[1].strip()}")
+    out = run.outcome(
+        "elasticsearch stopped, then started",
+        run.wait_indexed(catch_up_timeout, since=back),
+        notes=f"{back - stopped:.0f} s without Elasticsearch (start took "
+        f"{back - stopped - down_seconds:.0f} s); worker alive meanwhile: {alive_during}; "
+        f"/healthz meanwhile: {health[0]} {health[1].strip()}",
+    )
     out.worker_alive = out.worker_alive and alive_during
     return out
 
@@ -441,9 +515,12 @@ def one_of_two_workers_killed(run: Run, posts: int, catch_up_timeout: float = 24
     more = max(1, posts // 10)
     run.send_posts(more, tag="after")  # and posts keep coming to every partition
     takeover = run.wait_indexed(catch_up_timeout, since=killed)
-    out = run.outcome("one of two workers SIGKILLed", takeover,
-                      notes=f"{posts} posts before and {more} after the kill; takeover (kill → all indexed) "
-                            f"{'-' if takeover is None else f'{takeover:.1f} s'}")
+    out = run.outcome(
+        "one of two workers SIGKILLed",
+        takeover,
+        notes=f"{posts} posts before and {more} after the kill; takeover (kill → all indexed) "
+        f"{'-' if takeover is None else f'{takeover:.1f} s'}",
+    )
     out.worker_alive = run.workers[1].poll() is None
     return out
 
@@ -458,24 +535,31 @@ def backlog_replayed(run: Run, posts: int, span_hours: float = 6.0, timeout: flo
     started = time.monotonic()
     run.start_worker("w1")
     indexed = run.wait_indexed(timeout, since=started)
+
     # the brand's state is persisted every few seconds: wait for the one that includes its last post
     def last_post_offset() -> int | None:
-        offsets = [r.offset for r in read_topic(run, run.settings.kafka.enriched_topic)
-                   if r.key == "海底捞".encode() and b'"kind":"watermark"' not in r.value]
+        offsets = [
+            r.offset
+            for r in read_topic(run, run.settings.kafka.enriched_topic)
+            if r.key == "海底捞".encode() and b'"kind":"watermark"' not in r.value
+        ]
         return max(offsets) if len(offsets) >= posts else None
 
     last = wait_until(last_post_offset, 60, "every backlog post in the enriched topic", interval=2.0)
+
     def saved_with_last() -> dict | None:
         value = monitor_states(run).get("海底捞")
         return value if value and value["offset"] >= last else None
 
     state = wait_until(saved_with_last, 60, "the brand's state to include the whole backlog", interval=2.0)["monitor"]
-    out = run.outcome("backlog replayed over 3 partitions", indexed,
-                      notes=f"{posts} posts over {span_hours:.0f} h; late {state.get('late_posts', 0)}, "
-                            f"duplicates {state.get('duplicate_posts', 0)}, replaying={state.get('replaying')}")
+    out = run.outcome(
+        "backlog replayed over 3 partitions",
+        indexed,
+        notes=f"{posts} posts over {span_hours:.0f} h; late {state.get('late_posts', 0)}, "
+        f"duplicates {state.get('duplicate_posts', 0)}, replaying={state.get('replaying')}",
+    )
     out.late_posts = state.get("late_posts", 0)
     return out
-
 
 
 class FlakyWebhook:
@@ -489,8 +573,8 @@ class FlakyWebhook:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/alerts"
-        self.accepted: list[dict] = []   # bodies answered 200, in arrival order
-        self.failed = 0                  # requests answered 503
+        self.accepted: list[dict] = []  # bodies answered 200, in arrival order
+        self.failed = 0  # requests answered 503
         self.mode = "serve"
         self._server: Any = None
 
@@ -524,7 +608,7 @@ class FlakyWebhook:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if outer.mode == "fail":
                     outer.failed += 1
@@ -548,8 +632,10 @@ class FlakyWebhook:
 
 def notify_config(hook: FlakyWebhook, max_delay: float = 60.0) -> dict[str, Any]:
     """One webhook channel; ``max_delay`` caps the retry backoff (the default policy's is 60 s)."""
-    return {"webhooks": [{"name": "ops-hook", "url": hook.url}],
-            "retry": {"initial_delay": 1.0, "max_delay": max_delay}}
+    return {
+        "webhooks": [{"name": "ops-hook", "url": hook.url}],
+        "retry": {"initial_delay": 1.0, "max_delay": max_delay},
+    }
 
 
 def alert_states(run: Run) -> list[str]:
@@ -569,8 +655,11 @@ def alert_channel_down(run: Run, hook: FlakyWebhook, down_seconds: float, timeou
     posts = history_ending_now()
     producer = run.producer()
     for post in posts:
-        producer.send(run.settings.kafka.raw_topic, key=f"weibo:{post['id']}".encode(),
-                      value=json.dumps(post, ensure_ascii=False).encode())
+        producer.send(
+            run.settings.kafka.raw_topic,
+            key=f"weibo:{post['id']}".encode(),
+            value=json.dumps(post, ensure_ascii=False).encode(),
+        )
     producer.flush(timeout=300)
     run.sent_ids.extend(f"weibo:{p['id']}" for p in posts)
     wait_until(lambda: alert_states(run), timeout, "the first alert state")
@@ -603,8 +692,10 @@ def alert_channel_down(run: Run, hook: FlakyWebhook, down_seconds: float, timeou
         out.alert_states[status] = out.alert_states.get(status, 0) + 1
     out.catch_up_seconds = delivered
     out.worker_alive = out.worker_alive and alive_during
-    out.notes = (f"channel down {back - first_alert:.0f} s from the first alert (refused, then 503: "
-                 f"{hook.failed} answers 503); {len(set(states))} alert states, {len(keys)} deliveries accepted")
+    out.notes = (
+        f"channel down {back - first_alert:.0f} s from the first alert (refused, then 503: "
+        f"{hook.failed} answers 503); {len(set(states))} alert states, {len(keys)} deliveries accepted"
+    )
     return out
 
 
@@ -628,12 +719,16 @@ def undecodable_batch(run: Run, posts: int, bad: int = 5, timeout: float = 180) 
     run.start_worker("w1", env_extra={"PYTHONPATH": path})
     run.send_posts(posts // 2, tag="before")
     snappy = KafkaProducer(bootstrap_servers=run.kafka, acks="all", compression_type="snappy", linger_ms=50)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     try:
         for i in range(bad):
             post = {"platform": "weibo", "id": f"snappy{i}", "created_at": now, "text": f"海底捞 snappy 压缩的第{i}条"}
-            snappy.send(run.settings.kafka.raw_topic, partition=0, key=f"weibo:snappy{i}".encode(),
-                        value=json.dumps(post, ensure_ascii=False).encode())
+            snappy.send(
+                run.settings.kafka.raw_topic,
+                partition=0,
+                key=f"weibo:snappy{i}".encode(),
+                value=json.dumps(post, ensure_ascii=False).encode(),
+            )
         snappy.flush(timeout=60)
     finally:
         snappy.close()

@@ -1,6 +1,7 @@
 """The fault suite, short versions (bench/faults.py runs the full durations and writes the figures): on the real
 local stack, each scenario must end with 0 lost, 0 duplicated, the worker alive and every invalid message
 dead-lettered with its stage and reason."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,8 +56,11 @@ def test_hostile_input_is_dead_lettered_and_the_rest_indexed(run) -> None:
     assert m[("lingting_posts_total", (("direction", "out"), ("stage", "index")))] == indexed
     detected = ("lingting_posts_total", (("direction", "in"), ("stage", "detect")))
     scenarios.wait_until(lambda: run.metrics().get(detected) == indexed, 30, "every post through detect")
-    lags = {dict(k[1])["partition"]: v for k, v in m.items()
-            if k[0] == "lingting_consumer_lag" and dict(k[1])["topic"] == raw}
+    lags = {
+        dict(k[1])["partition"]: v
+        for k, v in m.items()
+        if k[0] == "lingting_consumer_lag" and dict(k[1])["topic"] == raw
+    }
     assert sorted(lags) == ["0", "1", "2"] and all(v >= 0 for v in lags.values()), lags
     assert m[("lingting_es_bulk_seconds_count", ())] >= 1
     assert ("lingting_es_bulk_errors_total", ()) in m

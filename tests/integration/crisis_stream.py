@@ -1,9 +1,10 @@
 """A small, deterministic history with one 海底捞 crisis, for end-to-end tests (real Chinese, Weibo style)."""
+
 from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 BRANDS = ["海底捞", "蜜雪冰城", "小米"]
@@ -30,8 +31,9 @@ CRISIS = [
 ]
 
 
-def generate(start: datetime, minutes: int, crisis_from: int, crisis_minutes: int, seed: int = 3,
-             per_minute: int = 4) -> list[dict]:
+def generate(
+    start: datetime, minutes: int, crisis_from: int, crisis_minutes: int, seed: int = 3, per_minute: int = 4
+) -> list[dict]:
     """Posts per minute per brand with noise; during the crisis 海底捞 gets many negative posts."""
     rnd = random.Random(seed)
     posts = []
@@ -47,14 +49,24 @@ def generate(start: datetime, minutes: int, crisis_from: int, crisis_minutes: in
             for _ in range(count):
                 n += 1
                 text, _negative = rnd.choice(templates)
-                posts.append({
-                    "platform": "weibo", "id": f"e2e{n}", "text": text.format(b=brand),
-                    "created_at": (minute + timedelta(seconds=rnd.randint(0, 59))).isoformat(),
-                    "author": {"id": f"u{rnd.randint(1, 400)}", "name": f"用户{rnd.randint(1, 400)}",
-                               "followers": int(rnd.paretovariate(1.2) * 50)},
-                    "metrics": {"reposts": rnd.randint(0, 20), "comments": rnd.randint(0, 10),
-                                "likes": rnd.randint(0, 50)},
-                })
+                posts.append(
+                    {
+                        "platform": "weibo",
+                        "id": f"e2e{n}",
+                        "text": text.format(b=brand),
+                        "created_at": (minute + timedelta(seconds=rnd.randint(0, 59))).isoformat(),
+                        "author": {
+                            "id": f"u{rnd.randint(1, 400)}",
+                            "name": f"用户{rnd.randint(1, 400)}",
+                            "followers": int(rnd.paretovariate(1.2) * 50),
+                        },
+                        "metrics": {
+                            "reposts": rnd.randint(0, 20),
+                            "comments": rnd.randint(0, 10),
+                            "likes": rnd.randint(0, 50),
+                        },
+                    }
+                )
     posts.sort(key=lambda p: p["created_at"])
     return posts
 
@@ -65,5 +77,5 @@ def write_jsonl(posts: list[dict], path: Path) -> Path:
 
 
 def history_ending_now(minutes: int = 150, crisis_from: int = 100, crisis_minutes: int = 15) -> list[dict]:
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     return generate(end - timedelta(minutes=minutes), minutes, crisis_from, crisis_minutes)

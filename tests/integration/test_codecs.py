@@ -4,12 +4,13 @@ Kafka Connect, Flink, Logstash and Java clients with ``compression.type`` write 
 batches; a codec the worker's client cannot decode stops its partition on every restart. kcat (librdkafka)
 writes each batch compressed the way those producers do. The kafka-python readers (connectors' read-back)
 are checked on the same batches."""
+
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -23,18 +24,43 @@ PER_CODEC = 5
 
 
 def _posts(codec: str) -> list[dict]:
-    now = datetime.now(timezone.utc)
-    return [{"platform": "weibo", "id": f"{codec}-{i}",
-             "text": f"海底捞 的外卖又晚了一小时😡 [怒] #{codec}压缩# 第{i}条 //@用户{i}: 服務太差",
-             "created_at": (now - timedelta(minutes=i)).isoformat()} for i in range(PER_CODEC)]
+    now = datetime.now(UTC)
+    return [
+        {
+            "platform": "weibo",
+            "id": f"{codec}-{i}",
+            "text": f"海底捞 的外卖又晚了一小时😡 [怒] #{codec}压缩# 第{i}条 //@用户{i}: 服務太差",
+            "created_at": (now - timedelta(minutes=i)).isoformat(),
+        }
+        for i in range(PER_CODEC)
+    ]
 
 
 def _kcat_produce(bootstrap: str, topic: str, codec: str, posts: list[dict]) -> None:
     lines = "".join(f"weibo:{p['id']}\t{json.dumps(p, ensure_ascii=False)}\n" for p in posts)
     # -K: key<TAB>value; linger so the five posts share one compressed batch
-    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", topic, "-z", codec, "-K", "\t",
-                    "-X", "linger.ms=200", "-X", "batch.num.messages=100"],
-                   input=lines.encode(), check=True, timeout=60, capture_output=True)
+    subprocess.run(
+        [
+            "kcat",
+            "-P",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-z",
+            codec,
+            "-K",
+            "\t",
+            "-X",
+            "linger.ms=200",
+            "-X",
+            "batch.num.messages=100",
+        ],
+        input=lines.encode(),
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
 
 
 def test_kcat_is_installed() -> None:
@@ -47,8 +73,13 @@ def test_kafka_python_reads_every_codec(stack, unique_prefix) -> None:
     topic = f"{unique_prefix}.codecs"
     for codec in CODECS:
         _kcat_produce(stack["kafka"], topic, codec, _posts(codec))
-    consumer = KafkaConsumer(topic, bootstrap_servers=stack["kafka"], auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=stack["kafka"],
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
     try:
         got = [json.loads(r.value)["id"] for r in consumer]
     finally:
@@ -71,8 +102,11 @@ def test_worker_indexes_posts_of_every_codec(make_config, tmp_path, es) -> None:
     worker = start_worker(config_path, log_path)
     alias = settings.elasticsearch.posts_alias
     try:
-        wait_for(lambda: es_count(es, alias) >= len(CODECS) * PER_CODEC or worker.poll() is not None, 180,
-                 f"{len(CODECS) * PER_CODEC} documents in {alias}")
+        wait_for(
+            lambda: es_count(es, alias) >= len(CODECS) * PER_CODEC or worker.poll() is not None,
+            180,
+            f"{len(CODECS) * PER_CODEC} documents in {alias}",
+        )
         assert worker.poll() is None, f"the worker exited:\n{log_path.read_text(errors='replace')[-3000:]}"
     finally:
         stop(worker)

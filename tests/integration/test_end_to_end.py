@@ -1,4 +1,5 @@
 """The whole path on the real stack: file connector → Kafka → worker → Elasticsearch + alert on a real webhook."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,13 @@ def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
     env.pop("LINGTING_KAFKA", None)
     env.pop("LINGTING_ES", None)
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -58,8 +64,13 @@ def es_count(es, alias: str) -> int:
 def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=2000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+    )
     out, deadline = [], time.monotonic() + timeout
     try:
         while len(out) < expect and time.monotonic() < deadline:
@@ -76,8 +87,8 @@ def pipeline_run(make_config, tmp_path):
         data = make_config(brands=CONFIG_BRANDS, notify={"webhooks": [{"url": receiver.url}]})
         config_path = tmp_path / "lingting.yaml"
         config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        from pipeline.topics import ensure_topics
         from pipeline.settings import load_settings
+        from pipeline.topics import ensure_topics
 
         settings = load_settings(config_path)
         ensure_topics(settings)
@@ -94,22 +105,51 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
     posts = history_ending_now()
     jsonl = write_jsonl(posts, tmp_path / "posts.jsonl")
     # one post from a non-Python client (the Java producer of the Kafka jars), in traditional Chinese
-    line = json.dumps({"platform": "weibo", "id": "java1", "text": "測試一下 海底撈 的外送，等了兩小時😡 [怒]",
-                       "created_at": posts[0]["created_at"], "vendor_field": "kept"}, ensure_ascii=False)
-    subprocess.run(["java", "-cp", str(ROOT / "deploy/local/target/kafka-lib/*"),
-                    str(ROOT / "tests/integration/java/JsonLineProducer.java"), settings.kafka.bootstrap,
-                    settings.kafka.raw_topic, "weibo:java1"], input=line + "\n", text=True, check=True,
-                   timeout=120, capture_output=True)
+    line = json.dumps(
+        {
+            "platform": "weibo",
+            "id": "java1",
+            "text": "測試一下 海底撈 的外送，等了兩小時😡 [怒]",
+            "created_at": posts[0]["created_at"],
+            "vendor_field": "kept",
+        },
+        ensure_ascii=False,
+    )
+    subprocess.run(
+        [
+            "java",
+            "-cp",
+            str(ROOT / "deploy/local/target/kafka-lib/*"),
+            str(ROOT / "tests/integration/java/JsonLineProducer.java"),
+            settings.kafka.bootstrap,
+            settings.kafka.raw_topic,
+            "weibo:java1",
+        ],
+        input=line + "\n",
+        text=True,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "file", str(jsonl)], env=env, check=True,
-                   cwd=ROOT, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "connect", "file", str(jsonl)],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
     # malformed messages straight onto the raw topic, as a broken producer would write them
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-    bad = [b"not json at all", b'{"platform": "weibo", "id": "1"}', b"\xff\xfe\x00garbage",
-           json.dumps({"platform": "weibo", "id": "2", "text": "海底捞", "created_at": "昨天"}).encode()]
+    bad = [
+        b"not json at all",
+        b'{"platform": "weibo", "id": "1"}',
+        b"\xff\xfe\x00garbage",
+        json.dumps({"platform": "weibo", "id": "2", "text": "海底捞", "created_at": "昨天"}).encode(),
+    ]
     for value in bad:
         producer.send(settings.kafka.raw_topic, key=b"bad", value=value)
     producer.flush()
@@ -126,8 +166,7 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
 
     doc = es.search(index=alias, query={"term": {"key": f"weibo:{posts[0]['id']}"}})["hits"]["hits"][0]
     source = doc["_source"]
-    assert source["brands"] and source["tokens"] and source["sentiment"]["label"] in {"positive", "neutral",
-                                                                                     "negative"}
+    assert source["brands"] and source["tokens"] and source["sentiment"]["label"] in {"positive", "neutral", "negative"}
     crisis = es.search(index=alias, query={"match_phrase": {"text": "后厨有老鼠"}}, size=50)["hits"]["hits"]
     assert crisis and sum(h["_source"]["sentiment"]["label"] == "negative" for h in crisis) >= 0.8 * len(crisis)
 
@@ -164,11 +203,15 @@ def test_worker_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(pip
     half = len(posts) // 2
     env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
     first = write_jsonl(posts[:half], tmp_path / "first.jsonl")
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "file", str(first)], env=env, check=True,
-                   cwd=ROOT, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "connect", "file", str(first)],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     alias = settings.elasticsearch.posts_alias
-    wait_for(lambda: es_count(es, alias) >= half // 4, 120, "the worker to be busy with the first half",
-             interval=0.2)
+    wait_for(lambda: es_count(es, alias) >= half // 4, 120, "the worker to be busy with the first half", interval=0.2)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     assert es_count(es, alias) < len(posts)
@@ -176,8 +219,13 @@ def test_worker_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(pip
     restarted = start_worker(config_path, tmp_path / "worker.log")
     try:
         second = write_jsonl(posts[half:], tmp_path / "second.jsonl")
-        subprocess.run([sys.executable, "-m", "pipeline.cli", "connect", "file", str(second)], env=env,
-                       check=True, cwd=ROOT, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "connect", "file", str(second)],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            timeout=120,
+        )
         wait_for(lambda: es_count(es, alias) >= len(posts), 180, f"{len(posts)} documents")
         wait_for(lambda: any(a["status"] == "open" for a in list(receiver.alerts.queue)), 90, "the open alert")
         time.sleep(8)

@@ -1,6 +1,7 @@
 """The worker's Outbox on the real broker: a send that raises at once (here a record the client refuses before
 anything reaches Kafka) is a failed send like a refused one: retried, the records after it held back in order,
 and the agent never sees an exception that would stop it with its batch half written."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,23 +20,29 @@ class _Topic:
     def __init__(self, producer, name: str) -> None:
         self.producer, self.name = producer, name
 
-    async def send(self, key: bytes | None, value: bytes):  # noqa: ANN201
+    async def send(self, key: bytes | None, value: bytes):
         return await self.producer.send(self.name, key=key, value=value)
 
 
 def _read(bootstrap: str, topic: str) -> list[bytes]:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
     try:
         return [r.value for r in consumer]
     finally:
         consumer.close()
 
 
-def test_a_send_that_raises_holds_the_batch_in_order_instead_of_escaping(kafka_bootstrap, unique_prefix,
-                                                                       caplog) -> None:
+def test_a_send_that_raises_holds_the_batch_in_order_instead_of_escaping(
+    kafka_bootstrap, unique_prefix, caplog
+) -> None:
     from aiokafka import AIOKafkaProducer
 
     topic = f"{unique_prefix}.outbox"

@@ -2,6 +2,7 @@
 
 Uses the shared dev stack (default ports / data dir, or $LINGTING_STACK_*), which it starts if needed and leaves
 running, plus one throw-away second stack on other ports in a temporary directory, which it stops again."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ def _roundtrip_kafka(bootstrap: str) -> None:
         producer.flush(timeout=30)
     finally:
         producer.close()
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"g-{topic}",
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"g-{topic}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     got: list[bytes] = []
     try:
         deadline = time.monotonic() + 60
@@ -58,8 +64,10 @@ def _roundtrip_es(url: str) -> None:
     es = Elasticsearch(url, request_timeout=30)
     try:
         assert es.info()["version"]["number"] == stack.ES_VERSION
-        es.indices.create(index=index, mappings={"properties": {"text": {"type": "text", "analyzer": "whitespace"},
-                                                                "brand": {"type": "keyword"}}})
+        es.indices.create(
+            index=index,
+            mappings={"properties": {"text": {"type": "text", "analyzer": "whitespace"}, "brand": {"type": "keyword"}}},
+        )
         es.index(index=index, id="1", document={"text": "华为 手机 发热 严重", "brand": "huawei"}, refresh=True)
         hits = es.search(index=index, query={"match": {"text": "发热"}})["hits"]
         assert hits["total"]["value"] == 1
@@ -70,9 +78,11 @@ def _roundtrip_es(url: str) -> None:
 
 
 def test_import_does_not_load_clients() -> None:
-    code = ("import sys, pipeline.stack; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('kafka', 'elasticsearch', 'aiokafka')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, pipeline.stack; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('kafka', 'elasticsearch', 'aiokafka')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=stack.REPO_ROOT)
 
 

@@ -1,5 +1,6 @@
 """``lingting worker`` the way a new user runs it: a config with only ``brands:``, an empty directory, and a
 second worker with the same config beside the first."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -23,8 +23,13 @@ def _worker(cwd: Path, stack: dict[str, str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "LINGTING_KAFKA": stack["kafka"], "LINGTING_ES": stack["es"]}
     env.pop("LINGTING_CONFIG", None)
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker", "-c", "my.yaml"], cwd=cwd, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "-c", "my.yaml"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _members(bootstrap: str, group: str) -> int:
@@ -65,18 +70,24 @@ def test_two_workers_from_an_empty_directory_with_only_brands(tmp_path: Path, st
         run = uuid.uuid4().hex[:8]
         producer = KafkaProducer(bootstrap_servers=stack["kafka"], acks="all")
         for i in range(60):
-            post = {"platform": "weibo", "id": f"{run}-{i}", "text": f"今天的瑞幸生椰拿铁☕️ 好喝 #瑞幸# {i}",
-                    "created_at": "2026-11-30T08:00:00+08:00"}
-            producer.send(settings.kafka.raw_topic, key=f"weibo:{run}-{i}".encode(),
-                          value=json.dumps(post, ensure_ascii=False).encode())
+            post = {
+                "platform": "weibo",
+                "id": f"{run}-{i}",
+                "text": f"今天的瑞幸生椰拿铁☕️ 好喝 #瑞幸# {i}",
+                "created_at": "2026-11-30T08:00:00+08:00",
+            }
+            producer.send(
+                settings.kafka.raw_topic,
+                key=f"weibo:{run}-{i}".encode(),
+                value=json.dumps(post, ensure_ascii=False).encode(),
+            )
         producer.flush()
         producer.close()
 
         def indexed() -> int:
             if not es_count(es, settings.elasticsearch.posts_alias):  # the alias appears with the first write
                 return 0
-            return es.count(index=settings.elasticsearch.posts_alias,
-                            query={"prefix": {"id": run}})["count"]
+            return es.count(index=settings.elasticsearch.posts_alias, query={"prefix": {"id": run}})["count"]
 
         wait_for(lambda: indexed() >= 60, 180, "60 posts indexed")
         assert first.poll() is None and second.poll() is None

@@ -1,4 +1,5 @@
 """Brand rules (config section) and brand matching on normalised Chinese posts."""
+
 from __future__ import annotations
 
 import random
@@ -11,8 +12,12 @@ from processors.brands import AhoCorasickIndex, BrandMatcher, BrandRule, RegexIn
 from processors.normalize import normalize
 from schemas.errors import ConfigError, RuleError
 
-XIAOMI = BrandRule(name="小米", aliases=["xiaomi", "MI", "雷军"], products=["红米", "Redmi"],
-                   exclude=["小米粥", "小米椒", "小米辣", "招聘"])
+XIAOMI = BrandRule(
+    name="小米",
+    aliases=["xiaomi", "MI", "雷军"],
+    products=["红米", "Redmi"],
+    exclude=["小米粥", "小米椒", "小米辣", "招聘"],
+)
 HAIDILAO = BrandRule(name="海底捞", aliases=["捞捞", "Haidilao"], competitors=["西贝"])
 XIBEI = BrandRule(name="西贝", aliases=["西贝莜面村"], exclude=["西贝柳斯"])
 MENGNIU = BrandRule(name="蒙牛", products=["特仑苏", "纯甄"], competitors=["伊利"])
@@ -35,14 +40,18 @@ def post(text: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ aliases
 
-@pytest.mark.parametrize("text,brands", [
-    ("今天去吃了海底捞，服务真好👍", ["海底捞"]),
-    ("捞捞的番茄锅底yyds[赞]", ["海底捞"]),
-    ("特仑苏喝出异味了😡 #食品安全#", ["蒙牛"]),            # product counts as the brand
-    ("雷军今天发布会讲得不错", ["小米"]),
-    ("#红米Note13# 性价比之王", ["小米"]),
-    ("天气不错，出去走走", []),
-])
+
+@pytest.mark.parametrize(
+    "text,brands",
+    [
+        ("今天去吃了海底捞，服务真好👍", ["海底捞"]),
+        ("捞捞的番茄锅底yyds[赞]", ["海底捞"]),
+        ("特仑苏喝出异味了😡 #食品安全#", ["蒙牛"]),  # product counts as the brand
+        ("雷军今天发布会讲得不错", ["小米"]),
+        ("#红米Note13# 性价比之王", ["小米"]),
+        ("天气不错，出去走走", []),
+    ],
+)
 def test_name_aliases_products(matcher: BrandMatcher, text: str, brands: list[str]) -> None:
     assert matcher.match(post(text)) == brands
 
@@ -55,11 +64,11 @@ def test_aliases_accepted_under_both_yaml_keys() -> None:
 
 def test_latin_names_case_insensitive_on_word_boundaries(matcher: BrandMatcher) -> None:
     assert matcher.match(post("新买的IPHONE 15 Pro Max真香")) == ["Apple"]
-    assert matcher.match(post("iPhone15续航翻车了[怒]")) == ["Apple"]       # digit after a letter: a boundary
+    assert matcher.match(post("iPhone15续航翻车了[怒]")) == ["Apple"]  # digit after a letter: a boundary
     assert matcher.match(post("我的Mi 14 Ultra到了")) == ["小米"]
     assert matcher.match(post("我的mi14到了")) == ["小米"]
     assert matcher.match(post("买了redmi k70")) == ["小米"]
-    assert matcher.match(post("our family dinner, 很开心")) == []            # "mi" inside a word
+    assert matcher.match(post("our family dinner, 很开心")) == []  # "mi" inside a word
     assert matcher.match(post("Miami 的海滩")) == []
     assert matcher.match(post("APPLE WATCH 好用")) == ["Apple"]
     assert matcher.match(post("pineapple 菠萝")) == []
@@ -81,12 +90,13 @@ def test_traditional_and_fullwidth_config_terms_match_normalised_text() -> None:
 
 # ------------------------------------------------------------------------------------------------ exclusions
 
+
 def test_exclusion_vetoes_only_the_occurrence_it_covers(matcher: BrandMatcher) -> None:
     assert matcher.match(post("小米粥真好喝")) == []
     assert matcher.match(post("小米椒炒肉太辣了🌶")) == []
     assert matcher.match(post("小米粥真好喝，小米手机也不错")) == ["小米"]
     assert matcher.match(post("早上喝小米粥，晚上吃小米辣")) == []
-    assert matcher.match(post("喝小米粥刷红米手机")) == ["小米"]              # product occurrence is not covered
+    assert matcher.match(post("喝小米粥刷红米手机")) == ["小米"]  # product occurrence is not covered
 
 
 def test_exclusion_without_brand_word_vetoes_the_whole_post(matcher: BrandMatcher) -> None:
@@ -117,13 +127,16 @@ def test_exclusion_equal_to_own_alias_is_refused() -> None:
 
 # ------------------------------------------------------------------------------------------------ several brands
 
+
 def test_several_brands_in_config_order(matcher: BrandMatcher) -> None:
     text = post("伊利金典和特仑苏哪个好？#牛奶测评# iPhone拍的图😂 //@小米粉丝:当然是小米手机拍")
     assert matcher.match(text) == ["小米", "蒙牛", "伊利", "Apple"]
 
 
 def test_shared_alias_matches_both_brands() -> None:
-    m = BrandMatcher([BrandRule(name="苹果公司", aliases=["苹果"]), BrandRule(name="苹果手机", aliases=["苹果", "iPhone"])])
+    m = BrandMatcher(
+        [BrandRule(name="苹果公司", aliases=["苹果"]), BrandRule(name="苹果手机", aliases=["苹果", "iPhone"])]
+    )
     assert m.match("苹果发布会") == ["苹果公司", "苹果手机"]
     assert m.match("iphone 发布会") == ["苹果手机"]
 
@@ -135,15 +148,19 @@ def test_no_rules_and_empty_text() -> None:
 
 # ------------------------------------------------------------------------------------------------ queries
 
-CRISIS = BrandRule(name="海底捞", aliases=["捞捞"], exclude=["海底捞月"],
-                   query='(海底捞 OR 捞捞) AND (老鼠 OR 卫生 OR "后厨") AND NOT 招聘')
+CRISIS = BrandRule(
+    name="海底捞",
+    aliases=["捞捞"],
+    exclude=["海底捞月"],
+    query='(海底捞 OR 捞捞) AND (老鼠 OR 卫生 OR "后厨") AND NOT 招聘',
+)
 
 
 def test_query_decides_instead_of_aliases() -> None:
     m = BrandMatcher([CRISIS])
     assert m.match(post("#海底捞# 后厨有老鼠[怒][怒]")) == ["海底捞"]
-    assert m.match(post("海底捞服务真好😊")) == []                       # name alone is not enough
-    assert m.match(post("海底捞招聘后厨人员")) == []                     # NOT 招聘
+    assert m.match(post("海底捞服务真好😊")) == []  # name alone is not enough
+    assert m.match(post("海底捞招聘后厨人员")) == []  # NOT 招聘
 
 
 def test_exclusions_still_veto_query_words_by_occurrence() -> None:
@@ -166,15 +183,20 @@ def test_query_words_obey_latin_boundaries() -> None:
 
 # ------------------------------------------------------------------------------------------------ rule errors
 
-@pytest.mark.parametrize("query,column,reason", [
-    ("(海底捞 OR 捞捞) AND (老鼠", 17, "unclosed parenthesis"),
-    ("海底捞 AND", 5, "dangling operator"),
-    ("", 1, "empty query"),
-    ("海底捞 XOR 老鼠", 5, "unknown operator 'XOR'"),
-])
+
+@pytest.mark.parametrize(
+    "query,column,reason",
+    [
+        ("(海底捞 OR 捞捞) AND (老鼠", 17, "unclosed parenthesis"),
+        ("海底捞 AND", 5, "dangling operator"),
+        ("", 1, "empty query"),
+        ("海底捞 XOR 老鼠", 5, "unknown operator 'XOR'"),
+    ],
+)
 def test_matcher_reports_query_errors_with_brand_and_position(query: str, column: int, reason: str) -> None:
-    bad = BrandRule.model_construct(name="海底捞", keywords=[], exclude=[], products=[], query=query,
-                                    competitors=[], detection={})
+    bad = BrandRule.model_construct(
+        name="海底捞", keywords=[], exclude=[], products=[], query=query, competitors=[], detection={}
+    )
     with pytest.raises(RuleError) as info:
         BrandMatcher([XIBEI, bad])
     msg = str(info.value)
@@ -226,6 +248,7 @@ def test_duplicate_brand_names_are_refused() -> None:
 
 # ------------------------------------------------------------------------------------------------ misc
 
+
 def test_dictionary_terms_simplified_deduplicated() -> None:
     rule = BrandRule(name="蒙牛", aliases=["蒙牛乳業", "蒙牛"], products=["特侖蘇", "Ｍilk Deluxe"])
     assert rule.dictionary_terms() == ["蒙牛", "蒙牛乳业", "特仑苏", "Milk Deluxe"]
@@ -239,13 +262,13 @@ def test_fold_term() -> None:
 def test_both_indexes_find_the_same_overlapping_occurrences() -> None:
     rng = random.Random(7)
     alphabet = "小米粥椒海底捞月蒙牛特仑苏ab1 "
-    terms = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))).strip() or "x"
-                    for _ in range(200)})
+    terms = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))).strip() or "x" for _ in range(200)})
     aho, regex = AhoCorasickIndex(terms), RegexIndex(terms)
     for _ in range(300):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
-        expected = sorted((i, i + len(t), tid) for tid, t in enumerate(terms)
-                          for i in range(len(text)) if text.startswith(t, i))
+        expected = sorted(
+            (i, i + len(t), tid) for tid, t in enumerate(terms) for i in range(len(text)) if text.startswith(t, i)
+        )
         assert sorted(aho.find(text)) == expected
         assert sorted(regex.find(text)) == expected
 
@@ -268,8 +291,13 @@ def test_every_yaml_example_in_the_docs_loads_and_compiles() -> None:
 
 @pytest.mark.parametrize("index", [AhoCorasickIndex, RegexIndex])
 def test_terms_with_regex_special_characters(index) -> None:
-    m = BrandMatcher([BrandRule(name="饿了么", aliases=["ele.me", "^_^饿", "[饿]", "-饿-", "\\饿"]),
-                      BrandRule(name="李宁", aliases=["Li-Ning"])], index=index)
+    m = BrandMatcher(
+        [
+            BrandRule(name="饿了么", aliases=["ele.me", "^_^饿", "[饿]", "-饿-", "\\饿"]),
+            BrandRule(name="李宁", aliases=["Li-Ning"]),
+        ],
+        index=index,
+    )
     assert m.match("ele.me 又超时了") == ["饿了么"]
     assert m.match("elexme") == []
     assert m.match("表情[饿]") == ["饿了么"]

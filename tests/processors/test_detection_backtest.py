@@ -1,7 +1,8 @@
 """Backtest helpers: interval inference, running the production detector over a series, report metrics."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +11,7 @@ from processors.detection.backtest import Point, evaluate, infer_interval, label
 from processors.detection.detector import SpikeDetector
 from processors.detection.settings import DetectionSettings
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("seconds", [60, 300, 3600, 86400])
@@ -46,8 +47,8 @@ def test_evaluate_counts_detections_false_alerts_and_delays():
     for i in list(range(20, 30)) + list(range(100, 110)):
         labels[i] = 1
     opens = [False] * 168
-    opens[22] = True   # crisis 1, 2 windows late
-    opens[60] = True   # false alert
+    opens[22] = True  # crisis 1, 2 windows late
+    opens[60] = True  # false alert
     opens[150] = True  # false alert
     result = evaluate(opens, labels, stamps, 3600)
     assert result["crises"] == 2 and result["detected"] == 1 and result["recall"] == 0.5
@@ -65,10 +66,11 @@ def test_an_alert_just_before_the_labelled_onset_counts_with_zero_delay():
 
 
 def test_report_uses_open_alerts_and_labels_of_the_points():
-    scenario = Scenario("r", windows=1200, rate=15, seed=8,
-                        events=[Event("sudden", 500, 40, 2.0), Event("viral", 900, 60, 3.0)])
+    scenario = Scenario(
+        "r", windows=1200, rate=15, seed=8, events=[Event("sudden", 500, 40, 2.0), Event("viral", 900, 60, 3.0)]
+    )
     labels = scenario.labels()
-    points = [Point(t, v, n, lab) for (t, v, n), lab in zip(scenario.counts(), labels)]
+    points = [Point(t, v, n, lab) for (t, v, n), lab in zip(scenario.counts(), labels, strict=False)]
     verdicts, interval = run(points)
     result = report(points, verdicts, interval)
     assert result["crises"] == 2 and result["recall"] == 1.0 and result["false_alerts"] == 0

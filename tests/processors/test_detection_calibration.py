@@ -1,4 +1,5 @@
 """TailCalibration: the series' own tail of z turns a z into a tail probability."""
+
 from __future__ import annotations
 
 import math

@@ -1,10 +1,11 @@
 """SpikeDetector: baseline, score, minimum volumes, severity and the crisis life cycle (count level)."""
+
 from __future__ import annotations
 
 import json
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +13,7 @@ from connectors.synthetic import poisson
 from processors.detection.detector import SpikeDetector, threshold_scale
 from processors.detection.settings import DetectionSettings
 
-T0 = datetime(2024, 3, 4, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 4, tzinfo=UTC)
 
 
 def calm_series(n: int, rate: float = 20.0, share: float = 0.1, seed: int = 1, interval: int = 60):
@@ -125,9 +126,9 @@ def test_cooldown_only_a_more_severe_crisis_reopens_soon_after_one_resolved():
             t, total, neg = rows[i]
             rows[i] = (t, total + extra, neg + extra)
 
-    bump(100, 110, 14)   # first crisis
-    bump(125, 130, 14)   # same size, inside the 30-min cooldown: no second crisis
-    bump(300, 305, 14)   # after the cooldown: a new crisis
+    bump(100, 110, 14)  # first crisis
+    bump(125, 130, 14)  # same size, inside the 30-min cooldown: no second crisis
+    bump(300, 305, 14)  # after the cooldown: a new crisis
     events = statuses(feed(SpikeDetector(DetectionSettings()), rows))
     opens = [i for i, s in events if s == "open"]
     assert opens[0] == 100 and 300 in opens and not any(120 <= i < 135 for i in opens)
@@ -220,9 +221,11 @@ def test_calibrated_score_is_comparable_across_volume_and_noise(name):
     """One threshold serves every brand: calm series of very different volume and noise get the same score
     distribution (before calibration the heavy-tailed one crossed the line every few hours)."""
     rnd = random.Random(3)
-    gen = {"poisson-5": lambda: poisson(rnd, 5),
-           "overdispersed-500": lambda: _gamma_poisson(rnd, 500, 5),
-           "heavy-tailed-50": lambda: _gamma_poisson(rnd, 50, 1) * (4 if rnd.random() < 0.02 else 1)}[name]
+    gen = {
+        "poisson-5": lambda: poisson(rnd, 5),
+        "overdispersed-500": lambda: _gamma_poisson(rnd, 500, 5),
+        "heavy-tailed-50": lambda: _gamma_poisson(rnd, 50, 1) * (4 if rnd.random() < 0.02 else 1),
+    }[name]
     detector = SpikeDetector(DetectionSettings())
     scores = sorted(detector.step(T0 + timedelta(minutes=i), gen()).score for i in range(6000))[200:]
     assert all(0.0 <= s < 1.0 for s in scores)
@@ -235,8 +238,8 @@ def test_warm_up_windows_score_zero():
     rows = calm_series(60, rate=20)
     rows[5] = (rows[5][0], 200, 190)
     verdicts = feed(SpikeDetector(DetectionSettings()), rows)
-    assert all(v.score == 0.0 for v in verdicts[:DetectionSettings().warmup_windows])
-    assert any(v.score > 0.0 for v in verdicts[DetectionSettings().warmup_windows:])
+    assert all(v.score == 0.0 for v in verdicts[: DetectionSettings().warmup_windows])
+    assert any(v.score > 0.0 for v in verdicts[DetectionSettings().warmup_windows :])
 
 
 def test_a_lasting_level_shift_becomes_the_normal():

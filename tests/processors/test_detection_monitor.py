@@ -1,8 +1,9 @@
 """BrandMonitor: event-time windows with lateness, stories, 水军 flags, explanations, state — end to end per brand."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +13,7 @@ from processors.detection.settings import DetectionSettings
 from schemas.alerts import Alert
 from schemas.posts import Author, EnrichedPost, Metrics, RawPost, Sentiment
 
-T0 = datetime(2024, 3, 4, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 4, 2, 0, tzinfo=UTC)
 
 
 def run(scenario: Scenario, settings: DetectionSettings | None = None, tail_minutes: int = 30):
@@ -31,11 +32,21 @@ def at_minute(scenario: Scenario, alert: Alert) -> int:
 
 def post(i: int, minute: float, text: str = "海底捞今天排队好久", label: str = "neutral", **kw) -> EnrichedPost:
     t = T0 + timedelta(minutes=minute)
-    return EnrichedPost(platform="weibo", id=str(i), text=text, clean_text=text, created_at=t,
-                        author=kw.pop("author", Author(id=f"u{i}", name=f"用户{i}", followers=100)),
-                        metrics=Metrics(reposts=kw.pop("reposts", 0)), brand="海底捞", brands=["海底捞"],
-                        tokens=kw.pop("tokens", ["排队"]), sentiment=Sentiment(score=0.5, label=label),
-                        processed_at=kw.pop("processed_at", t + timedelta(seconds=5)), **kw)
+    return EnrichedPost(
+        platform="weibo",
+        id=str(i),
+        text=text,
+        clean_text=text,
+        created_at=t,
+        author=kw.pop("author", Author(id=f"u{i}", name=f"用户{i}", followers=100)),
+        metrics=Metrics(reposts=kw.pop("reposts", 0)),
+        brand="海底捞",
+        brands=["海底捞"],
+        tokens=kw.pop("tokens", ["排队"]),
+        sentiment=Sentiment(score=0.5, label=label),
+        processed_at=kw.pop("processed_at", t + timedelta(seconds=5)),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +84,20 @@ def test_alert_explains_rising_terms_authors_spread_share_and_growth(demo_run):
 
 
 def test_campaign_outage_and_repost_storm_raise_no_alert():
-    scenario = Scenario("noise", windows=8 * 60, rate=12, seed=3, start=T0, events=[
-        Event("campaign", 200, 60, 5.0), Event("outage", 300, 40), Event("storm", 380, 60, 40.0)])
+    scenario = Scenario(
+        "noise",
+        windows=8 * 60,
+        rate=12,
+        seed=3,
+        start=T0,
+        events=[Event("campaign", 200, 60, 5.0), Event("outage", 300, 40), Event("storm", 380, 60, 40.0)],
+    )
     _, alerts = run(scenario)
     assert alerts == []
 
 
 def test_a_shuijun_burst_is_flagged_as_coordinated_in_the_alert():
-    scenario = Scenario("shuijun", windows=5 * 60, rate=10, seed=4, start=T0,
-                        events=[Event("shuijun", 240, 20, 4.0)])
+    scenario = Scenario("shuijun", windows=5 * 60, rate=10, seed=4, start=T0, events=[Event("shuijun", 240, 20, 4.0)])
     _, alerts = run(scenario)
     assert alerts, "a burst of negative posts is shown, not silently dropped"
     first = alerts[0]
@@ -100,11 +116,11 @@ def test_posts_within_lateness_are_counted_later_ones_dropped():
     s = DetectionSettings(allowed_lateness_seconds=120)
     monitor = BrandMonitor("海底捞", s)
     monitor.add(post(1, 0.5))
-    monitor.add(post(2, 3.2))            # watermark 3.2 min: windows ending ≤ 1.2 min close → minute 0 closed
+    monitor.add(post(2, 3.2))  # watermark 3.2 min: windows ending ≤ 1.2 min close → minute 0 closed
     assert monitor.next_start == (T0 + timedelta(minutes=1)).timestamp()
-    monitor.add(post(3, 1.5))            # minute 1 is still open: counted
+    monitor.add(post(3, 1.5))  # minute 1 is still open: counted
     assert monitor.windows[monitor.next_start].total == 1
-    monitor.add(post(4, 0.9))            # minute 0 is closed: late, dropped and counted as such
+    monitor.add(post(4, 0.9))  # minute 0 is closed: late, dropped and counted as such
     assert monitor.late_posts == 1
     assert monitor.detector.windows == 1
 
@@ -117,8 +133,7 @@ def test_first_posts_may_arrive_out_of_order_before_any_window_closed():
 
 
 def test_advance_closes_quiet_windows_as_zeros_and_resolves_by_the_clock():
-    scenario = Scenario("quiet", windows=4 * 60 + 20, rate=10, seed=6, start=T0,
-                        events=[Event("sudden", 240, 30, 3.0)])
+    scenario = Scenario("quiet", windows=4 * 60 + 20, rate=10, seed=6, start=T0, events=[Event("sudden", 240, 30, 3.0)])
     monitor = BrandMonitor(scenario.brand, DetectionSettings())
     alerts = []
     for p in scenario.posts():
@@ -132,8 +147,7 @@ def test_advance_closes_quiet_windows_as_zeros_and_resolves_by_the_clock():
 
 
 def test_state_round_trip_mid_stream_gives_the_same_alerts_and_stays_small():
-    scenario = Scenario("restart", windows=5 * 60, rate=40, seed=7, start=T0,
-                        events=[Event("viral", 230, 40, 2.0)])
+    scenario = Scenario("restart", windows=5 * 60, rate=40, seed=7, start=T0, events=[Event("viral", 230, 40, 2.0)])
     posts = list(scenario.posts())
     _, expected = run(scenario)
     half = next(i for i, p in enumerate(posts) if p.created_at >= T0 + timedelta(minutes=235))
@@ -144,8 +158,9 @@ def test_state_round_trip_mid_stream_gives_the_same_alerts_and_stays_small():
     monitor = BrandMonitor(scenario.brand, DetectionSettings(), state=json.loads(state))
     got += [a for p in posts[half:] for a in monitor.add(p)]
     got += monitor.advance(scenario.start + timedelta(minutes=scenario.windows + 30))
-    assert [(a.id, a.status, a.sequence, a.severity) for a in got] == \
-        [(a.id, a.status, a.sequence, a.severity) for a in expected]
+    assert [(a.id, a.status, a.sequence, a.severity) for a in got] == [
+        (a.id, a.status, a.sequence, a.severity) for a in expected
+    ]
     assert expected and expected[0].status == "open"
 
 
@@ -176,7 +191,7 @@ def test_history_with_a_crisis_alerts_for_that_brand_only():
     from processors.enrich import Enricher
     from tests.integration.crisis_stream import CONFIG_BRANDS, generate
 
-    start = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
     enricher = Enricher([BrandRule(**b) for b in CONFIG_BRANDS])
     now = start + timedelta(minutes=151)
     monitors = {b["name"]: BrandMonitor(b["name"], DetectionSettings()) for b in CONFIG_BRANDS}
@@ -205,10 +220,21 @@ def test_a_brand_back_after_weeks_of_silence_does_not_replay_every_empty_minute(
     assert monitor.next_start > (T0 + timedelta(days=29)).timestamp()
 
 
-CALM = ["蜜雪冰城今天的柠檬水还行", "下班路上买了杯蜜雪冰城", "蜜雪冰城新品冰淇淋不错👍", "排队买蜜雪冰城，人好多",
-        "蜜雪冰城的珍珠奶茶一般般", "#蜜雪冰城# 雪王好可爱", "和同事点了蜜雪冰城外卖", "蜜雪冰城價格真的便宜"]
-COPIES = ["蜜雪冰城的饮料里喝出了蟑螂，食品安全问题太吓人了！", "蜜雪冰城喝出蟑螂！！这食品安全谁来管[怒]",
-          "在蜜雪冰城买的饮料里有蟑螂，恶心死了😡"]
+CALM = [
+    "蜜雪冰城今天的柠檬水还行",
+    "下班路上买了杯蜜雪冰城",
+    "蜜雪冰城新品冰淇淋不错👍",
+    "排队买蜜雪冰城，人好多",
+    "蜜雪冰城的珍珠奶茶一般般",
+    "#蜜雪冰城# 雪王好可爱",
+    "和同事点了蜜雪冰城外卖",
+    "蜜雪冰城價格真的便宜",
+]
+COPIES = [
+    "蜜雪冰城的饮料里喝出了蟑螂，食品安全问题太吓人了！",
+    "蜜雪冰城喝出蟑螂！！这食品安全谁来管[怒]",
+    "在蜜雪冰城买的饮料里有蟑螂，恶心死了😡",
+]
 
 
 def _calm_then(crisis, minutes_calm=180, per_minute=5, crisis_per_minute=60, crisis_minutes=5, live=True):
@@ -221,8 +247,16 @@ def _calm_then(crisis, minutes_calm=180, per_minute=5, crisis_per_minute=60, cri
             minute = m + k / k_max
             crisis_post = minutes_calm <= m < minutes_calm + crisis_minutes
             text, label = crisis(n, k) if crisis_post else (CALM[n % len(CALM)], "negative" if n % 2 else "neutral")
-            out.append(post(n, minute, text=text, label=label, tokens=["蜜雪冰城"],
-                            author=Author(id=f"u{n}", name=f"用户{n}", followers=50 + n % 400)))
+            out.append(
+                post(
+                    n,
+                    minute,
+                    text=text,
+                    label=label,
+                    tokens=["蜜雪冰城"],
+                    author=Author(id=f"u{n}", name=f"用户{n}", followers=50 + n % 400),
+                )
+            )
     return out
 
 
@@ -245,7 +279,9 @@ def test_many_new_low_follower_accounts_pasting_one_text_alert_and_are_flagged()
     posts = _calm_then(shuijun)
     for p in posts:
         if p.text == COPIES[0]:
-            p.author = Author(id=p.author.id, name=p.author.name, followers=3, created_at=p.created_at - timedelta(days=2))
+            p.author = Author(
+                id=p.author.id, name=p.author.name, followers=3, created_at=p.created_at - timedelta(days=2)
+            )
     monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
     alerts = [a for p in posts for a in monitor.add(p)]
     opened = [a for a in alerts if a.status == "open"]
@@ -260,8 +296,10 @@ def test_a_backlog_replayed_through_several_partitions_is_not_late():
         p.processed_at = now  # a replay: processed long after publication
     parts = [history[i::3] for i in range(3)]
     # partition 0 runs ahead by ~10 minutes of event time, partition 2 lags
-    order = sorted(((p.created_at + timedelta(minutes=(1 - i) * 10), p) for i, part in enumerate(parts) for p in part),
-                   key=lambda x: x[0])
+    order = sorted(
+        ((p.created_at + timedelta(minutes=(1 - i) * 10), p) for i, part in enumerate(parts) for p in part),
+        key=lambda x: x[0],
+    )
     monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
     alerts = [a for _, p in order for a in monitor.add(p)]
     alerts += monitor.advance(now)
@@ -271,7 +309,6 @@ def test_a_backlog_replayed_through_several_partitions_is_not_late():
     live = post(10**6, 60 * 48, processed_at=now + timedelta(seconds=2))
     monitor.add(live)
     assert not monitor.replaying and monitor.lateness == DetectionSettings().allowed_lateness_seconds
-
 
 
 def _replay_partition_by_partition(source_known: bool):
@@ -295,7 +332,7 @@ def test_a_backlog_read_one_partition_after_another_is_held_for_the_slowest_part
     # the worker's ticks come every few seconds, each a little later than the last
     newest = monitor.watermark
     for tick in range(5, 75, 5):
-        alerts += monitor.advance(datetime.fromtimestamp(newest + tick, tz=timezone.utc))
+        alerts += monitor.advance(datetime.fromtimestamp(newest + tick, tz=UTC))
     assert not monitor.replaying and not monitor.replay_sources
     opened = [a for a in alerts if a.status == "open"]
     assert opened and 180 <= at_minute_t0(opened[0]) <= 185
@@ -313,8 +350,8 @@ def test_without_the_partition_the_same_backlog_is_mostly_late():
 def test_a_drained_partition_stops_holding_the_watermark():
     monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
     now = T0 + timedelta(days=1)
-    monitor.add(post(1, 0, processed_at=now), 0)              # partition 0: one old post, then nothing
-    for n in range(2, 200):                                      # partition 1 replays 3 h, over 5 min of processing
+    monitor.add(post(1, 0, processed_at=now), 0)  # partition 0: one old post, then nothing
+    for n in range(2, 200):  # partition 1 replays 3 h, over 5 min of processing
         monitor.add(post(n, n, processed_at=now + timedelta(seconds=n * 1.6)), 1)
     assert "0" not in monitor.replay_sources and monitor.next_start > T0.timestamp()
 
@@ -322,10 +359,12 @@ def test_a_drained_partition_stops_holding_the_watermark():
 def at_minute_t0(alert: Alert) -> int:
     return int((alert.window_start - T0).total_seconds() // 60)
 
+
 def test_alert_summary_rounds_counts():
     monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
     alerts = [a for p in _calm_then(lambda n, k: (COPIES[k % 3], "negative")) for a in monitor.add(p)]
     text = next(a for a in alerts if a.status == "open").summary
     import re
+
     numbers = re.findall(r"负面 (\d+(?:\.\d+)?)", text) + re.findall(r"基线 (\d+(?:\.\d+)?)", text)
     assert numbers and all("." not in x or float(x) < 10 and len(x.split(".")[1]) == 1 for x in numbers), text

@@ -1,4 +1,5 @@
 """Stories: reposts and near-duplicate texts grouped by SimHash, with bounded memory."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ def test_a_repost_of_an_unseen_post_starts_a_story_named_after_it_which_the_orig
 def test_memory_is_bounded_and_old_stories_expire():
     index = StoryIndex(max_stories=50, ttl_seconds=600)
     for i in range(500):
-        index.assign(f"weibo:{i}", f"第{i}条完全不同的内容：{chr(0x4e00 + i * 7)}{chr(0x4e00 + i * 13)}{chr(0x5000 + i)}",
-                     None, i)
+        index.assign(
+            f"weibo:{i}",
+            f"第{i}条完全不同的内容：{chr(0x4E00 + i * 7)}{chr(0x4E00 + i * 13)}{chr(0x5000 + i)}",
+            None,
+            i,
+        )
     assert len(index.stories) <= 50
     assert len(index.links) <= 100
     assert sum(len(ids) for ids in index.bands.values()) <= 8 * 50
@@ -62,7 +67,7 @@ def test_state_round_trip_keeps_recent_stories_and_repost_links():
     index = StoryIndex()
     root = index.assign("weibo:1", ORIGINAL, None, 0)
     for i in range(2, 40):
-        index.assign(f"weibo:{i}", f"不相干的帖子{i}号，内容各不相同{chr(0x4e00 + i * 31)}", None, i)
+        index.assign(f"weibo:{i}", f"不相干的帖子{i}号，内容各不相同{chr(0x4E00 + i * 31)}", None, i)
     restored = StoryIndex(state=json.loads(json.dumps(index.to_state(limit=100))))
     assert restored.assign("weibo:100", "转发微博", "weibo:1", 50) == root
     assert restored.assign("weibo:101", "海底捞后厨有老鼠！视频都拍到了，太恶心了，再也不去了", None, 51) == root

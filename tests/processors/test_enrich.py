@@ -1,8 +1,9 @@
 """The whole chain the worker runs: Enricher.enrich / enrich_text."""
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +11,7 @@ from processors.brands import BrandRule
 from processors.enrich import Enricher, brand_terms
 from schemas.posts import EnrichedPost, RawPost
 
-AT = datetime(2026, 3, 15, 12, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +20,9 @@ def enricher() -> Enricher:
 
 
 def _post(text: str, **extra) -> RawPost:
-    return RawPost(platform="weibo", id="4890000000000001", text=text,
-                   created_at=datetime(2026, 3, 15, 20, 0, tzinfo=timezone.utc), **extra)
+    return RawPost(
+        platform="weibo", id="4890000000000001", text=text, created_at=datetime(2026, 3, 15, 20, 0, tzinfo=UTC), **extra
+    )
 
 
 def test_complaint_post_end_to_end(enricher: Enricher) -> None:
@@ -77,8 +79,21 @@ def test_enrich_text_identity(enricher: Enricher) -> None:
     assert enricher.enrich_text("别的话", processed_at=AT).id != a.id
 
 
-@pytest.mark.parametrize("text", ["😀🙈🦄", "[怒][怒]", "\ud800坏\udfff", "\x00\x01\x1b[0m控制字符", "   ",
-                                  "#" * 500, "//@//@//@:", "@@@@", "<" * 1000, "海底捞" * 35_000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😀🙈🦄",
+        "[怒][怒]",
+        "\ud800坏\udfff",
+        "\x00\x01\x1b[0m控制字符",
+        "   ",
+        "#" * 500,
+        "//@//@//@:",
+        "@@@@",
+        "<" * 1000,
+        "海底捞" * 35_000,
+    ],
+)
 def test_weird_text_gives_a_defined_result(enricher: Enricher, text: str) -> None:
     out = enricher.enrich(_post(text), processed_at=AT)
     assert 0.0 <= out.sentiment.score <= 1.0

@@ -1,7 +1,6 @@
 """Keywords: TF-IDF from the tokens we already have, same ranking as jieba.analyse.TFIDF."""
-from __future__ import annotations
 
-import pytest
+from __future__ import annotations
 
 import gzip
 import json
@@ -11,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import jieba.analyse
+import pytest
 
 from processors.keywords import KeywordExtractor, is_counted, is_term, parse_idf, shipped_idf, term_stop_words
 from processors.segment import Segmenter, stop_words
@@ -23,9 +23,13 @@ def segmenter() -> Segmenter:
     from processors.brands import BrandRule
     from processors.enrich import brand_terms
 
-    rules = [BrandRule(name="海底捞", keywords=["捞王"]), BrandRule(name="蒙牛", keywords=["特仑苏"]),
-             BrandRule(name="喜茶", keywords=["HEYTEA"])]
+    rules = [
+        BrandRule(name="海底捞", keywords=["捞王"]),
+        BrandRule(name="蒙牛", keywords=["特仑苏"]),
+        BrandRule(name="喜茶", keywords=["HEYTEA"]),
+    ]
     return Segmenter(t for r in rules for t in brand_terms(r))
+
 
 TEXTS = [
     "海底捞的服务真的没话说，服务员很热情，毛肚和虾滑都很新鲜，就是排队时间太长了，等了一个多小时。",
@@ -111,8 +115,13 @@ def test_enrich_cli_gives_the_crisis_words_as_keywords(tmp_path) -> None:
     config = tmp_path / "lingting.yaml"
     config.write_text("brands:\n  - name: 海底捞\n", encoding="utf-8")
     text = "以前很喜欢海底捞，这种后厨有老鼠的事真是呵呵，三个人吃完都拉肚子\n"
-    result = subprocess.run([str(LINGTING), "enrich", "--text", "--config", str(config)], input=text.encode(),
-                            capture_output=True, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [str(LINGTING), "enrich", "--text", "--config", str(config)],
+        input=text.encode(),
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr.decode()
     post = json.loads(result.stdout)
     assert "后厨" in post["tokens"] and "后厨" in post["keywords"] and "拉肚子" in post["keywords"]

@@ -1,4 +1,5 @@
 """Normalisation of real-looking Weibo / WeChat text."""
+
 from __future__ import annotations
 
 import random
@@ -66,8 +67,10 @@ def test_traditional_to_simplified() -> None:
     assert to_simplified("简体不变") == "简体不变"
 
 
-@pytest.mark.parametrize("bad", ["", None, "😀🙈🦄", "\ud800\udc00\ud83d", "\x00\x07\x1b[31m\u200d\ufeff",
-                                 b"\xff\xfe bytes", 12345, "   \n\t "])
+@pytest.mark.parametrize(
+    "bad",
+    ["", None, "😀🙈🦄", "\ud800\udc00\ud83d", "\x00\x07\x1b[31m\u200d\ufeff", b"\xff\xfe bytes", 12345, "   \n\t "],
+)
 def test_odd_input_gives_defined_result(bad: object) -> None:
     n = normalize(bad)
     assert isinstance(n.text, str)

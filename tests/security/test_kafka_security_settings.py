@@ -1,6 +1,7 @@
 """The kafka section's security options: validated with the key named, secrets from the value, a file or the
 environment, and the same options for kafka-python, aiokafka and Faust. A PLAINTEXT round trip through the real
 local broker checks the options are ones the clients accept."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.clients import faust_credentials
-from schemas.settings import KafkaSettings
 from pipeline.stack.certs import make_certs
+from schemas.settings import KafkaSettings
 
 
 def test_sasl_needs_a_mechanism_and_a_user() -> None:
@@ -25,8 +26,12 @@ def test_sasl_needs_a_mechanism_and_a_user() -> None:
 def test_scram_password_from_a_file_or_the_environment(tmp_path, monkeypatch) -> None:
     secret = tmp_path / "kafka-password"
     secret.write_text("密码-from-file\n", encoding="utf-8")
-    k = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512", sasl_username="lingting",
-                      sasl_password_file=str(secret))
+    k = KafkaSettings(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="lingting",
+        sasl_password_file=str(secret),
+    )
     opts = k.kafka_python_options()
     assert opts["sasl_plain_password"] == "密码-from-file" and opts["sasl_mechanism"] == "SCRAM-SHA-512"
     assert "ssl_context" not in opts
@@ -38,8 +43,13 @@ def test_scram_password_from_a_file_or_the_environment(tmp_path, monkeypatch) ->
 
 def test_tls_options_carry_the_ca_for_every_client(tmp_path) -> None:
     certs = make_certs(tmp_path)
-    k = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256", sasl_username="lingting",
-                      sasl_password="pw", ssl_cafile=str(certs.ca))
+    k = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="lingting",
+        sasl_password="pw",
+        ssl_cafile=str(certs.ca),
+    )
     assert k.kafka_python_options()["ssl_context"].verify_mode.name == "CERT_REQUIRED"
     assert k.aiokafka_options()["security_protocol"] == "SASL_SSL"
     creds = faust_credentials(k)
@@ -58,8 +68,7 @@ def test_plaintext_options_work_against_the_real_broker(stack) -> None:
     producer = KafkaProducer(**k.kafka_python_options(), acks="all")
     producer.send(topic, b"\xe8\x81\x86\xe5\x90\xac").get(timeout=60)
     producer.close()
-    consumer = KafkaConsumer(topic, **k.kafka_python_options(), auto_offset_reset="earliest",
-                             consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(topic, **k.kafka_python_options(), auto_offset_reset="earliest", consumer_timeout_ms=5000)
     try:
         assert [r.value.decode() for r in consumer] == ["聆听"]
     finally:

@@ -1,6 +1,7 @@
 """The real broker with TLS and SASL: `stack up --secure` (SSL +2, SASL_PLAINTEXT +3, SASL_SSL +4) on a
 throw-away stack, reached through KafkaSettings' options by kafka-python and, through Faust's credentials, by
 the worker."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ from schemas.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 
-CASES = [("SSL", 2, None), ("SASL_PLAINTEXT", 3, "PLAIN"), ("SASL_PLAINTEXT", 3, "SCRAM-SHA-256"),
-         ("SASL_SSL", 4, "SCRAM-SHA-512")]
+CASES = [
+    ("SSL", 2, None),
+    ("SASL_PLAINTEXT", 3, "PLAIN"),
+    ("SASL_PLAINTEXT", 3, "SCRAM-SHA-256"),
+    ("SASL_SSL", 4, "SCRAM-SHA-512"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +54,7 @@ def test_kafka_python_round_trip_on_each_secured_listener(secure, proto, offset,
     producer = KafkaProducer(**k.kafka_python_options(), acks="all", max_block_ms=30_000)
     producer.send(topic, "聆听 安全".encode()).get(timeout=60)
     producer.close()
-    consumer = KafkaConsumer(topic, **k.kafka_python_options(), auto_offset_reset="earliest",
-                             consumer_timeout_ms=8000)
+    consumer = KafkaConsumer(topic, **k.kafka_python_options(), auto_offset_reset="earliest", consumer_timeout_ms=8000)
     try:
         assert [r.value.decode() for r in consumer] == ["聆听 安全"]
     finally:
@@ -67,22 +71,32 @@ def test_a_wrong_scram_password_is_refused(secure) -> None:
 
 
 def test_the_worker_consumes_over_sasl_ssl(secure, tmp_path: Path) -> None:
+    from elasticsearch import Elasticsearch
+
+    from pipeline.settings import load_settings
+    from pipeline.topics import ensure_topics
     from tests.faults.scenarios import BRANDS
     from tests.integration.test_end_to_end import es_count, start_worker, stop, wait_for
 
-    from elasticsearch import Elasticsearch
-    from pipeline.settings import load_settings
-    from pipeline.topics import ensure_topics
-
     prefix = f"s{uuid.uuid4().hex[:8]}"
-    kafka = {"bootstrap": f"127.0.0.1:{secure['base'] + 4}", "security_protocol": "SASL_SSL",
-             "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": secure["user"], "ssl_cafile": secure["ca"],
-             "topic_prefix": prefix, "partitions": 1}
+    kafka = {
+        "bootstrap": f"127.0.0.1:{secure['base'] + 4}",
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_username": secure["user"],
+        "ssl_cafile": secure["ca"],
+        "topic_prefix": prefix,
+        "partitions": 1,
+    }
     pw = tmp_path / "kafka-password"
     pw.write_text(secure["password"] + "\n")
     kafka["sasl_password_file"] = str(pw)
-    config = {"kafka": kafka, "elasticsearch": {"url": secure["es"], "index_prefix": prefix, "flush_seconds": 0.2},
-              "brands": BRANDS, "worker": {"app_id": f"{prefix}-w", "data_dir": str(tmp_path / "w"), "web_port": 0}}
+    config = {
+        "kafka": kafka,
+        "elasticsearch": {"url": secure["es"], "index_prefix": prefix, "flush_seconds": 0.2},
+        "brands": BRANDS,
+        "worker": {"app_id": f"{prefix}-w", "data_dir": str(tmp_path / "w"), "web_port": 0},
+    }
     path = tmp_path / "lingting.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     settings = load_settings(path)
@@ -90,15 +104,28 @@ def test_the_worker_consumes_over_sasl_ssl(secure, tmp_path: Path) -> None:
     from kafka import KafkaProducer
 
     producer = KafkaProducer(**settings.kafka.kafka_python_options(), acks="all")
-    producer.send(settings.kafka.raw_topic, key=b"weibo:s1", value=json.dumps(
-        {"platform": "weibo", "id": "s1", "text": "海底捞 加密传输 测试", "created_at": "2026-12-01T10:00:00+08:00"},
-        ensure_ascii=False).encode()).get(timeout=60)
+    producer.send(
+        settings.kafka.raw_topic,
+        key=b"weibo:s1",
+        value=json.dumps(
+            {
+                "platform": "weibo",
+                "id": "s1",
+                "text": "海底捞 加密传输 测试",
+                "created_at": "2026-12-01T10:00:00+08:00",
+            },
+            ensure_ascii=False,
+        ).encode(),
+    ).get(timeout=60)
     producer.close()
     worker = start_worker(path, tmp_path / "worker.log")
     es = Elasticsearch(secure["es"], request_timeout=30)
     try:
-        wait_for(lambda: es_count(es, settings.elasticsearch.posts_alias) >= 1 or worker.poll() is not None, 150,
-                 "the post indexed by a worker on SASL_SSL")
+        wait_for(
+            lambda: es_count(es, settings.elasticsearch.posts_alias) >= 1 or worker.poll() is not None,
+            150,
+            "the post indexed by a worker on SASL_SSL",
+        )
         assert worker.poll() is None, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
     finally:
         stop(worker)

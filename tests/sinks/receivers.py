@@ -6,6 +6,7 @@ Retry-After), slow answers, the whole server down (stop/start on the same port).
 The signature checks are written from the services' documentation, independently of sinks/notify/signing.py,
 so a sender bug cannot hide behind a matching receiver bug.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,11 +21,12 @@ import ssl
 import subprocess
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
-from typing import Any, Callable
 
 from aiohttp import web
 
@@ -70,8 +72,14 @@ class Service:
 class ChatReceivers:
     """One HTTP server playing webhook receiver, DingTalk, WeCom, Feishu and Slack."""
 
-    def __init__(self, *, webhook_secret: str = "hook-secret", dingtalk_secret: str = "SECdingtalk",
-                 feishu_secret: str = "feishu-secret", dingtalk_per_minute: int = 20) -> None:
+    def __init__(
+        self,
+        *,
+        webhook_secret: str = "hook-secret",
+        dingtalk_secret: str = "SECdingtalk",
+        feishu_secret: str = "feishu-secret",
+        dingtalk_per_minute: int = 20,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.webhook_secret, self.dingtalk_secret, self.feishu_secret = webhook_secret, dingtalk_secret, feishu_secret
@@ -83,11 +91,13 @@ class ChatReceivers:
     # urls the channels are configured with
     @property
     def urls(self) -> dict[str, str]:
-        return {"webhook": f"{self.base}/hook",
-                "dingtalk": f"{self.base}/robot/send?access_token={DINGTALK_TOKEN}",
-                "wecom": f"{self.base}/cgi-bin/webhook/send?key={WECOM_KEY}",
-                "feishu": f"{self.base}/open-apis/bot/v2/hook/{FEISHU_HOOK}",
-                "slack": f"{self.base}/services/{SLACK_PATH}"}
+        return {
+            "webhook": f"{self.base}/hook",
+            "dingtalk": f"{self.base}/robot/send?access_token={DINGTALK_TOKEN}",
+            "wecom": f"{self.base}/cgi-bin/webhook/send?key={WECOM_KEY}",
+            "feishu": f"{self.base}/open-apis/bot/v2/hook/{FEISHU_HOOK}",
+            "slack": f"{self.base}/services/{SLACK_PATH}",
+        }
 
     def __getitem__(self, name: str) -> Service:
         return self.services[name]
@@ -109,7 +119,7 @@ class ChatReceivers:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "ChatReceivers":
+    async def __aenter__(self) -> ChatReceivers:
         await self.start()
         return self
 
@@ -141,8 +151,9 @@ class ChatReceivers:
         raw = await request.read()
         ts = request.headers.get("X-Lingting-Timestamp", "")
         sig = request.headers.get("X-Lingting-Signature", "")
-        expected = "sha256=" + hmac.new(self.webhook_secret.encode(), ts.encode() + b"." + raw,
-                                        hashlib.sha256).hexdigest()
+        expected = (
+            "sha256=" + hmac.new(self.webhook_secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        )
         if not ts.isdigit() or abs(time.time() - int(ts)) > 300:
             svc.rejected.append("stale or missing timestamp")
             return web.Response(status=401, text="stale timestamp")
@@ -170,8 +181,9 @@ class ChatReceivers:
         # documented check: timestamp in ms within an hour; sign = Base64(HmacSHA256(secret, ts+"\n"+secret)),
         # URL-encoded in the query (decoded once here: a sender that forgets to encode turns '+' into ' ')
         string_to_sign = f"{ts}\n{self.dingtalk_secret}".encode()
-        expected = base64.b64encode(hmac.new(self.dingtalk_secret.encode(), string_to_sign,
-                                             hashlib.sha256).digest()).decode()
+        expected = base64.b64encode(
+            hmac.new(self.dingtalk_secret.encode(), string_to_sign, hashlib.sha256).digest()
+        ).decode()
         fresh = ts.isdigit() and abs(time.time() * 1000 - int(ts)) < 3600 * 1000
         if not fresh or not hmac.compare_digest(expected, sign):
             svc.rejected.append("sign")
@@ -226,13 +238,19 @@ class ChatReceivers:
         ts = str(body.get("timestamp", ""))
         key = f"{ts}\n{self.feishu_secret}".encode()
         expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
-        if not ts.isdigit() or abs(time.time() - int(ts)) > 3600 or not hmac.compare_digest(
-                expected, str(body.get("sign", ""))):
+        if (
+            not ts.isdigit()
+            or abs(time.time() - int(ts)) > 3600
+            or not hmac.compare_digest(expected, str(body.get("sign", "")))
+        ):
             svc.rejected.append("sign")
             return web.json_response({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
         card = body.get("card") or {}
-        ok = (body.get("msg_type") == "interactive" and isinstance(card.get("elements"), list)
-              and card.get("header", {}).get("title", {}).get("content"))
+        ok = (
+            body.get("msg_type") == "interactive"
+            and isinstance(card.get("elements"), list)
+            and card.get("header", {}).get("title", {}).get("content")
+        )
         if not ok:
             svc.rejected.append("shape")
             return web.json_response({"code": 9499, "msg": "Bad Request"}, status=400)
@@ -285,25 +303,48 @@ def _slack_block_problem(block: dict[str, Any]) -> bool:
     if kind == "section":
         return len(block["text"]["text"]) > 3000 or not block["text"]["text"]
     if kind == "actions":
-        return not block.get("elements") or len(block["elements"]) > 25 or any(
-            len(e["text"]["text"]) > 75 or len(e.get("url", "")) > 3000 for e in block["elements"])
+        return (
+            not block.get("elements")
+            or len(block["elements"]) > 25
+            or any(len(e["text"]["text"]) > 75 or len(e.get("url", "")) > 3000 for e in block["elements"])
+        )
     return kind not in ("divider", "context")
 
 
 # ---------------------------------------------------------------------- SMTP
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "smtp.crt", directory / "smtp.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
 class SmtpInbox:
     """A real SMTP server (aiosmtpd) requiring TLS (STARTTLS, or implicit SSL) and LOGIN/PLAIN auth."""
 
-    def __init__(self, cert: Path, key: Path, *, mode: str = "starttls", username: str = "alerts",
-                 password: str = "s3cret-密码") -> None:
+    def __init__(
+        self, cert: Path, key: Path, *, mode: str = "starttls", username: str = "alerts", password: str = "s3cret-密码"
+    ) -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
 
@@ -317,29 +358,33 @@ class SmtpInbox:
         inbox = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
-                inbox.messages.append(email.message_from_bytes(envelope.original_content or envelope.content,
-                                                               policy=email.policy.default))
+            async def handle_DATA(self, server, session, envelope):
+                inbox.messages.append(
+                    email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+                )
                 inbox.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
                 return "250 OK"
 
         def authenticator(server, session, envelope, mechanism, auth_data):
-            ok = (auth_data.login.decode() == inbox.username and auth_data.password.decode() == inbox.password)
+            ok = auth_data.login.decode() == inbox.username and auth_data.password.decode() == inbox.password
             if not ok:
                 inbox.auth_failures += 1
             return AuthResult(success=ok, handled=False)
 
-        kwargs: dict[str, Any] = {"authenticator": authenticator, "auth_require_tls": True,
-                                  "auth_exclude_mechanism": ["CRAM-MD5"]}
+        kwargs: dict[str, Any] = {
+            "authenticator": authenticator,
+            "auth_require_tls": True,
+            "auth_exclude_mechanism": ["CRAM-MD5"],
+        }
         if mode == "ssl":  # the whole session is TLS; aiosmtpd only counts STARTTLS as TLS for AUTH
             kwargs["auth_require_tls"] = False
-            self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ssl_context=context,
-                                         **kwargs)
+            self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ssl_context=context, **kwargs)
         else:
-            self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, tls_context=context,
-                                         require_starttls=True, **kwargs)
+            self.controller = Controller(
+                Handler(), hostname="127.0.0.1", port=self.port, tls_context=context, require_starttls=True, **kwargs
+            )
 
-    def __enter__(self) -> "SmtpInbox":
+    def __enter__(self) -> SmtpInbox:
         self.controller.start()
         return self
 
@@ -352,11 +397,17 @@ FAST_RETRY = {"initial_delay": 0.1, "max_delay": 0.5, "jitter": 0.2, "timeout": 
 MAIL_USER, MAIL_PASSWORD = "alerts", "s3cret-密码"
 
 
-def alert(n: int = 0, *, brand: str = "海底捞", severity: str = "critical", status: str = "open",
-          sequence: int = 0) -> Alert:
+def alert(
+    n: int = 0, *, brand: str = "海底捞", severity: str = "critical", status: str = "open", sequence: int = 0
+) -> Alert:
     """A distinct crisis per ``n`` (own id), with real Chinese content."""
-    base = sample_alert(severity=severity, status=status, sequence=sequence, brand=brand,
-                        now=datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc) + timedelta(hours=n))
+    base = sample_alert(
+        severity=severity,
+        status=status,
+        sequence=sequence,
+        brand=brand,
+        now=datetime(2026, 11, 20, 13, 0, tzinfo=UTC) + timedelta(hours=n),
+    )
     return base
 
 
@@ -369,9 +420,19 @@ def dingtalk(rx, name: str = "crisis-dingtalk", secret: str = "SECdingtalk", **e
 
 
 def mail_channel(inbox, cert, name: str = "pr-mail", password: str = MAIL_PASSWORD, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": "email", "host": "127.0.0.1", "port": inbox.port, "security": inbox.mode,
-            "username": MAIL_USER, "password": password, "from": "聆听告警 <alerts@lingting.test>",
-            "to": ["公关部 <pr@brand.test>"], "ca_file": str(cert), **extra}
+    return {
+        "name": name,
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": inbox.port,
+        "security": inbox.mode,
+        "username": MAIL_USER,
+        "password": password,
+        "from": "聆听告警 <alerts@lingting.test>",
+        "to": ["公关部 <pr@brand.test>"],
+        "ca_file": str(cert),
+        **extra,
+    }
 
 
 def notify_section(channels: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The Elasticsearch sink against the real node: templates, idempotent post writes, alert state ordering."""
+
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,18 +14,37 @@ pytestmark = pytest.mark.integration
 
 
 def post(i: int, when: datetime, text: str = "海底捞的服务真不错[赞]") -> EnrichedPost:
-    return EnrichedPost(platform="weibo", id=str(i), text=text, created_at=when, brands=["海底捞"], brand="海底捞",
-                        tokens=["海底捞", "服务", "不错", "[赞]"], keywords=["海底捞"],
-                        sentiment={"score": 0.9, "label": "positive"}, processed_at=when,
-                        author={"id": "u1", "name": "吃货小王", "followers": 1200},
-                        metrics={"reposts": 3, "comments": 1, "likes": 10})
+    return EnrichedPost(
+        platform="weibo",
+        id=str(i),
+        text=text,
+        created_at=when,
+        brands=["海底捞"],
+        brand="海底捞",
+        tokens=["海底捞", "服务", "不错", "[赞]"],
+        keywords=["海底捞"],
+        sentiment={"score": 0.9, "label": "positive"},
+        processed_at=when,
+        author={"id": "u1", "name": "吃货小王", "followers": 1200},
+        metrics={"reposts": 3, "comments": 1, "likes": 10},
+    )
 
 
 def alert(seq: int, status: str = "update", observed: float = 30) -> Alert:
-    start = datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)
-    return Alert(id=f"海底捞:{start.isoformat()}", brand="海底捞", severity="high", status=status, sequence=seq,
-                 window_start=start, window_end=start + timedelta(minutes=1), observed=observed, expected=3.0,
-                 score=0.95, created_at=start)
+    start = datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
+    return Alert(
+        id=f"海底捞:{start.isoformat()}",
+        brand="海底捞",
+        severity="high",
+        status=status,
+        sequence=seq,
+        window_start=start,
+        window_end=start + timedelta(minutes=1),
+        observed=observed,
+        expected=3.0,
+        score=0.95,
+        created_at=start,
+    )
 
 
 async def _async_client(url):
@@ -38,8 +58,8 @@ def test_replayed_posts_never_duplicate_and_land_in_monthly_indices(es_url, es, 
         client = await _async_client(es_url)
         try:
             await sink.ensure_indices(client, unique_prefix)
-            nov = datetime(2026, 11, 30, 23, 59, tzinfo=timezone.utc)
-            dec = datetime(2026, 12, 1, 0, 1, tzinfo=timezone.utc)
+            nov = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
+            dec = datetime(2026, 12, 1, 0, 1, tzinfo=UTC)
             batch = [post(i, nov if i % 2 else dec) for i in range(20)]
             first = await sink.index_posts(client, unique_prefix, batch)
             again = await sink.index_posts(client, unique_prefix, batch + batch[:5])  # a replay with repeats
@@ -67,8 +87,12 @@ def test_alert_states_apply_in_sequence_and_keep_the_workflow(es_url, es, unique
         try:
             await sink.ensure_indices(client, unique_prefix)
             changed = [await sink.upsert_alert(client, unique_prefix, alert(0, "open", 20))]
-            await client.update(index=f"{unique_prefix}-alerts-v1", id=alert(0).id,
-                                doc={"workflow": {"state": "acknowledged", "by": "王经理"}}, refresh=True)
+            await client.update(
+                index=f"{unique_prefix}-alerts-v1",
+                id=alert(0).id,
+                doc={"workflow": {"state": "acknowledged", "by": "王经理"}},
+                refresh=True,
+            )
             changed.append(await sink.upsert_alert(client, unique_prefix, alert(2, "update", 60)))
             changed.append(await sink.upsert_alert(client, unique_prefix, alert(1, "update", 40)))  # late replay
             changed.append(await sink.upsert_alert(client, unique_prefix, alert(2, "update", 60)))  # duplicate

@@ -1,5 +1,6 @@
 """The acknowledge API and escalation, against the real Elasticsearch: token auth, acknowledge/assign/resolve
 with history, signed chat links, OpenAPI; an unacknowledged critical alert escalates, an acknowledged one not."""
+
 from __future__ import annotations
 
 import asyncio
@@ -55,22 +56,29 @@ def test_acknowledge_assign_resolve_with_token_and_history(make_settings):
             auth = {"Authorization": f"Bearer {TOKEN}"}
             out = {
                 "no_token": await client.post(f"{path}/acknowledge", json={"by": "王经理"}),
-                "bad_token": await client.post(f"{path}/acknowledge", json={"by": "王经理"},
-                                               headers={"Authorization": "Bearer nope"}),
-                "ack": await client.post(f"{path}/acknowledge", json={"by": "王经理", "note": "已看到，正在核实"},
-                                         headers=auth),
+                "bad_token": await client.post(
+                    f"{path}/acknowledge", json={"by": "王经理"}, headers={"Authorization": "Bearer nope"}
+                ),
+                "ack": await client.post(
+                    f"{path}/acknowledge", json={"by": "王经理", "note": "已看到，正在核实"}, headers=auth
+                ),
                 "assign_missing": await client.post(f"{path}/assign", json={"by": "王经理"}, headers=auth),
-                "assign": await client.post(f"{path}/assign", json={"by": "王经理", "assignee": "公关部-李娜"},
-                                            headers=auth),
+                "assign": await client.post(
+                    f"{path}/assign", json={"by": "王经理", "assignee": "公关部-李娜"}, headers=auth
+                ),
                 "ack_again": await client.post(f"{path}/acknowledge", json={"by": "值班-小张"}, headers=auth),
-                "resolve": await client.post(f"{path}/resolve", json={"by": "公关部-李娜", "note": "门店已致歉"},
-                                             headers=auth),
+                "resolve": await client.post(
+                    f"{path}/resolve", json={"by": "公关部-李娜", "note": "门店已致歉"}, headers=auth
+                ),
                 "unknown": await client.post("/api/v1/alerts/nope/acknowledge", json={"by": "x"}, headers=auth),
                 "get": await client.get(path, headers=auth),
             }
             # the ES sink writes a newer alert state afterwards: the workflow must survive it
-            await es_sink.upsert_alert(es, settings.elasticsearch.index_prefix,
-                                       crisis.model_copy(update={"status": "update", "sequence": 1, "observed": 300}))
+            await es_sink.upsert_alert(
+                es,
+                settings.elasticsearch.index_prefix,
+                crisis.model_copy(update={"status": "update", "sequence": 1, "observed": 300}),
+            )
             stored = (await es.get(index=settings.elasticsearch.alerts_alias, id=crisis.id))["_source"]
             return out, stored
 
@@ -85,8 +93,12 @@ def test_acknowledge_assign_resolve_with_token_and_history(make_settings):
     assert out["get"].json()["workflow"]["by"] == "公关部-李娜"
     wf = stored["workflow"]
     assert [h["action"] for h in wf["history"]] == ["acknowledge", "assign", "acknowledge", "resolve"]
-    assert wf["history"][0] == {"action": "acknowledge", "by": "王经理", "at": wf["history"][0]["at"],
-                                "note": "已看到，正在核实"}
+    assert wf["history"][0] == {
+        "action": "acknowledge",
+        "by": "王经理",
+        "at": wf["history"][0]["at"],
+        "note": "已看到，正在核实",
+    }
     assert stored["sequence"] == 1 and stored["observed"] == 300 and stored["brand"] == "海底捞"
 
 
@@ -106,8 +118,9 @@ def test_signed_chat_link_asks_then_acknowledges_and_rejects_tampering(make_sett
             before = (await es.get(index=settings.elasticsearch.alerts_alias, id=crisis.id))["_source"]
             import html
 
-            done = await client.post("/act", data={**{k: html.unescape(v) for k, v in form.items()},
-                                                   "by": "危机经理 Ada", "note": "处理中"})
+            done = await client.post(
+                "/act", data={**{k: html.unescape(v) for k, v in form.items()}, "by": "危机经理 Ada", "note": "处理中"}
+            )
             forged = await client.post("/act", data={**form, "sig": "0" * 64, "by": "mallory"})
             after = (await es.get(index=settings.elasticsearch.alerts_alias, id=crisis.id))["_source"]
             return page, tampered, before, done, forged, after
@@ -124,20 +137,27 @@ def test_signed_chat_link_asks_then_acknowledges_and_rejects_tampering(make_sett
 
 def test_openapi_is_served_and_matches_the_static_file():
     doc = openapi_document()
-    assert json.loads(OPENAPI_PATH.read_text(encoding="utf-8")) == doc, \
+    assert json.loads(OPENAPI_PATH.read_text(encoding="utf-8")) == doc, (
         "docs/api/openapi.json is stale: run python -c 'from pipeline.api import write_openapi; write_openapi()'"
+    )
     assert set(doc["paths"]["/api/v1/alerts/{alert_id}/{action}"]["post"]["parameters"][1]["schema"]["enum"]) == {
-        "acknowledge", "assign", "resolve"}
+        "acknowledge",
+        "assign",
+        "resolve",
+    }
 
 
 def test_unacknowledged_critical_escalates_and_acknowledged_does_not(make_settings):
     async def scenario():
         async with ChatReceivers() as rx, ChatReceivers() as boss:
             channels = [dingtalk(rx), webhook(boss, name="boss-phone")]
-            routes = [{"name": "crisis", "channels": ["crisis-dingtalk"],
-                       "escalate": {"after": "1s", "to": ["boss-phone"]}}]
-            settings = make_settings(api={"token": TOKEN, "public_url": "https://lingting.test"},
-                                     notify=notify_section(channels, routes=routes))
+            routes = [
+                {"name": "crisis", "channels": ["crisis-dingtalk"], "escalate": {"after": "1s", "to": ["boss-phone"]}}
+            ]
+            settings = make_settings(
+                api={"token": TOKEN, "public_url": "https://lingting.test"},
+                notify=notify_section(channels, routes=routes),
+            )
             ignored, handled, high = alert(30), alert(31), alert(32, severity="high")
             async with running_api(settings) as (client, es):
                 for a in (ignored, handled, high):
@@ -147,8 +167,11 @@ def test_unacknowledged_critical_escalates_and_acknowledged_does_not(make_settin
                 for a in (ignored, handled, high):
                     await notifier.deliver(a)
                 await until(lambda: len(rx["dingtalk"].received) == 3, 5, "the three first notices")
-                r = await client.post(f"/api/v1/alerts/{quote(handled.id, safe='')}/acknowledge",
-                                      json={"by": "王经理"}, headers={"Authorization": f"Bearer {TOKEN}"})
+                r = await client.post(
+                    f"/api/v1/alerts/{quote(handled.id, safe='')}/acknowledge",
+                    json={"by": "王经理"},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
                 assert r.status_code == 200
                 await until(lambda: boss["webhook"].received, 5, "the escalation")
                 await asyncio.sleep(1.5)  # anything else would have come by now

@@ -1,16 +1,29 @@
 """Alert delivery end to end: the Notifier against real local receivers (HTTP services checking signatures and
 message shapes, an SMTP server with STARTTLS/SSL + auth) and the real Elasticsearch delivery log."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import UTC
 
 import pytest
 
 from sinks.notify.dispatcher import Notifier
-from tests.sinks.receivers import (MAIL_PASSWORD, ChatReceivers, SmtpInbox, alert, dingtalk, log_docs, mail_channel,
-                                   notify_section, self_signed_cert, until, webhook)
+from tests.sinks.receivers import (
+    MAIL_PASSWORD,
+    ChatReceivers,
+    SmtpInbox,
+    alert,
+    dingtalk,
+    log_docs,
+    mail_channel,
+    notify_section,
+    self_signed_cert,
+    until,
+    webhook,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +40,10 @@ def inbox(cert):
 
 
 def settings_for(make_settings, channels, **notify):
-    return make_settings(notify=notify_section(channels, **notify),
-                         api={"token": "api-token-for-tests", "public_url": "https://lingting.test"})
+    return make_settings(
+        notify=notify_section(channels, **notify),
+        api={"token": "api-token-for-tests", "public_url": "https://lingting.test"},
+    )
 
 
 def test_crisis_reaches_webhook_dingtalk_and_inbox_once_per_state_change(make_settings, inbox, cert):
@@ -41,8 +56,11 @@ def test_crisis_reaches_webhook_dingtalk_and_inbox_once_per_state_change(make_se
             started = time.monotonic()
             await notifier.deliver(crisis)
             returned = time.monotonic() - started
-            took = await until(lambda: rx["webhook"].received and rx["dingtalk"].received and inbox.messages,
-                               10, "the crisis on all three channels")
+            took = await until(
+                lambda: rx["webhook"].received and rx["dingtalk"].received and inbox.messages,
+                10,
+                "the crisis on all three channels",
+            )
             # a replay of the same state (Kafka redelivery) — in this notifier and in a fresh one
             await notifier.deliver(crisis)
             await notifier.stop()
@@ -53,8 +71,13 @@ def test_crisis_reaches_webhook_dingtalk_and_inbox_once_per_state_change(make_se
             counts_after_replay = (len(rx["webhook"].received), len(rx["dingtalk"].received), len(inbox.messages))
             # the next state of the crisis is a new message on every channel
             await again.deliver(crisis.model_copy(update={"status": "update", "sequence": 1, "observed": 260}))
-            await until(lambda: len(rx["webhook"].received) == 2 and len(rx["dingtalk"].received) == 2
-                        and len(inbox.messages) == 2, 10, "the update on all three channels")
+            await until(
+                lambda: (
+                    len(rx["webhook"].received) == 2 and len(rx["dingtalk"].received) == 2 and len(inbox.messages) == 2
+                ),
+                10,
+                "the update on all three channels",
+            )
             await asyncio.sleep(0.3)
             sent = await log_docs(again, status="sent")
             await again.stop()
@@ -100,8 +123,11 @@ def test_webhook_down_loses_nothing_and_does_not_delay_the_others(make_settings,
         started = time.monotonic()
         for c in crises:
             await notifier.deliver(c)
-        others = await until(lambda: len(chat_rx["dingtalk"].received) == 3 and len(inbox.messages) == 3, 10,
-                             "DingTalk and mail while the webhook is down")
+        others = await until(
+            lambda: len(chat_rx["dingtalk"].received) == 3 and len(inbox.messages) == 3,
+            10,
+            "DingTalk and mail while the webhook is down",
+        )
         await asyncio.sleep(max(0.0, down_for - (time.monotonic() - started)))
         await hook_rx.start()
         recovered = await until(lambda: len(hook_rx["webhook"].received) == 3, 15, "the webhook after it is back")
@@ -154,8 +180,9 @@ def test_slow_receiver_times_out_is_retried_and_never_blocks_other_channels(make
     async def scenario():
         async with ChatReceivers() as rx:
             rx["webhook"].delay = 2.0  # beyond the 0.5 s timeout below
-            settings = settings_for(make_settings, [webhook(rx, retry={"timeout": 0.5, "initial_delay": 0.2}),
-                                                    dingtalk(rx)])
+            settings = settings_for(
+                make_settings, [webhook(rx, retry={"timeout": 0.5, "initial_delay": 0.2}), dingtalk(rx)]
+            )
             notifier = Notifier.from_settings(settings)
             await notifier.start()
             started = time.monotonic()
@@ -252,8 +279,10 @@ def test_undelivered_jobs_stay_pending_and_the_next_notifier_sends_them(make_set
 def test_smtp_over_ssl_and_a_wrong_password(make_settings, cert):
     async def scenario():
         with SmtpInbox(*cert, mode="ssl") as box:
-            settings = settings_for(make_settings, [mail_channel(box, cert[0]),
-                                                    mail_channel(box, cert[0], name="bad-mail", password="nope")])
+            settings = settings_for(
+                make_settings,
+                [mail_channel(box, cert[0]), mail_channel(box, cert[0], name="bad-mail", password="nope")],
+            )
             notifier = Notifier.from_settings(settings)
             await notifier.start()
             await notifier.deliver(alert(5, severity="high"))
@@ -281,8 +310,10 @@ def test_quiet_hours_defer_and_drop_while_critical_goes_out(make_settings):
     async def scenario():
         async with ChatReceivers() as rx:
             channels = [dingtalk(rx), webhook(rx)]
-            routes = [{"name": "chat", "channels": ["crisis-dingtalk"], "quiet_hours": quiet},
-                      {"name": "ops", "channels": ["ops-hook"], "quiet_hours": {**quiet, "action": "drop"}}]
+            routes = [
+                {"name": "chat", "channels": ["crisis-dingtalk"], "quiet_hours": quiet},
+                {"name": "ops", "channels": ["ops-hook"], "quiet_hours": {**quiet, "action": "drop"}},
+            ]
             settings = settings_for(make_settings, channels, routes=routes)
             notifier = Notifier.from_settings(settings)
             await notifier.start()
@@ -295,7 +326,9 @@ def test_quiet_hours_defer_and_drop_while_critical_goes_out(make_settings):
             return rx, docs
 
     rx, docs = asyncio.run(scenario())
-    assert [r["body"]["actionCard"]["title"] for r in rx["dingtalk"].received] == ["🔴 【新危机】海底捞 负面舆情 · 严重"]
+    assert [r["body"]["actionCard"]["title"] for r in rx["dingtalk"].received] == [
+        "🔴 【新危机】海底捞 负面舆情 · 严重"
+    ]
     assert [r["body"]["severity"] for r in rx["webhook"].received] == ["critical"]
     deferred = docs[(alert(40).id, "crisis-dingtalk")]
     assert deferred["status"] == "pending"
@@ -304,7 +337,7 @@ def test_quiet_hours_defer_and_drop_while_critical_goes_out(make_settings):
 
 
 def test_a_deferred_delivery_left_pending_is_sent_when_due_after_a_restart(make_settings):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from sinks.notify.dispatcher import Job
 
@@ -313,9 +346,10 @@ def test_a_deferred_delivery_left_pending_is_sent_when_due_after_a_restart(make_
             settings = settings_for(make_settings, [webhook(rx)])
             first = Notifier.from_settings(settings)
             await first.start()
-            due = datetime.now(timezone.utc) + timedelta(seconds=1.5)
-            job = Job(f"{alert(50).delivery_key}|ops-hook", "ops-hook", "webhook", alert(50), route="default",
-                      not_before=due)
+            due = datetime.now(UTC) + timedelta(seconds=1.5)
+            job = Job(
+                f"{alert(50).delivery_key}|ops-hook", "ops-hook", "webhook", alert(50), route="default", not_before=due
+            )
             await first.log.write(job.doc_id, job.document())  # as a quiet-hours deferral leaves it
             await first.stop()
             started = time.monotonic()

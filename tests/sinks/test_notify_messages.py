@@ -1,5 +1,6 @@
 """Pure parts of alert delivery: config (simple + full form, env secrets), routing and quiet hours, message
 rendering in Chinese and English, each service's size limits, signatures, the rate limiter. No network."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 import pytest
@@ -25,8 +26,8 @@ from sinks.notify.sample import sample_alert
 from sinks.notify.signing import dingtalk_sign, feishu_sign, verify_webhook_signature, webhook_signature
 from sinks.notify.workflow import WorkflowError, next_workflow
 
-SHANGHAI_3AM = datetime(2026, 11, 20, 19, 0, tzinfo=timezone.utc)  # 03:00 Beijing time
-SHANGHAI_NOON = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)
+SHANGHAI_3AM = datetime(2026, 11, 20, 19, 0, tzinfo=UTC)  # 03:00 Beijing time
+SHANGHAI_NOON = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 
 
 def cfg(**notify) -> NotifyConfig:
@@ -38,8 +39,13 @@ def cfg(**notify) -> NotifyConfig:
 def channel(type_: str, **extra):
     base = {"name": type_, "type": type_, "url": f"https://{type_}.example/hook?access_token=tok-1234567890"}
     if type_ == "email":
-        base = {"name": "email", "type": "email", "host": "smtp.example", "from": "聆听 <a@example.com>",
-                "to": ["pr@example.com"]}
+        base = {
+            "name": "email",
+            "type": "email",
+            "host": "smtp.example",
+            "from": "聆听 <a@example.com>",
+            "to": ["pr@example.com"],
+        }
     return build_channel(NotifyConfig.model_validate({"channels": [{**base, **extra}]}).channels[0], Renderer(), None)
 
 
@@ -59,8 +65,16 @@ def test_simple_webhooks_form_still_works_and_routes_everything():
 def test_secrets_come_from_env_and_never_show(monkeypatch):
     monkeypatch.setenv("LT_DING_SECRET", "SECabcdef123456")
     monkeypatch.setenv("LT_DING_TOKEN", "tok-abcdef123456")
-    c = cfg(channels=[{"name": "dd", "type": "dingtalk", "secret_env": "LT_DING_SECRET",
-                       "url": "https://oapi.dingtalk.com/robot/send?access_token=${LT_DING_TOKEN}"}])
+    c = cfg(
+        channels=[
+            {
+                "name": "dd",
+                "type": "dingtalk",
+                "secret_env": "LT_DING_SECRET",
+                "url": "https://oapi.dingtalk.com/robot/send?access_token=${LT_DING_TOKEN}",
+            }
+        ]
+    )
     dd = c.channels[0]
     assert dd.secret.get_secret_value() == "SECabcdef123456"
     assert dd.url.get_secret_value().endswith("tok-abcdef123456")
@@ -81,14 +95,29 @@ def test_config_errors_name_the_key(monkeypatch):
 
 # ---------------------------------------------------------------- routing
 def full_config() -> NotifyConfig:
-    return cfg(channels=[{"name": "dd", "type": "dingtalk", "url": "https://x"},
-                         {"name": "mail", "type": "email", "host": "h", "from": "a@b.c", "to": ["x@y.z"]},
-                         {"name": "boss", "type": "webhook", "url": "https://boss"}],
-               quiet_hours={"start": "23:00", "end": "08:00"},
-               routes=[{"name": "crisis", "brands": ["海底捞"], "min_severity": "high", "channels": ["dd"],
-                        "escalate": {"after": "15m", "to": ["boss"]}},
-                       {"name": "digest", "statuses": ["open", "resolved"], "channels": ["mail", "dd"],
-                        "quiet_hours": {"start": "22:00", "end": "07:30", "action": "drop"}}])
+    return cfg(
+        channels=[
+            {"name": "dd", "type": "dingtalk", "url": "https://x"},
+            {"name": "mail", "type": "email", "host": "h", "from": "a@b.c", "to": ["x@y.z"]},
+            {"name": "boss", "type": "webhook", "url": "https://boss"},
+        ],
+        quiet_hours={"start": "23:00", "end": "08:00"},
+        routes=[
+            {
+                "name": "crisis",
+                "brands": ["海底捞"],
+                "min_severity": "high",
+                "channels": ["dd"],
+                "escalate": {"after": "15m", "to": ["boss"]},
+            },
+            {
+                "name": "digest",
+                "statuses": ["open", "resolved"],
+                "channels": ["mail", "dd"],
+                "quiet_hours": {"start": "22:00", "end": "07:30", "action": "drop"},
+            },
+        ],
+    )
 
 
 def test_routes_match_brand_severity_status_and_a_channel_gets_one_message():
@@ -104,7 +133,7 @@ def test_routes_match_brand_severity_status_and_a_channel_gets_one_message():
 def test_quiet_hours_defer_or_drop_but_let_critical_through():
     r = Router(full_config())
     high = {t.channel: t for t in r.decide(sample_alert(severity="high"), SHANGHAI_3AM).targets}
-    assert high["dd"].not_before == datetime(2026, 11, 21, 0, 0, tzinfo=timezone.utc)  # 08:00 Beijing
+    assert high["dd"].not_before == datetime(2026, 11, 21, 0, 0, tzinfo=UTC)  # 08:00 Beijing
     assert high["mail"].suppressed  # the digest route drops at night
     crit = r.decide(sample_alert(severity="critical"), SHANGHAI_3AM).targets
     assert all(t.not_before is None and not t.suppressed for t in crit)
@@ -113,8 +142,8 @@ def test_quiet_hours_defer_or_drop_but_let_critical_through():
 def test_quiet_until_handles_windows_across_midnight():
     q = full_config().quiet_hours
     assert quiet_until(q, SHANGHAI_NOON) is None
-    late = datetime(2026, 11, 20, 15, 30, tzinfo=timezone.utc)  # 23:30 Beijing
-    assert quiet_until(q, late) == datetime(2026, 11, 21, 0, 0, tzinfo=timezone.utc)
+    late = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)  # 23:30 Beijing
+    assert quiet_until(q, late) == datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- messages
@@ -126,7 +155,8 @@ def test_every_format_renders_chinese_content(type_, lang):
     if type_ == "email":
         text = prepared.body.get_body(("plain",)).get_content() + prepared.body.get_body(("html",)).get_content()
     followers = {"webhook": "43500000", "zh": "4350万", "en": "43.5M"}[  # the webhook carries the raw Alert JSON
-        "webhook" if type_ == "webhook" else lang]
+        "webhook" if type_ == "webhook" else lang
+    ]
     for needle in ("海底捞", "老鼠", "新京报", followers, "看到新聞嚇到了"):
         assert needle in text, (type_, needle)
     if type_ != "webhook":
@@ -150,18 +180,29 @@ def test_user_templates_override_the_bundled_ones(tmp_path):
     (tmp_path / "zh" / "title.txt.j2").write_text("【{{ alert.brand }}】自定义标题 {{ severity_label }}", "utf-8")
     body = channel("dingtalk", style="markdown").payload(ctx()).body
     assert "自定义标题" not in body["markdown"]["title"]
-    ch = build_channel(NotifyConfig.model_validate({"channels": [
-        {"name": "d", "type": "dingtalk", "url": "https://x", "style": "markdown"}]}).channels[0],
-        Renderer(tmp_path), None)
+    ch = build_channel(
+        NotifyConfig.model_validate(
+            {"channels": [{"name": "d", "type": "dingtalk", "url": "https://x", "style": "markdown"}]}
+        ).channels[0],
+        Renderer(tmp_path),
+        None,
+    )
     assert ch.payload(ctx()).body["markdown"]["title"] == "【海底捞】自定义标题 严重"
 
 
 def huge_alert():
-    posts = [SamplePost(platform="weibo", id=str(i), text="退钱！" * 3000 + "[怒]" * 500, author_name="网友" * 50,
-                        url=f"https://weibo.com/{i}") for i in range(10)]
+    posts = [
+        SamplePost(
+            platform="weibo",
+            id=str(i),
+            text="退钱！" * 3000 + "[怒]" * 500,
+            author_name="网友" * 50,
+            url=f"https://weibo.com/{i}",
+        )
+        for i in range(10)
+    ]
     terms = [TopTerm(term="食品安全问题" * 20, count=i) for i in range(50)]
-    return sample_alert().model_copy(update={"sample_posts": posts, "top_terms": terms,
-                                              "summary": "摘要" * 20000})
+    return sample_alert().model_copy(update={"sample_posts": posts, "top_terms": terms, "summary": "摘要" * 20000})
 
 
 def test_size_limits_are_respected_by_truncating_never_failing():

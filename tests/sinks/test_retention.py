@@ -1,12 +1,13 @@
 """`lingting es prune` on the real Elasticsearch: whole monthly indices behind the posts alias that are entirely
 older than the cutoff go, and nothing else — not the current month, not a month holding a newer (misfiled) post,
 not an index that only looks like lingting's, not an index outside the alias."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,21 +28,35 @@ def _month(dt: datetime) -> str:
 def months(es, unique_prefix):
     """Monthly indices as the worker creates them (template, read alias, write alias), with one post each."""
     prefix = unique_prefix
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     es.indices.put_index_template(name=f"{prefix}-posts", body=posts_template(prefix))
-    old = [datetime(2024, 1, 15, tzinfo=timezone.utc), datetime(2024, 2, 15, tzinfo=timezone.utc)]
+    old = [datetime(2024, 1, 15, tzinfo=UTC), datetime(2024, 2, 15, tzinfo=UTC)]
     recent = now - timedelta(days=40)
     dated = {_month(d): d for d in (*old, recent, now)}
-    misfiled = datetime(2024, 3, 10, tzinfo=timezone.utc)
+    misfiled = datetime(2024, 3, 10, tzinfo=UTC)
     dated[_month(misfiled)] = misfiled
     for month, when in dated.items():
-        es.indices.create(index=f"{prefix}-posts-{month}", aliases={write_alias(prefix, month): {"is_write_index": True}})
-        es.index(index=write_alias(prefix, month), id=f"weibo:{month}", refresh=True,
-                 document={"platform": "weibo", "id": month, "text": "海底捞 #海底捞# 服務很好👍 [赞]",
-                           "created_at": when.isoformat()})
+        es.indices.create(
+            index=f"{prefix}-posts-{month}", aliases={write_alias(prefix, month): {"is_write_index": True}}
+        )
+        es.index(
+            index=write_alias(prefix, month),
+            id=f"weibo:{month}",
+            refresh=True,
+            document={
+                "platform": "weibo",
+                "id": month,
+                "text": "海底捞 #海底捞# 服務很好👍 [赞]",
+                "created_at": when.isoformat(),
+            },
+        )
     # a post of today filed in March 2024's index (a bad import): the index must stay
-    es.index(index=f"{prefix}-posts-2024.03", id="weibo:late", refresh=True,
-             document={"platform": "weibo", "id": "late", "text": "//@顾客:还在", "created_at": now.isoformat()})
+    es.index(
+        index=f"{prefix}-posts-2024.03",
+        id="weibo:late",
+        refresh=True,
+        document={"platform": "weibo", "id": "late", "text": "//@顾客:还在", "created_at": now.isoformat()},
+    )
     # looks like a monthly index but is not behind the alias: never lingting's to delete
     es.indices.create(index=f"{prefix}-posts-2023.12", aliases={})
     es.indices.delete_alias(index=f"{prefix}-posts-2023.12", name=f"{prefix}-posts")
@@ -76,8 +91,14 @@ def test_cli_dry_run_by_default_then_apply_deletes_only_the_old_months(es, month
     before = _names(es, prefix)
 
     def prune(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pipeline.cli", "es", "prune", "-c", str(cfg), *args],
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "es", "prune", "-c", str(cfg), *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     dry = prune("--older-than", "180d")
     assert dry.returncode == 0, dry.stderr
@@ -94,8 +115,9 @@ def test_cli_dry_run_by_default_then_apply_deletes_only_the_old_months(es, month
     assert {f"{prefix}-posts-2023.12", f"{prefix}-posts-archive"} <= left
     gone = before - left
     # 40 days ago is always in an earlier month, which ended before the cutoff
-    assert gone == {f"{prefix}-posts-2024.01", f"{prefix}-posts-2024.02", f"{prefix}-posts-{_month(recent)}"}, \
+    assert gone == {f"{prefix}-posts-2024.01", f"{prefix}-posts-2024.02", f"{prefix}-posts-{_month(recent)}"}, (
         done.stdout
+    )
     es.indices.refresh(index=f"{prefix}-posts")
     assert es.count(index=f"{prefix}-posts", query={"ids": {"values": [f"weibo:{_month(now)}"]}})["count"] == 1
 
@@ -103,12 +125,15 @@ def test_cli_dry_run_by_default_then_apply_deletes_only_the_old_months(es, month
 def test_cli_takes_retention_days_from_the_config_and_names_a_bad_span(months, stack, tmp_path) -> None:
     prefix, _, _ = months
     cfg = tmp_path / "lingting.yaml"
-    cfg.write_text(yaml.safe_dump({"elasticsearch": {"url": stack["es"], "index_prefix": prefix,
-                                                     "retention_days": 180}}), encoding="utf-8")
+    cfg.write_text(
+        yaml.safe_dump({"elasticsearch": {"url": stack["es"], "index_prefix": prefix, "retention_days": 180}}),
+        encoding="utf-8",
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("LINGTING_ES", "LINGTING_KAFKA")}
     base = [sys.executable, "-m", "pipeline.cli", "es", "prune", "-c", str(cfg)]
     ok = subprocess.run(base, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.count("would delete") == 2, ok.stdout + ok.stderr
-    bad = subprocess.run([*base, "--older-than", "半年"], env=env, cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run(
+        [*base, "--older-than", "半年"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and "--older-than '半年'" in bad.stderr, bad.stderr

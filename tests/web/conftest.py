@@ -1,14 +1,16 @@
 """One stack session for the web tests: the demo scenario loaded through the worker's chain into a fresh index
 prefix, the command center served on a free port in a thread, and one headless Chromium (Debian's, through its
 chromedriver) signed in as an operator."""
+
 from __future__ import annotations
 
 import asyncio
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -35,13 +37,15 @@ def web_settings(stack: dict[str, str], tmp_path_factory) -> Any:
 
     data = yaml.safe_load((DEMO_DIR / "lingting.yaml").read_text(encoding="utf-8"))
     prefix = f"w{uuid.uuid4().hex[:10]}"
-    data.update({
-        "elasticsearch": {"url": stack["es"], "index_prefix": prefix},
-        "kafka": {"bootstrap": stack["kafka"], "topic_prefix": prefix},
-        "api": {"token": OPERATOR_TOKEN},
-        "web": {"viewer_token": VIEWER_TOKEN},
-        "reports": {"dir": str(tmp_path_factory.mktemp("reports"))},
-    })
+    data.update(
+        {
+            "elasticsearch": {"url": stack["es"], "index_prefix": prefix},
+            "kafka": {"bootstrap": stack["kafka"], "topic_prefix": prefix},
+            "api": {"token": OPERATOR_TOKEN},
+            "web": {"viewer_token": VIEWER_TOKEN},
+            "reports": {"dir": str(tmp_path_factory.mktemp("reports"))},
+        }
+    )
     return settings_from_dict(data, "web tests")
 
 
@@ -82,7 +86,7 @@ class ServerThread:
         self.ready.set()
         self.loop.run_forever()
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         assert self.ready.wait(30), "the web server did not start"
         return self
@@ -105,13 +109,23 @@ def browser(server) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
         "Chromium is missing: ./dev.sh test installs it (apt-get install chromium chromium-driver)"
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--lang=zh-CN", "--no-first-run", "--disable-sync",
-                "--disable-background-networking", "--disable-component-update"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--lang=zh-CN",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

@@ -1,6 +1,7 @@
 """The command center in a real headless Chromium against the real Elasticsearch with the demo data: every page
 renders in Chinese with its charts drawn and no console error, requests nothing from another host, and the
 crisis feed acknowledges through the workflow (with and without JavaScript); without a token: 401, no data."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.web.conftest import OPERATOR_TOKEN, VIEWER_TOKEN
+from tests.web.conftest import VIEWER_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +49,22 @@ def visit(driver, url: str, wait_for: str = "main") -> None:
 def charts_drawn(driver) -> int:
     """Charts with an ECharts canvas inside (0 when ECharts did not run)."""
     return driver.execute_script(
-        "return [...document.querySelectorAll('.chart')].filter(c => c.querySelector('canvas')).length")
+        "return [...document.querySelectorAll('.chart')].filter(c => c.querySelector('canvas')).length"
+    )
 
 
 def test_without_a_token_every_page_is_401_and_shows_no_data(server, demo_data):
     alert_id = crisis_id(demo_data)
-    pages = ["/crisis", "/crisis/cards", f"/crisis/{quote(alert_id, safe='')}", "/overview", "/drill",
-             "/search?q=%E8%80%81%E9%BC%A0", "/kpis", "/reports"]
+    pages = [
+        "/crisis",
+        "/crisis/cards",
+        f"/crisis/{quote(alert_id, safe='')}",
+        "/overview",
+        "/drill",
+        "/search?q=%E8%80%81%E9%BC%A0",
+        "/kpis",
+        "/reports",
+    ]
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for path in pages:
             for headers in ({"Accept": "text/html"}, {}, {"Authorization": "Bearer wrong"}):
@@ -95,14 +105,15 @@ def test_every_page_renders_in_chinese_with_charts_and_only_local_requests(brows
     for name, path, text, charts in pages:
         visit(browser, server.url + path)
         if charts:
-            WebDriverWait(browser, 30).until(lambda d: charts_drawn(d) >= charts)
+            WebDriverWait(browser, 30).until(lambda d, charts=charts: charts_drawn(d) >= charts)
         body = browser.find_element(By.TAG_NAME, "body").text
         assert text in body, (path, body[:300])
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
         # the CJK text is laid out with a real font: a line of hanzi is wider than the same count of "?"
         width = browser.execute_script(
             "const s=document.createElement('span');s.textContent='危机看板品牌概览';document.body.append(s);"
-            "const w=s.getBoundingClientRect().width;s.remove();return w")
+            "const w=s.getBoundingClientRect().width;s.remove();return w"
+        )
         assert width > 8 * 10, width
         time.sleep(0.3)  # let the charts' first animation frame land before the screenshot
         browser.save_screenshot(str(DOCS_IMG / f"web-{name}.png"))
@@ -139,8 +150,9 @@ def test_clicking_a_chart_point_lists_its_posts(browser, server):
     browser.execute_script("window.scrollTo(0, 0)")
     el = browser.find_element(By.ID, "chart-trend")
     rect = el.rect
-    ActionChains(browser).move_to_element_with_offset(el, int(x - rect["x"] - rect["width"] / 2),
-                                                      int(y - rect["y"] - rect["height"] / 2)).click().perform()
+    ActionChains(browser).move_to_element_with_offset(
+        el, int(x - rect["x"] - rect["width"] / 2), int(y - rect["y"] - rect["height"] / 2)
+    ).click().perform()
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#drill li.post"))
     posts = browser.find_elements(By.CSS_SELECTOR, "#drill li.post")
     assert posts and all("s-negative" in p.get_attribute("class") for p in posts)
@@ -151,8 +163,12 @@ def test_acknowledge_from_the_page_changes_the_alert_document(browser, server, d
     visit(browser, server.url + "/crisis")
     card = browser.find_element(By.CSS_SELECTOR, f"article[data-alert-id='{alert_id}']")
     card.find_element(By.CSS_SELECTOR, "button.btn-acknowledge").click()
-    WebDriverWait(browser, 30).until(lambda d: d.find_element(
-        By.CSS_SELECTOR, f"article[data-alert-id='{alert_id}'] .state").get_attribute("data-state") == "acknowledged")
+    WebDriverWait(browser, 30).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, f"article[data-alert-id='{alert_id}'] .state").get_attribute("data-state")
+            == "acknowledged"
+        )
+    )
     assert browser.current_url.endswith("/crisis")  # swapped in place by htmx, no navigation
     wf = alert_doc(es, web_settings, alert_id)["workflow"]
     assert wf["state"] == "acknowledged" and wf["by"] == "王经理"
@@ -177,7 +193,8 @@ def test_assign_and_resolve_work_with_javascript_disabled(browser, server, demo_
         assert wf["state"] == "assigned" and wf["assignee"] == "公关部-李娜" and wf["by"] == "王经理"
         card.find_element(By.CSS_SELECTOR, "button.btn-resolve").click()
         WebDriverWait(browser, 30).until(
-            lambda d: alert_doc(es, web_settings, alert_id)["workflow"]["state"] == "resolved")
+            lambda d: alert_doc(es, web_settings, alert_id)["workflow"]["state"] == "resolved"
+        )
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
     visit(browser, server.url + "/kpis")
@@ -210,8 +227,16 @@ def test_escalation_timer_counts_down_and_kpis_count_the_ack_before_it(browser, 
 
         async with ChatReceivers() as rx:
             data = web_settings.model_dump(mode="json")
-            data["notify"] = notify_section([dingtalk(rx)], routes=[
-                {"name": "crisis", "channels": ["crisis-dingtalk"], "escalate": {"after": "1h", "to": ["crisis-dingtalk"]}}])
+            data["notify"] = notify_section(
+                [dingtalk(rx)],
+                routes=[
+                    {
+                        "name": "crisis",
+                        "channels": ["crisis-dingtalk"],
+                        "escalate": {"after": "1h", "to": ["crisis-dingtalk"]},
+                    }
+                ],
+            )
             from pipeline.settings import Settings
 
             settings = Settings.model_validate(data)

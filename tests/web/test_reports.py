@@ -1,5 +1,6 @@
 """Reports against the real Elasticsearch with the demo data: every section of the 日报 and the 专报, numbers that
 match Elasticsearch and repeat exactly, the PNG/PDF, the font check, and the schedule sending to a channel."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,9 +50,21 @@ def test_daily_report_has_every_section_with_elasticsearch_numbers(web_settings,
     assert files["png"].read_bytes() == again["files"]["png"].read_bytes()
     # the volume is Elasticsearch's count for the brand and the local day
     start = datetime.combine(day, datetime.min.time(), ZoneInfo("Asia/Shanghai"))
-    count = es.count(index=web_settings.elasticsearch.posts_alias, query={"bool": {"filter": [
-        {"term": {"brands": "海底捞"}},
-        {"range": {"created_at": {"gte": start.isoformat(), "lt": (start + timedelta(days=1)).isoformat()}}}]}})
+    count = es.count(
+        index=web_settings.elasticsearch.posts_alias,
+        query={
+            "bool": {
+                "filter": [
+                    {"term": {"brands": "海底捞"}},
+                    {
+                        "range": {
+                            "created_at": {"gte": start.isoformat(), "lt": (start + timedelta(days=1)).isoformat()}
+                        }
+                    },
+                ]
+            }
+        },
+    )
     haidilao = report["brands"][0]
     assert haidilao["kpi"]["volume"] == count["count"] > 0
     assert f"{count['count']:,}" in html
@@ -108,18 +121,22 @@ def test_cli_writes_the_report(web_settings, demo_data, tmp_path):
 
     _register_all()
     config = tmp_path / "lingting.yaml"
-    config.write_text(yaml.safe_dump(web_settings.model_dump(mode="json", exclude={"notify"}), allow_unicode=True),
-                      encoding="utf-8")
-    out = CliRunner().invoke(app, ["report", "daily", "-c", str(config), "--date", demo_day(demo_data).isoformat(),
-                                   "--out", str(tmp_path / "r")])
+    config.write_text(
+        yaml.safe_dump(web_settings.model_dump(mode="json", exclude={"notify"}), allow_unicode=True), encoding="utf-8"
+    )
+    out = CliRunner().invoke(
+        app,
+        ["report", "daily", "-c", str(config), "--date", demo_day(demo_data).isoformat(), "--out", str(tmp_path / "r")],
+    )
     assert out.exit_code == 0, out.output
     assert (tmp_path / "r" / demo_day(demo_data).isoformat() / "daily.html").exists()
     bad = CliRunner().invoke(app, ["report", "monthly", "-c", str(config)])
     assert bad.exit_code != 0
 
 
-def test_schedule_sends_the_daily_report_to_the_channels_and_the_page_lists_it(web_settings, demo_data, server,
-                                                                                browser):
+def test_schedule_sends_the_daily_report_to_the_channels_and_the_page_lists_it(
+    web_settings, demo_data, server, browser
+):
     from pipeline.report.schedule import due, tick
     from pipeline.settings import Settings
 
@@ -167,14 +184,20 @@ def test_periods_and_schedule_in_local_time():
     tz = ZoneInfo("Asia/Shanghai")
     week = report_period("weekly", "Asia/Shanghai", date(2026, 12, 2))  # a Wednesday
     assert week.day == date(2026, 11, 30) and week.label == "2026-11-30 – 2026-12-06"
-    assert week.period.start == datetime(2026, 11, 30, tzinfo=tz) and week.period.end == datetime(2026, 12, 7, tzinfo=tz)
+    assert week.period.start == datetime(2026, 11, 30, tzinfo=tz) and week.period.end == datetime(
+        2026, 12, 7, tzinfo=tz
+    )
     # yesterday, local: at 07:30 in Shanghai it is still the previous evening in UTC
     daily = report_period("daily", "Asia/Shanghai", now=datetime(2026, 12, 2, 23, 30, tzinfo=ZoneInfo("UTC")))
     assert daily.day == date(2026, 12, 2)
     schedule = ReportSchedule(daily="09:00", weekly="mon 09:00")
     monday_nine = datetime(2026, 12, 7, 9, 0, tzinfo=tz)
     assert due(schedule, "Asia/Shanghai", monday_nine - timedelta(minutes=1), monday_nine) == [
-        ("daily", date(2026, 12, 6)), ("weekly", date(2026, 11, 30))]
+        ("daily", date(2026, 12, 6)),
+        ("weekly", date(2026, 11, 30)),
+    ]
     # a sleep that overran two days still sends each day's report once
     assert [k for k, _ in due(schedule, "Asia/Shanghai", monday_nine, monday_nine + timedelta(days=2))] == [
-        "daily", "daily"]
+        "daily",
+        "daily",
+    ]

@@ -8,6 +8,7 @@ punctuation — about 2.5 MB. Source: Debian's ``fonts-noto-cjk`` (SIL Open Font
     apt-get install fonts-noto-cjk   # fontTools comes with matplotlib
     python -m pipeline.report.fonts.make_subset
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,10 +35,19 @@ def characters() -> str:
     # the rare second level would double the file for characters a post almost never has
     common = "".join(h for h in hanzi if h.encode("gb2312")[0] < 0xD8)
     traditional = OpenCC("s2t").convert(common)
-    symbols = "".join(bytes([hi, lo]).decode("gb2312", errors="ignore")
-                      for hi in range(0xA1, 0xB0) for lo in range(0xA1, 0xFF))
-    blocks = [(0x20, 0x7E), (0xA0, 0xFF), (0x2000, 0x206F), (0x2190, 0x21FF), (0x2460, 0x24FF),
-              (0x25A0, 0x25FF), (0x3000, 0x303F), (0xFF00, 0xFFEF)]
+    symbols = "".join(
+        bytes([hi, lo]).decode("gb2312", errors="ignore") for hi in range(0xA1, 0xB0) for lo in range(0xA1, 0xFF)
+    )
+    blocks = [
+        (0x20, 0x7E),
+        (0xA0, 0xFF),
+        (0x2000, 0x206F),
+        (0x2190, 0x21FF),
+        (0x2460, 0x24FF),
+        (0x25A0, 0x25FF),
+        (0x3000, 0x303F),
+        (0xFF00, 0xFFEF),
+    ]
     latin = "".join(chr(c) for lo, hi in blocks for c in range(lo, hi + 1))
     return "".join(sorted(set(simplified + traditional + symbols + latin)))
 
@@ -50,9 +60,16 @@ def main() -> int:
         return 2
     text = characters()
     # face 2 of the collection is Simplified Chinese (JP, KR, SC, TC, HK)
-    subset.main([str(SOURCE), "--font-number=2", f"--text={text}", f"--output-file={TARGET}",
-                 "--notdef-outline",
-                 "--no-hinting"])
+    subset.main(
+        [
+            str(SOURCE),
+            "--font-number=2",
+            f"--text={text}",
+            f"--output-file={TARGET}",
+            "--notdef-outline",
+            "--no-hinting",
+        ]
+    )
     print(f"{TARGET.name}: {len(text)} characters, {TARGET.stat().st_size / 1e6:.2f} MB")
     return 0
 

@@ -6,6 +6,7 @@ its implementation (a :class:`Channel` typed with that config). It turns an aler
 :class:`DeliveryError` that says whether a retry can help. Retries, rate limits and the delivery log live in
 the dispatcher, not here.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,9 @@ class DeliveryError(Exception):
     """A failed send. ``retryable``: network errors, timeouts, 429, 5xx, the service's "too fast" codes.
     Not retryable: bad secret/signature, unknown robot, malformed message — a human must fix the config."""
 
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
@@ -140,7 +142,7 @@ class Channel(ABC, Generic[C]):
     async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> str:
         """Send once and return the service's answer (secrets redacted); raise DeliveryError on failure."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         pass
 
     def secrets(self) -> list[str]:
@@ -192,8 +194,9 @@ class HttpChannel(Channel[H]):
     def check_body(self, response: httpx.Response) -> None:
         """Raise DeliveryError when a 200 response carries the service's error code."""
 
-    def check_errcode(self, response: httpx.Response, *, rate_limited: frozenset[int], fix: str,
-                      busy: frozenset[int] = frozenset()) -> None:
+    def check_errcode(
+        self, response: httpx.Response, *, rate_limited: frozenset[int], fix: str, busy: frozenset[int] = frozenset()
+    ) -> None:
         """The robot APIs of DingTalk and WeCom answer HTTP 200 with ``errcode`` (0: sent) and ``errmsg``.
         Their "too fast" codes throttle the robot for about a minute; "busy" is worth a retry; any other code
         is a configuration a person must fix (``fix`` says what to check)."""
@@ -203,35 +206,46 @@ class HttpChannel(Channel[H]):
             return
         msg = self.redact(str(data.get("errmsg", "")))[:200]
         if code in rate_limited:
-            raise DeliveryError(f"{self.type} {self.name}: sending too fast (errcode {code}: {msg})",
-                                retry_after=60.0, status=429)
+            raise DeliveryError(
+                f"{self.type} {self.name}: sending too fast (errcode {code}: {msg})", retry_after=60.0, status=429
+            )
         if code in busy:
             raise DeliveryError(f"{self.type} {self.name}: service busy (errcode {code}: {msg})")
-        raise DeliveryError(f"{self.type} {self.name}: rejected (errcode {code}: {msg}); {fix}", retryable=False,
-                            status=response.status_code)
+        raise DeliveryError(
+            f"{self.type} {self.name}: rejected (errcode {code}: {msg}); {fix}",
+            retryable=False,
+            status=response.status_code,
+        )
 
     async def send(self, prepared: Prepared, *, delivery_key: str, timeout: float) -> str:
         raw = self.encode(prepared)
-        headers = {"Content-Type": "application/json; charset=utf-8",
-                   **self.request_headers(raw, delivery_key)}
+        headers = {"Content-Type": "application/json; charset=utf-8", **self.request_headers(raw, delivery_key)}
         try:
             response = await self.http.post(self.request_url(), content=raw, headers=headers, timeout=timeout)
         except httpx.TimeoutException:
             raise DeliveryError(f"{self.type} {self.name}: no answer within {timeout:g}s") from None
         except httpx.HTTPError as err:
-            raise DeliveryError(self.redact(f"{self.type} {self.name}: cannot connect "
-                                            f"({type(err).__name__}: {err})")) from None
+            raise DeliveryError(
+                self.redact(f"{self.type} {self.name}: cannot connect ({type(err).__name__}: {err})")
+            ) from None
         status = response.status_code
         if status == 429:
-            raise DeliveryError(f"{self.type} {self.name}: rate limited (HTTP 429)", status=429,
-                                retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+            raise DeliveryError(
+                f"{self.type} {self.name}: rate limited (HTTP 429)",
+                status=429,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
         if status >= 500 or status == 408:
-            raise DeliveryError(f"{self.type} {self.name}: server error HTTP {status}", status=status,
-                                retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+            raise DeliveryError(
+                f"{self.type} {self.name}: server error HTTP {status}",
+                status=status,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
         if status >= 400:
             detail = self.redact(response.text[:300])
-            raise DeliveryError(f"{self.type} {self.name}: rejected with HTTP {status}: {detail}",
-                                retryable=False, status=status)
+            raise DeliveryError(
+                f"{self.type} {self.name}: rejected with HTTP {status}: {detail}", retryable=False, status=status
+            )
         self.check_body(response)
         return self.redact(f"HTTP {status} {response.text[:300]}".strip())
 

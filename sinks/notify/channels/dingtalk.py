@@ -4,6 +4,7 @@
 HTTP 200 with ``errcode``; 0 is success, 130101/410100 mean "too fast" (the robot takes ~20 messages/min and
 is throttled for 10 minutes beyond that), 310000 is a bad signature/keyword/IP: not retryable.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,7 +29,8 @@ class DingTalkConfig(HttpChannelConfig):
     url: SecretStr = Field(description="https://oapi.dingtalk.com/robot/send?access_token=...")
     secret: SecretStr | None = None
     style: Literal["markdown", "action_card"] = Field(
-        default="action_card", description="action_card adds 确认/认领/解除 buttons when the API is public.")
+        default="action_card", description="action_card adds 确认/认领/解除 buttons when the API is public."
+    )
     at_mobiles: list[str] = Field(default_factory=list, description="Phone numbers to @ on critical alerts.")
     at_all: bool = Field(default=False, description="@所有人 on critical alerts.")
     max_bytes: int = Field(default=18000, ge=500, description="Markdown text is truncated to this many bytes.")
@@ -44,16 +46,22 @@ class DingTalkChannel(HttpChannel[DingTalkConfig]):
         title = self.renderer.render("title.txt.j2", ctx)
         at_mobiles = self.config.at_mobiles if ctx.alert.severity == "critical" else []
         mentions = " ".join(f"@{m}" for m in at_mobiles)  # DingTalk needs the @ in the text too
-        text = markdown_with_links(self.renderer, ctx, flavor="dingtalk", max_bytes=self.config.max_bytes,
-                                   links=not buttons, suffix=mentions)
+        text = markdown_with_links(
+            self.renderer, ctx, flavor="dingtalk", max_bytes=self.config.max_bytes, links=not buttons, suffix=mentions
+        )
         at = {"atMobiles": at_mobiles, "isAtAll": self.config.at_all and ctx.alert.severity == "critical"}
         if buttons:
             labels = BUTTON_LABELS[ctx.language]
-            btns = [{"title": labels[a], "actionURL": ctx.links[a]}
-                    for a in ("acknowledge", "assign", "resolve", "posts") if a in ctx.links]
-            body = {"msgtype": "actionCard",
-                    "actionCard": {"title": title, "text": text, "btnOrientation": "1", "btns": btns},
-                    "at": at}
+            btns = [
+                {"title": labels[a], "actionURL": ctx.links[a]}
+                for a in ("acknowledge", "assign", "resolve", "posts")
+                if a in ctx.links
+            ]
+            body = {
+                "msgtype": "actionCard",
+                "actionCard": {"title": title, "text": text, "btnOrientation": "1", "btns": btns},
+                "at": at,
+            }
         else:
             body = {"msgtype": "markdown", "markdown": {"title": title, "text": text}, "at": at}
         return Prepared(body)
@@ -67,5 +75,6 @@ class DingTalkChannel(HttpChannel[DingTalkConfig]):
         return f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}"
 
     def check_body(self, response: httpx.Response) -> None:
-        self.check_errcode(response, rate_limited=RATE_LIMITED,
-                           fix="check the robot's secret (加签), keywords and IP allow-list")
+        self.check_errcode(
+            response, rate_limited=RATE_LIMITED, fix="check the robot's secret (加签), keywords and IP allow-list"
+        )

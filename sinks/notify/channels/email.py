@@ -1,11 +1,11 @@
 """Email over SMTP (stdlib smtplib in a worker thread): STARTTLS or implicit TLS, LOGIN/PLAIN auth,
 multipart/alternative with a plain-text and an HTML part. 4xx SMTP replies and connection problems are
 retried; 5xx (bad login, refused recipients) are not."""
+
 from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
@@ -29,7 +29,7 @@ def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
         return
     import base64
 
-    token = base64.b64encode(f"\0{username}\0{password}".encode("utf-8")).decode()
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode()
     code, resp = smtp.docmd("AUTH", f"PLAIN {token}")
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, resp)
@@ -77,8 +77,7 @@ class EmailChannel(Channel[EmailConfig]):
         msg["X-Lingting-Delivery"] = ctx.delivery_key
         msg["X-Lingting-Alert"] = ctx.alert.id
         msg.set_content(self.renderer.render("email.txt.j2", ctx), charset="utf-8")
-        msg.add_alternative(self.renderer.render("email.html.j2", ctx, title=title), subtype="html",
-                            charset="utf-8")
+        msg.add_alternative(self.renderer.render("email.html.j2", ctx, title=title), subtype="html", charset="utf-8")
         return Prepared(msg)
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -117,21 +116,28 @@ class EmailChannel(Channel[EmailConfig]):
         try:
             accepted = await asyncio.to_thread(self._send_sync, prepared.body, timeout)
         except smtplib.SMTPAuthenticationError as err:
-            raise DeliveryError(f"{where}: login refused ({err.smtp_code}); check username/password",
-                                retryable=False, status=err.smtp_code) from None
+            raise DeliveryError(
+                f"{where}: login refused ({err.smtp_code}); check username/password",
+                retryable=False,
+                status=err.smtp_code,
+            ) from None
         except smtplib.SMTPNotSupportedError as err:
-            raise DeliveryError(f"{where}: {err} (check security: starttls|ssl and whether the server wants a "
-                                "login)", retryable=False) from None
+            raise DeliveryError(
+                f"{where}: {err} (check security: starttls|ssl and whether the server wants a login)", retryable=False
+            ) from None
         except smtplib.SMTPRecipientsRefused as err:
-            raise DeliveryError(f"{where}: recipients refused: {', '.join(err.recipients)}",
-                                retryable=False) from None
+            raise DeliveryError(f"{where}: recipients refused: {', '.join(err.recipients)}", retryable=False) from None
         except smtplib.SMTPResponseException as err:
             text = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else err.smtp_error
-            raise DeliveryError(f"{where}: server said {err.smtp_code} {text[:200]}",
-                                retryable=400 <= err.smtp_code < 500, status=err.smtp_code) from None
+            raise DeliveryError(
+                f"{where}: server said {err.smtp_code} {text[:200]}",
+                retryable=400 <= err.smtp_code < 500,
+                status=err.smtp_code,
+            ) from None
         except ssl.SSLCertVerificationError as err:
-            raise DeliveryError(f"{where}: TLS certificate not trusted ({err.verify_message}); set ca_file",
-                                retryable=False) from None
-        except (smtplib.SMTPException, OSError, socket.timeout) as err:
+            raise DeliveryError(
+                f"{where}: TLS certificate not trusted ({err.verify_message}); set ca_file", retryable=False
+            ) from None
+        except (TimeoutError, smtplib.SMTPException, OSError) as err:
             raise DeliveryError(self.redact(f"{where}: {type(err).__name__}: {err}")) from None
         return f"accepted by {self.config.host} for {accepted} recipient{'s' if accepted != 1 else ''}"

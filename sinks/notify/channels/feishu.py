@@ -1,6 +1,7 @@
 """Feishu / Lark custom bot: an interactive card (header coloured by severity, lark_md body, URL buttons to
 the acknowledge API). Signature: ``timestamp`` (seconds) and ``sign`` in the JSON body. Limits: 100 messages a
 minute and 5 a second per bot; request body under 20 KB. Errors arrive as ``code`` in a 200 (or 400) body."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,14 @@ from typing import Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from sinks.notify.channels.base import (BUTTON_LABELS, DeliveryError, HttpChannel, HttpChannelConfig, Prepared,
-                                        response_json)
+from sinks.notify.channels.base import (
+    BUTTON_LABELS,
+    DeliveryError,
+    HttpChannel,
+    HttpChannelConfig,
+    Prepared,
+    response_json,
+)
 from sinks.notify.render import TRUNCATION_MARK, MessageContext, fit_bytes
 from sinks.notify.signing import feishu_sign
 
@@ -40,19 +47,30 @@ class FeishuChannel(HttpChannel[FeishuConfig]):
         title = self.renderer.render("title.txt.j2", ctx)
         text = self.renderer.render("markdown.md.j2", ctx, flavor="feishu")
         labels = BUTTON_LABELS[ctx.language]
-        actions = [{"tag": "button", "text": {"tag": "plain_text", "content": labels[a]},
-                    "type": "primary" if a == "acknowledge" else "default", "url": ctx.links[a]}
-                   for a in ("acknowledge", "assign", "resolve", "posts") if a in ctx.links]
+        actions = [
+            {
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": labels[a]},
+                "type": "primary" if a == "acknowledge" else "default",
+                "url": ctx.links[a],
+            }
+            for a in ("acknowledge", "assign", "resolve", "posts")
+            if a in ctx.links
+        ]
         color = "green" if ctx.alert.status == "resolved" else HEADER_COLOR[ctx.alert.severity]
 
         def card(body_text: str) -> dict:
             elements: list[dict] = [{"tag": "div", "text": {"tag": "lark_md", "content": body_text}}]
             if actions:
                 elements += [{"tag": "hr"}, {"tag": "action", "actions": actions}]
-            return {"msg_type": "interactive",
-                    "card": {"config": {"wide_screen_mode": True},
-                             "header": {"template": color, "title": {"tag": "plain_text", "content": title}},
-                             "elements": elements}}
+            return {
+                "msg_type": "interactive",
+                "card": {
+                    "config": {"wide_screen_mode": True},
+                    "header": {"template": color, "title": {"tag": "plain_text", "content": title}},
+                    "elements": elements,
+                },
+            }
 
         # the whole request must stay under the limit: measure the card without the text, give the rest to it
         overhead = len(json.dumps(card(""), ensure_ascii=False).encode()) + 200
@@ -74,5 +92,9 @@ class FeishuChannel(HttpChannel[FeishuConfig]):
         msg = self.redact(str(data.get("msg", data.get("StatusMessage", ""))))[:200]
         if code in RATE_LIMITED:
             raise DeliveryError(f"feishu {self.name}: rate limited (code {code})", retry_after=5.0, status=429)
-        raise DeliveryError(f"feishu {self.name}: rejected (code {code}: {msg}); check the bot's signing secret, "
-                            "keywords and IP allow-list", retryable=False, status=response.status_code)
+        raise DeliveryError(
+            f"feishu {self.name}: rejected (code {code}: {msg}); check the bot's signing secret, "
+            "keywords and IP allow-list",
+            retryable=False,
+            status=response.status_code,
+        )

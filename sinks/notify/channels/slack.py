@@ -1,6 +1,7 @@
 """Slack incoming webhook, Block Kit: header, mrkdwn sections (3000 characters each), sample posts, and URL
 buttons to the acknowledge API. Slack allows about one message per second per webhook, 50 blocks a message;
 errors come as HTTP status + plain-text body (``invalid_payload``, ``no_service``...)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -51,23 +52,38 @@ class SlackChannel(HttpChannel[SlackConfig]):
     def payload(self, ctx: MessageContext) -> Prepared:
         title = self.renderer.render("title.txt.j2", ctx)
         text = self.renderer.render("slack.mrkdwn.j2", ctx)
-        blocks: list[dict] = [{"type": "header",
-                               "text": {"type": "plain_text", "text": fit_chars(title, HEADER_LIMIT), "emoji": True}}]
-        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-                   for chunk in _split(text, SECTION_LIMIT)]
-        posts = [self.renderer.render("slack_post.mrkdwn.j2", ctx, post=p)
-                 for p in ctx.as_dict()["sample_posts"]]
+        blocks: list[dict] = [
+            {"type": "header", "text": {"type": "plain_text", "text": fit_chars(title, HEADER_LIMIT), "emoji": True}}
+        ]
+        blocks += [
+            {"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in _split(text, SECTION_LIMIT)
+        ]
+        posts = [self.renderer.render("slack_post.mrkdwn.j2", ctx, post=p) for p in ctx.as_dict()["sample_posts"]]
         if posts:
             blocks.append({"type": "divider"})
-            blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": fit_chars(p, SECTION_LIMIT)}}
-                       for p in posts]
+            blocks += [
+                {"type": "section", "text": {"type": "mrkdwn", "text": fit_chars(p, SECTION_LIMIT)}} for p in posts
+            ]
         labels = BUTTON_LABELS[ctx.language]
-        buttons = [{"type": "button", "text": {"type": "plain_text", "text": labels[a], "emoji": True},
-                    "url": ctx.links[a], "action_id": f"lingting-{a}",
-                    **({"style": "danger" if ctx.escalated else "primary"} if a == "acknowledge" else {})}
-                   for a in ("acknowledge", "assign", "resolve", "posts") if a in ctx.links]
-        tail: list[dict] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": fit_chars(
-            f"{ctx.alert.id} · #{ctx.alert.sequence}", SECTION_LIMIT)}]}]
+        buttons = [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": labels[a], "emoji": True},
+                "url": ctx.links[a],
+                "action_id": f"lingting-{a}",
+                **({"style": "danger" if ctx.escalated else "primary"} if a == "acknowledge" else {}),
+            }
+            for a in ("acknowledge", "assign", "resolve", "posts")
+            if a in ctx.links
+        ]
+        tail: list[dict] = [
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": fit_chars(f"{ctx.alert.id} · #{ctx.alert.sequence}", SECTION_LIMIT)}
+                ],
+            }
+        ]
         if buttons:
             tail.insert(0, {"type": "actions", "elements": buttons})
         blocks = blocks[: MAX_BLOCKS - len(tail)] + tail

@@ -1,5 +1,6 @@
 """Generic JSON webhook: the body is the Alert JSON (so any consumer can parse it with the Alert schema) plus a
 ``lingting`` object (delivery key, escalated flag, title, links). Signed when ``secret`` is set; see signing.py."""
+
 from __future__ import annotations
 
 import time
@@ -10,8 +11,12 @@ from pydantic import Field, SecretStr
 
 from sinks.notify.channels.base import HttpChannel, HttpChannelConfig, Prepared
 from sinks.notify.render import MessageContext
-from sinks.notify.signing import (WEBHOOK_DELIVERY_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
-                                  webhook_signature)
+from sinks.notify.signing import (
+    WEBHOOK_DELIVERY_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    webhook_signature,
+)
 
 
 class WebhookConfig(HttpChannelConfig):

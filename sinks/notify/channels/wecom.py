@@ -1,5 +1,6 @@
 """WeCom (企业微信) group robot, markdown message. The key in the URL is the credential (no signature).
 Content is limited to 4096 UTF-8 bytes; errcode 45009 = frequency limit (20 messages/minute per robot)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -34,8 +35,7 @@ class WeComChannel(HttpChannel[WeComConfig]):
         mentions = ""
         if self.config.mentioned_mobile_list and ctx.alert.severity == "critical":
             mentions = " ".join(f"<@{m}>" for m in self.config.mentioned_mobile_list)
-        text = markdown_with_links(self.renderer, ctx, flavor="wecom", max_bytes=self.config.max_bytes,
-                                   suffix=mentions)
+        text = markdown_with_links(self.renderer, ctx, flavor="wecom", max_bytes=self.config.max_bytes, suffix=mentions)
         return Prepared({"msgtype": "markdown", "markdown": {"content": text}})
 
     def check_body(self, response: httpx.Response) -> None:
