@@ -97,14 +97,6 @@ def test_elasticsearch_stopped_then_started(run) -> None:
     assert run.http("/healthz")[0] == 200
 
 
-def test_backlog_of_one_brand_over_several_partitions_is_indexed_and_none_of_it_late(run) -> None:
-    # the partitions are read at different speeds: the detector holds its windows for the slowest one
-    outcome = scenarios.backlog_replayed(run, posts=1500, span_hours=2)
-    print(outcome.to_dict())
-    _assert_clean(outcome)
-    assert outcome.late_posts == 0, outcome
-
-
 def test_undecodable_batch_is_dead_lettered_with_its_range_and_the_rest_indexed(run) -> None:
     outcome = scenarios.undecodable_batch(run, posts=200, bad=5)
     _assert_clean(outcome)
