@@ -28,6 +28,7 @@ from pipeline.worker.deliver import DeliverStage
 from pipeline.worker.detect import DetectStage, MonitorStore
 from pipeline.worker.enrich import EnrichStage
 from pipeline.worker.observe import HealthServer, Metrics
+from pipeline.worker.positions import Positions
 
 log = logging.getLogger("lingting.worker")
 
@@ -50,9 +51,12 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     metrics, clients = Metrics(), Clients(settings)
     dead = DeadLetters(dead_topic, metrics)
     enricher = Enricher(settings.brands, lingting_model=load_sentiment_model(w.sentiment_model_dir))
-    enrich = EnrichStage(settings, enricher, clients, dead, enriched, metrics)
+    positions = Positions(app.consumer.seek, undecodable.first_offset)
+    enrich = EnrichStage(settings, enricher, clients, dead, enriched, metrics, positions)
     store = MonitorStore(settings, table)
-    detect = DetectStage(settings, store, dead, alerts, metrics)
+    detect = DetectStage(
+        settings, store, dead, alerts, metrics, raw_partitions=lambda: app.consumer.topic_partitions(k.raw_topic)
+    )
     deliver = DeliverStage(settings, clients, dead, metrics)
 
     app.agent(raw, name="enrich")(enrich.run)
@@ -60,9 +64,14 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     app.agent(alerts, name="deliver")(deliver.run)
     if w.live:
         app.timer(w.tick_seconds)(lambda: detect.watermarks(enriched))
-    app.on_partitions_revoked.connect(lambda sender, revoked, **_: _forget(store))
-    # a partition with nothing committed is re-read from its beginning after a rebalance
-    rewind.install(app.consumer, {k.raw_topic, k.enriched_topic, k.alerts_topic})
+    app.on_partitions_revoked.connect(lambda sender, revoked, **_: _forget(store, positions))
+    # a partition with nothing committed is re-read from its beginning after a rebalance; the raw partitions'
+    # starting offsets are what the enrich stage checks its batches against
+    rewind.install(
+        app.consumer,
+        {k.raw_topic, k.enriched_topic, k.alerts_topic},
+        on_start=lambda starts: positions.started({tp: o for tp, o in starts.items() if tp.topic == k.raw_topic}),
+    )
     health = HealthServer(
         w.web_port, metrics, lambda: readiness(app, enrich), lambda: refresh_gauges(app, metrics, clients)
     )
@@ -133,8 +142,9 @@ def refresh_gauges(app: faust.App, metrics: Metrics, clients: Clients) -> None:
     metrics.notifier_queue.set(clients.notifier_queue_depth())
 
 
-async def _forget(store: MonitorStore) -> None:
+async def _forget(store: MonitorStore, positions: Positions) -> None:
     store.forget()
+    positions.revoked()
 
 
 async def _close(health: HealthServer, clients: Clients) -> None:

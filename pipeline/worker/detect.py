@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,10 +95,18 @@ class MonitorStore:
 
 class DetectStage:
     def __init__(
-        self, settings: Settings, store: MonitorStore, dead: DeadLetters, alerts_topic: Any, metrics: Metrics
+        self,
+        settings: Settings,
+        store: MonitorStore,
+        dead: DeadLetters,
+        alerts_topic: Any,
+        metrics: Metrics,
+        raw_partitions: Callable[[], int | None] = lambda: None,
     ) -> None:
+        """``raw_partitions()``: how many partitions the raw topic has (None while unknown); a replay's hold
+        ends sooner once each has delivered."""
         self.settings, self.store, self.dead, self.alerts_topic = settings, store, dead, alerts_topic
-        self.metrics = metrics
+        self.metrics, self.raw_partitions = metrics, raw_partitions
         self.brand_names = {b.name for b in settings.brands}
         self._acks_after_flush: list[Any] = []
 
@@ -154,7 +162,7 @@ class DetectStage:
             else:
                 source = data.pop(SOURCE_PARTITION, None)
                 post = EnrichedPost.model_validate(data)
-                alerts = slot.monitor.add(post, source)
+                alerts = slot.monitor.add(post, source, self.raw_partitions())
                 slot.offset = event.message.offset
                 slot.last_event = max(slot.last_event or post.created_at, post.created_at)
                 slot.last_seen = time.monotonic()

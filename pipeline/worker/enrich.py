@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.settings import Settings
 from pipeline.worker.clients import Clients, DeadLetters, Outbox
 from pipeline.worker.observe import Metrics, Throttled
+from pipeline.worker.positions import Positions
 from pipeline.worker.records import decode_raw, detection_record
 from pipeline.worker.undecodable import undecodable
 from schemas import EnrichedPost
@@ -34,9 +35,10 @@ class EnrichStage:
         dead: DeadLetters,
         enriched_topic: Any,
         metrics: Metrics,
+        positions: Positions,
     ) -> None:
         self.settings, self.enricher, self.clients, self.dead = settings, enricher, clients, dead
-        self.enriched_topic, self.metrics = enriched_topic, metrics
+        self.enriched_topic, self.metrics, self.positions = enriched_topic, metrics, positions
         self.say = Throttled()
         self.outage_since: float | None = None
 
@@ -46,6 +48,9 @@ class EnrichStage:
             await self.process(events)
 
     async def process(self, events: Sequence[Any]) -> None:
+        events = await self.positions.admit(events)  # never past a record that was not processed
+        if not events:
+            return
         self.metrics.posts.labels("enrich", "in").inc(len(events))
         out = Outbox()
         posts: list[EnrichedPost] = []

@@ -12,19 +12,23 @@ of 661 posts that way. ``auto_offset_reset=earliest`` promises the beginning, so
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 log = logging.getLogger("lingting.worker")
 
 
-def install(consumer: Any, topics: set[str]) -> None:
+def install(consumer: Any, topics: set[str], on_start: Callable[[Mapping[Any, int]], None] | None = None) -> None:
     """Wrap the Faust consumer's ``seek_to_committed`` (its post-rebalance seek) for the stream ``topics``
-    (not the changelogs, which table recovery positions itself)."""
+    (not the changelogs, which table recovery positions itself). ``on_start`` is told where each of their
+    partitions is read from."""
     original = consumer.seek_to_committed
 
     async def seek_to_committed() -> Any:
         committed = await original()
-        fresh = sorted(tp for tp, offset in committed.items() if not offset and tp.topic in topics)
+        ours = {tp: offset for tp, offset in committed.items() if tp.topic in topics}
+        fresh = sorted(tp for tp, offset in ours.items() if not offset)
+        starts = {tp: offset for tp, offset in ours.items() if offset}
         if fresh:
             log.info(
                 "no committed offset yet for %s: reading from the beginning",
@@ -32,6 +36,9 @@ def install(consumer: Any, topics: set[str]) -> None:
             )
             for tp, earliest in (await consumer.earliest_offsets(*fresh)).items():
                 await consumer.seek(tp, earliest)
+                starts[tp] = earliest
+        if on_start is not None:
+            on_start(starts)
         return committed
 
     consumer.seek_to_committed = seek_to_committed

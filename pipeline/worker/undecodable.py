@@ -109,19 +109,31 @@ def marker(tp: Any, batch: Any, err: BaseException) -> _MarkerRecord:
     )
 
 
-def undecodable(event: Any) -> str | None:
-    """For the marker record: the dead letter's error text (offset range and why); else None."""
+def _info(event: Any) -> dict[str, Any] | None:
     headers = getattr(event, "headers", None) or getattr(getattr(event, "message", None), "headers", None) or {}
     items = headers.items() if isinstance(headers, dict) else headers
     for name, value in items:
         if name == HEADER:
-            info = orjson.loads(value)
-            return (
-                f"record batch at {info['topic']}[{info['partition']}] offsets {info['first_offset']}-"
-                f"{info['last_offset']} ({info['records']} records) could not be decoded: {info['error']}; "
-                "re-read that range with a client that has the codec"
-            )
+            return orjson.loads(value)
     return None
+
+
+def first_offset(event: Any) -> int:
+    """The first offset an event stands for: the batch's first for a marker, else the event's own."""
+    info = _info(event)
+    return int(info["first_offset"]) if info else event.message.offset
+
+
+def undecodable(event: Any) -> str | None:
+    """For the marker record: the dead letter's error text (offset range and why); else None."""
+    info = _info(event)
+    if info is None:
+        return None
+    return (
+        f"record batch at {info['topic']}[{info['partition']}] offsets {info['first_offset']}-"
+        f"{info['last_offset']} ({info['records']} records) could not be decoded: {info['error']}; "
+        "re-read that range with a client that has the codec"
+    )
 
 
 def install() -> None:

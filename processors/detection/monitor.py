@@ -66,20 +66,22 @@ class BrandMonitor:
         self.replay_sources: dict[str, list[float]] = st.get("replay_sources", {})
         # [processing time the replay began, its oldest event, the latest processing time, its newest event]
         self.replay_span: list[float] = st.get("replay_span", [])
+        self.replay_all_seen: bool = st.get("replay_all_seen", False)  # every raw partition has delivered
         self.duplicate_posts: int = st.get("duplicate_posts", 0)
         self.windows: dict[float, WindowAgg] = {
             float(k): WindowAgg(float(k), self.caps, w) for k, w in st.get("windows", {}).items()
         }
 
     # ------------------------------------------------------------------------------------------ input
-    def add(self, post: EnrichedPost, source: int | None = None) -> list[Alert]:
-        """``source`` is the raw partition the post was read from (None: unknown, e.g. a backtest)."""
+    def add(self, post: EnrichedPost, source: int | None = None, sources: int | None = None) -> list[Alert]:
+        """``source`` is the raw partition the post was read from and ``sources`` how many raw partitions there
+        are (None: unknown, e.g. a backtest)."""
         s = self.settings
         event = post.created_at.timestamp()
         if post.processed_at is not None:
             processed = post.processed_at.timestamp()
             event = min(event, processed + s.max_future_seconds)
-            self._track_replay(source, event, processed, processed - event > s.replay_after_seconds)
+            self._track_replay(source, event, processed, processed - event > s.replay_after_seconds, sources)
         start = window_start(event, self.width)
         if self.next_start is None or (start < self.next_start and not self.closed_any):
             self.next_start = start  # the first windows: nothing closed yet, so nothing is late
@@ -107,14 +109,18 @@ class BrandMonitor:
             self.replay_sources.clear()
             self.replay_span = []
             self.replaying = False
+            self.replay_all_seen = False
         self.watermark = max(self.watermark or at, at)
         return self._close_until(self._held_watermark() - self.lateness)
 
-    def _track_replay(self, source: int | None, event: float, processed: float, replayed: bool) -> None:
+    def _track_replay(
+        self, source: int | None, event: float, processed: float, replayed: bool, sources: int | None
+    ) -> None:
         """A post published ``replay_after_seconds`` before it was processed is a replay (a backlog or
         backfill). From then on each raw partition's newest event is tracked, and the watermark held at the
         slowest, until the partitions have caught up with each other and none replays any more. A partition that
-        delivered nothing for ``replay_idle_seconds`` of processing time has drained and stops holding."""
+        delivered nothing for ``replay_idle_seconds`` of processing time has drained and stops holding. Once
+        every one of ``sources`` partitions has delivered, none is unknown: the grace period is over."""
         s = self.settings
         if source is not None and (replayed or self.replay_sources):
             if not self.replay_sources:
@@ -130,13 +136,14 @@ class BrandMonitor:
                 k: v for k, v in self.replay_sources.items() if processed - v[1] <= s.replay_idle_seconds
             }
             marks = [v[0] for v in self.replay_sources.values()]
+            self.replay_all_seen = sources is not None and len(self.replay_sources) >= sources
             settled = (
-                processed - span[0] > s.replay_grace_seconds
+                (processed - span[0] > s.replay_grace_seconds or self.replay_all_seen)
                 and not any(v[2] for v in self.replay_sources.values())
                 and max(marks) - min(marks) <= s.allowed_lateness_seconds
             )
             if settled:
-                self.replay_sources, self.replay_span = {}, []
+                self.replay_sources, self.replay_span, self.replay_all_seen = {}, [], False
         self.replaying = replayed or any(v[2] for v in self.replay_sources.values())
 
     def _held_watermark(self) -> float:
@@ -147,7 +154,7 @@ class BrandMonitor:
         if not self.replay_sources:
             return self.watermark
         began, oldest, latest, _ = self.replay_span
-        if latest - began <= self.settings.replay_grace_seconds:
+        if latest - began <= self.settings.replay_grace_seconds and not self.replay_all_seen:
             slowest = oldest
         else:
             slowest = min(v[0] for v in self.replay_sources.values())
@@ -239,6 +246,7 @@ class BrandMonitor:
             "replaying": self.replaying,
             "replay_sources": self.replay_sources,
             "replay_span": self.replay_span,
+            "replay_all_seen": self.replay_all_seen,
             "duplicate_posts": self.duplicate_posts,
             "detector": self.detector.to_state(),
             "stories": self.stories.to_state(self.settings.story_state),

@@ -155,6 +155,10 @@ class Run:
             for s in family.samples
         }
 
+    def log_tails(self, chars: int = 3000) -> str:
+        """The end of every worker's log, each under its name: what a failed scenario prints."""
+        return "\n".join(f"--- {p.stem}\n{self.log_tail(p.stem, chars)}" for p in sorted(self.workdir.glob("w*.log")))
+
     def log_tail(self, name: str = "w0", chars: int = 3000) -> str:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
@@ -257,9 +261,39 @@ class Run:
             time.sleep(1)
         return None
 
+    def where_lost(self, lost: set[str]) -> str:
+        """Where lost posts sit in the raw topic, next to the group's committed offsets: a loss names its cause
+        (never produced, skipped by a commit, or still unread) instead of only a count."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.kafka,
+            group_id=self.settings.worker.app_id,
+            enable_auto_commit=False,
+            consumer_timeout_ms=3000,
+        )
+        try:
+            topic = self.settings.kafka.raw_topic
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(tps)
+            consumer.seek_to_beginning()
+            found: dict[int, list[int]] = {}
+            for record in consumer:
+                if record.key and record.key.decode(errors="replace") in lost:
+                    found.setdefault(record.partition, []).append(record.offset)
+            committed = {tp.partition: consumer.committed(tp) for tp in tps}
+        finally:
+            consumer.close()
+        spans = {p: f"{min(o)}..{max(o)} ({len(o)})" for p, o in sorted(found.items())}
+        absent = len(lost) - sum(len(o) for o in found.values())
+        return f"lost at offsets {spans}, committed {committed}, {absent} never in the topic"
+
     def outcome(self, scenario: str, catch_up: float | None, expect_dead: int = 0, notes: str = "") -> Outcome:
         time.sleep(2)  # a duplicate written late would arrive now
         ids = self.indexed_ids()
+        lost = set(self.sent_ids) - set(ids)
+        if lost:
+            notes = "; ".join(filter(None, [notes, self.where_lost(lost)]))
         letters = self.dead_letters(expect_dead) if expect_dead else []
         stages: dict[str, int] = {}
         for letter in letters:
@@ -268,7 +302,7 @@ class Run:
             scenario,
             sent=len(self.sent_ids),
             indexed=len(set(ids)),
-            lost=len(set(self.sent_ids) - set(ids)),
+            lost=len(lost),
             duplicated=len(ids) - len(set(ids)),
             dead_letters=stages,
             worker_alive=any(p.poll() is None for p in self.workers),

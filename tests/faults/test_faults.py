@@ -29,7 +29,7 @@ def run(local_stack, tmp_path: Path):
         yield r
     finally:
         r.stop()
-        print(r.log_tail())
+        print(r.log_tails())
         assert stack.status().healthy or stack.up().healthy  # leave the stack as the next test needs it
 
 

@@ -368,3 +368,21 @@ def test_alert_summary_rounds_counts():
 
     numbers = re.findall(r"负面 (\d+(?:\.\d+)?)", text) + re.findall(r"基线 (\d+(?:\.\d+)?)", text)
     assert numbers and all("." not in x or float(x) < 10 and len(x.split(".")[1]) == 1 for x in numbers), text
+
+
+@pytest.mark.parametrize("sources", [None, 3])
+def test_a_replay_ends_once_every_partition_has_delivered_live_posts(sources):
+    """A worker caught up on a backlog in seconds: with the raw partition count known, the hold ends when each
+    partition has delivered a live post, not only when the grace period is over."""
+    now = T0 + timedelta(days=1)
+    monitor = BrandMonitor("蜜雪冰城", DetectionSettings())
+    for n in range(300):  # 5 h of history read in 3 s, over 3 partitions
+        monitor.add(post(n, n, processed_at=now + timedelta(seconds=n / 100)), n % 3, sources)
+    for i in range(3):  # then one live post on each partition, 10 s after the replay began
+        live = now + timedelta(seconds=10 + i)
+        monitor.add(post(10**6 + i, (live - T0).total_seconds() / 60, processed_at=live), i, sources)
+    if sources is None:  # unknown partitions may still hold older posts: held for the grace period (3 h at most)
+        assert monitor.replay_span and monitor.next_start < (now - timedelta(hours=2)).timestamp()
+    else:  # the history's windows are closed (its alerts are out) and live windows wait the live lateness
+        assert not monitor.replay_span and not monitor.replaying
+        assert monitor.next_start >= (now - timedelta(minutes=2)).timestamp()
