@@ -248,27 +248,36 @@ class LinearSentiment:
     def __init__(
         self, vocabulary: Sequence[str], polarity: Sequence[float], neutrality: Sequence[float], decision: Decision
     ) -> None:
+        if not (len(vocabulary) == len(polarity) == len(neutrality)):
+            raise ValueError("model: vocabulary and weights differ in length")
         self.decision = decision
-        self.index = dict(zip(vocabulary, range(len(vocabulary)), strict=False))
-        self.polarity = list(polarity)
-        self.neutrality = list(neutrality)
-        # feature → complex(polarity weight, neutrality weight): scoring a post is one dict lookup per feature
-        # and one C-level sum (the dict is far larger than the CPU caches: each lookup is memory-bound).
-        self._weights = dict(zip(vocabulary, map(complex, self.polarity, self.neutrality), strict=False))
+        # feature → complex(polarity weight, neutrality weight), in vocabulary order, and nothing else: scoring a
+        # post is one dict lookup per feature and one C-level sum (the dict is far larger than the CPU caches:
+        # each lookup is memory-bound); a second copy of the weights would only take the worker's memory.
+        self._weights = dict(zip(vocabulary, map(complex, polarity, neutrality), strict=True))
         self.lexicon = Lexicon.shipped()
+
+    def __len__(self) -> int:
+        """Features in the vocabulary."""
+        return len(self._weights)
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return list(self._weights)
 
     # The file: a zip (numpy's .npz layout) of the vocabulary as UTF-8 lines, the two weight vectors as
     # little-endian float32 and the decision as JSON; read without numpy so that loading stays ~0.2 s.
     def to_bytes(self) -> bytes:
         import numpy as np  # training only
 
-        vocabulary = sorted(self.index, key=self.index.__getitem__)
+        vocabulary = self.vocabulary
+        weights = list(self._weights.values())
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, data in (
                 ("vocabulary.txt", "\n".join(vocabulary).encode("utf-8")),
-                ("polarity.f32", np.asarray(self.polarity, "<f4").tobytes()),
-                ("neutrality.f32", np.asarray(self.neutrality, "<f4").tobytes()),
+                ("polarity.f32", np.asarray([w.real for w in weights], "<f4").tobytes()),
+                ("neutrality.f32", np.asarray([w.imag for w in weights], "<f4").tobytes()),
                 (
                     "decision.json",
                     json.dumps(_asdict(self.decision), ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"),
@@ -287,14 +296,12 @@ class LinearSentiment:
             vocabulary = zf.read("vocabulary.txt").decode("utf-8").split("\n")
             weights = []
             for name in ("polarity.f32", "neutrality.f32"):
-                a = array("f")
+                a = array("f")  # read as is: a list of Python floats would leave its memory behind
                 a.frombytes(zf.read(name))
                 if a.itemsize != 4:
                     raise ValueError("float32 weights expected")
-                weights.append(a.tolist())
+                weights.append(a)
             decision = Decision(**json.loads(zf.read("decision.json")))
-        if not (len(vocabulary) == len(weights[0]) == len(weights[1])):
-            raise ValueError("model file: vocabulary and weights differ in length")
         return cls(vocabulary, weights[0], weights[1], decision)
 
     @classmethod

@@ -468,7 +468,7 @@ def train_and_save(
         "model": str(model_path),
         "neutral_threshold": model.decision.neutral_threshold,
         "trained_on": model.decision.trained_on,
-        "vocabulary": len(model.index),
+        "vocabulary": len(model),
     }
     if idf:
         from processors.segment import slang_entries

@@ -101,7 +101,7 @@ def test_train_sentiment_command_writes_a_loadable_model(tmp_path: Path) -> None
     from processors.sentiment import LinearSentiment
 
     model = LinearSentiment.from_dir(out)
-    assert len(model.index) > 0 and not (out / "idf.txt.gz").exists()
+    assert len(model) > 0 and not (out / "idf.txt.gz").exists()
 
     # eval-sentiment --model-dir scores with that model, not the shipped one
     evaluated = _run(["eval-sentiment", str(data), "--model-dir", str(out), "--json"], "", tmp_path)
