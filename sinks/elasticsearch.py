@@ -47,11 +47,15 @@ def posts_template(prefix: str, shards: int = 1, replicas: int = 0) -> dict[str,
                     "id": keyword,
                     "key": keyword,
                     "text": {"type": "text"},
-                    "clean_text": {"type": "text"},
-                    "quoted_text": {"type": "text"},
+                    # Kept in _source, not indexed: ``text`` holds the author's words and the quoted chain and
+                    # is what search reads; indexing both halves again costs the node indexing CPU that no query uses.
+                    "clean_text": {"type": "text", "index": False},
+                    "quoted_text": {"type": "text", "index": False},
                     # The pipeline's own jieba tokens, space-joined: whitespace analysis keeps 海底捞 one term.
                     "segmented": {"type": "text", "analyzer": "whitespace"},
-                    "tokens": keyword,
+                    # The same tokens as ``segmented`` (which is what term search uses): a second index of them
+                    # buys nothing; ``keywords`` is the field to aggregate.
+                    "tokens": {"type": "keyword", "index": False, "doc_values": False},
                     "keywords": keyword,
                     "hashtags": keyword,
                     "mentions": keyword,

@@ -81,6 +81,28 @@ def test_replayed_posts_never_duplicate_and_land_in_monthly_indices(es_url, es, 
     assert found["hits"]["total"]["value"] == 20
 
 
+def test_a_repost_is_found_by_its_quoted_words_and_keeps_both_halves(es_url, es, unique_prefix):
+    """The two halves of a repost are stored, not indexed again: search reads ``text``, which holds both."""
+    repost = post(1, datetime(2026, 12, 1, 8, 0, tzinfo=UTC), text="我也是[怒]//@小王:海底捞上次等了兩個小時 #排队#")
+    repost = repost.model_copy(update={"clean_text": "我也是[怒]", "quoted_text": "海底捞上次等了兩個小時 #排队#"})
+
+    async def scenario():
+        client = await _async_client(es_url)
+        try:
+            await sink.ensure_indices(client, unique_prefix)
+            return await sink.index_posts(client, unique_prefix, [repost])
+        finally:
+            await client.close()
+
+    assert asyncio.run(scenario()).indexed == 1
+    es.indices.refresh(index=f"{unique_prefix}-posts")
+    found = es.search(index=f"{unique_prefix}-posts", query={"match_phrase": {"text": "兩個小時"}})["hits"]["hits"]
+    assert [h["_id"] for h in found] == ["weibo:1"]
+    source = found[0]["_source"]
+    assert source["clean_text"] == "我也是[怒]" and source["quoted_text"] == "海底捞上次等了兩個小時 #排队#"
+    assert source["tokens"] == ["海底捞", "服务", "不错", "[赞]"]
+
+
 def test_alert_states_apply_in_sequence_and_keep_the_workflow(es_url, es, unique_prefix):
     async def scenario():
         client = await _async_client(es_url)
