@@ -106,20 +106,23 @@ def corpus(
         }
         for b in brands
     ]
-    scenario = Scenario.model_validate({"minutes": minutes, "repost_share": 0.15, "brands": loads})
     end = end or datetime.now(UTC)
-    src = SyntheticSource(scenario, seed=seed, start=end - timedelta(minutes=minutes))
     # one review sentence makes a 33-character post; issue #15's corpus averaged 75: add sentences to that length
     rnd, pool = random.Random(seed), load_sentences("any")
     extra = pool["pos"] + pool["neg"]
-    out = []
-    for post in src.generate(src.start):
-        target = min(200.0, max(20.0, rnd.gauss(AVG_CHARS - 22, 25)))
-        while len(post["text"]) < target:
-            post["text"] += rnd.choice("，。 ！") + rnd.choice(extra)
-        out.append(post)
-        if len(out) >= n:
-            break
+    out: list[dict[str, Any]] = []
+    while len(out) < n:  # the generator follows the hour of day: at night an hour holds fewer posts, so go back further
+        scenario = Scenario.model_validate({"minutes": minutes, "repost_share": 0.15, "brands": loads})
+        src = SyntheticSource(scenario, seed=seed, start=end - timedelta(minutes=minutes))
+        out = []
+        for post in src.generate(src.start):
+            target = min(200.0, max(20.0, rnd.gauss(AVG_CHARS - 22, 25)))
+            while len(post["text"]) < target:
+                post["text"] += rnd.choice("，。 ！") + rnd.choice(extra)
+            out.append(post)
+            if len(out) >= n:
+                break
+        minutes *= 2
     return out
 
 
