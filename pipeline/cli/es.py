@@ -8,15 +8,10 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli.options import config_option
 from schemas.errors import ConfigError
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (elasticsearch: url, index_prefix, retention_days). Default: $LINGTING_CONFIG.",
-)
+ConfigOpt = config_option("elasticsearch: url, index_prefix, retention_days")
 
 es_app = typer.Typer(help="Elasticsearch housekeeping: retention of the monthly post indices.", no_args_is_help=True)
 

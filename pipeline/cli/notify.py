@@ -6,22 +6,18 @@ from pathlib import Path
 
 import typer
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (notify: channels, routes; api: token). Default: $LINGTING_CONFIG.",
-)
+from pipeline.cli.options import HostOpt, LogLevelOpt, PortOpt, config_option
+
+ConfigOpt = config_option("notify: channels, routes; api: token")
 
 notify_app = typer.Typer(help="Alert channels: send a test alert, preview messages.", no_args_is_help=True)
 
 
 def api(
     config: Path | None = ConfigOpt,
-    host: str | None = typer.Option(None, help="Listen address (default api.host)."),
-    port: int | None = typer.Option(None, help="Port (default api.port, 8088)."),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
+    loglevel: str = LogLevelOpt,
 ) -> None:
     """Serve the acknowledge API (acknowledge / assign / resolve alerts; chat buttons link here)."""
     from pipeline import cli

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import typer
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (brands, notify, ...). Default: $LINGTING_CONFIG.",
-)
+from pipeline.cli.options import LogLevelOpt, config_option
+
+ConfigOpt = config_option("brands, notify, ...")
 
 config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
 
 
-def worker(
-    config: Path | None = ConfigOpt, loglevel: str = typer.Option("info", help="debug | info | warning | error")
-) -> None:
+def worker(config: Path | None = ConfigOpt, loglevel: str = LogLevelOpt) -> None:
     """Run the stream worker (enrich → index → detect → alert) until SIGTERM. Scale out: run more workers
     with the same config; Kafka spreads the partitions among them."""
     from pipeline import cli

@@ -6,20 +6,16 @@ from pathlib import Path
 
 import typer
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (brands, api.token, web:, reports:). Default: $LINGTING_CONFIG.",
-)
+from pipeline.cli.options import HostOpt, LogLevelOpt, PortOpt, config_option
+
+ConfigOpt = config_option("brands, api.token, web:, reports:")
 
 
 def web(
     config: Path | None = ConfigOpt,
-    host: str | None = typer.Option(None, help="Listen address (default api.host)."),
-    port: int | None = typer.Option(None, help="Port (default api.port, 8088)."),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
+    loglevel: str = LogLevelOpt,
 ) -> None:
     """Serve the command center (危机看板, overview, search, response KPIs, reports) and the acknowledge API on
     one port. Sign in with api.token (operator) or web.viewer_token (read only)."""
@@ -55,7 +51,7 @@ def report(
     schedule: bool = typer.Option(
         False, "--schedule", help="Run as a daemon: send the 日报/周报 at reports.schedule (local time) until stopped."
     ),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+    loglevel: str = LogLevelOpt,
 ) -> None:
     """Write a 日报 (daily), 周报 (weekly) or 专报 (crisis ALERT_ID): HTML + PNG (+ PDF) under
     reports.dir/<date>/, browsable on the command center's 报告 page."""
