@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from typer.core import TyperOption
 
 from schemas.errors import LingtingError
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 
 def _flag_type(self: TyperOption, ctx: typer.Context) -> str | None:
@@ -53,6 +58,14 @@ def setup_logging(level: str = "INFO") -> None:
     # worker's own line says what matters: for how long, how many posts held, nothing acknowledged
     for chatty in ("elastic_transport.transport", "elastic_transport.node_pool"):
         logging.getLogger(chatty).setLevel(max(logging.ERROR, logging.getLogger().level))
+
+
+def start(config: Path | None, loglevel: str = "INFO") -> Settings:
+    """Set up logging, then load the settings: how every command that runs a service begins."""
+    from pipeline.settings import load_settings
+
+    setup_logging(loglevel)
+    return load_settings(config)
 
 
 def main() -> None:

@@ -54,11 +54,9 @@ def prune(
     from elasticsearch import Elasticsearch
 
     from pipeline import cli
-    from pipeline.settings import load_settings
     from sinks import retention
 
-    cli.setup_logging("INFO")
-    settings = load_settings(config)
+    settings = cli.start(config)
     e = settings.elasticsearch
     if older_than is not None:
         keep = _span("--older-than", older_than)

@@ -22,11 +22,9 @@ def api(
     """Serve the acknowledge API (acknowledge / assign / resolve alerts; chat buttons link here)."""
     from pipeline import cli
     from pipeline.api import run_api
-    from pipeline.settings import load_settings
     from schemas.errors import ConfigError
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     if not settings.api.token:
         raise ConfigError("api.token is not set: set LINGTING_API_TOKEN (or api.token) before exposing the API")
     typer.echo(

@@ -17,11 +17,9 @@ def worker(config: Path | None = ConfigOpt, loglevel: str = LogLevelOpt) -> None
     """Run the stream worker (enrich → index → detect → alert) until SIGTERM. Scale out: run more workers
     with the same config; Kafka spreads the partitions among them."""
     from pipeline import cli
-    from pipeline.settings import load_settings
     from pipeline.worker.app import run_worker
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     typer.echo(
         f"lingting worker: kafka={settings.kafka.bootstrap} es={settings.elasticsearch.url} "
         f"brands={len(settings.brands)} group={settings.worker.app_id}",

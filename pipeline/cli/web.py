@@ -20,11 +20,9 @@ def web(
     """Serve the command center (危机看板, overview, search, response KPIs, reports) and the acknowledge API on
     one port. Sign in with api.token (operator) or web.viewer_token (read only)."""
     from pipeline import cli
-    from pipeline.settings import load_settings
     from pipeline.web.app import run_web
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     typer.echo(
         f"聆听指挥中心 on http://{host or settings.api.host}:{port or settings.api.port}/crisis "
         f"(es {settings.elasticsearch.url}, prefix {settings.elasticsearch.index_prefix})",
@@ -61,10 +59,8 @@ def report(
     from pipeline import cli
     from pipeline.report import make_report
     from pipeline.report.build import KINDS, ReportError
-    from pipeline.settings import load_settings
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     if schedule:
         from pipeline.report.schedule import run_schedule
 
