@@ -130,23 +130,14 @@ def notify_render(
     from sinks.notify.config import NotifyConfig
     from sinks.notify.links import LinkSigner
     from sinks.notify.render import MessageContext, Renderer, build_links
-    from sinks.notify.sample import sample_alert
+    from sinks.notify.sample import example_channel, sample_alert
 
     settings = load_settings(config) if config else settings_from_dict({}, "defaults")
     cfg = next((c for c in settings.notify.all_channels(include_disabled=True) if c.name == channel), None)
     if cfg is None:
         if channel not in CHANNEL_TYPES:
             raise ConfigError(f"{channel!r} is neither a configured channel nor a type ({', '.join(CHANNEL_TYPES)})")
-        example = {"name": channel, "type": channel, "url": f"https://{channel}.example.com/hook"}
-        if channel == "email":
-            example = {
-                "name": "email",
-                "type": "email",
-                "host": "smtp.example.com",
-                "from": "聆听告警 <alerts@example.com>",
-                "to": ["pr-team@example.com"],
-            }
-        cfg = NotifyConfig.model_validate({"channels": [example]}).channels[0]
+        cfg = NotifyConfig.model_validate({"channels": [example_channel(channel)]}).channels[0]
     secret = settings.notify.links.secret.get_secret_value() if settings.notify.links.secret else settings.api.token
     signer = LinkSigner(settings.api.public_url or public_url, secret or "preview-only", settings.notify.links.ttl)
     alert = sample_alert(severity=severity, status=status, sequence=0 if status == "open" else 2)
