@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +118,16 @@ appender.console.layout.pattern = {pattern}
 rootLogger.level = {level}
 rootLogger.appenderRef.console.ref = console
 {extra}"""
+
+
+def jvm_args(java: str, opts_env: str, default_opts: str, home: Path) -> list[str]:
+    """How both nodes' command lines begin: the heap and any extra flags from ``$opts_env`` (else
+    ``default_opts``), G1, no display, and their temporary files and log4j2 config under ``home``."""
+    return [
+        java,
+        *shlex.split(os.environ.get(opts_env, default_opts)),
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Djava.io.tmpdir={home / 'tmp'}",
+        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+    ]
