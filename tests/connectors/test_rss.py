@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ import yaml
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.rss import ONCE_ATTEMPTS, RssSource, html_to_text, native_id, route_platform, weibo_mid
 from connectors.testing import as_pairs
-from tests.connectors.kafka_topic import key_counts
+from tests.connectors.kafka_topic import connect_command, key_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -479,19 +478,7 @@ def test_kill_9_and_restart_publishes_every_entry_exactly_once(server, make_conf
     config = tmp_path / "lingting.yaml"
     data = make_config()
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline.cli",
-        "connect",
-        "rss",
-        "--config",
-        str(config),
-        "--feed",
-        server.url("/weibo/user/1195230310"),
-        "--checkpoint",
-        str(tmp_path / "cp.json"),
-    ]
+    cmd = connect_command("rss", config, tmp_path / "cp.json", "--feed", server.url("/weibo/user/1195230310"))
     first = subprocess.Popen(cmd + ["--rate", "500"], cwd=ROOT, stderr=subprocess.DEVNULL)
     wait_for(lambda: checkpointed(tmp_path / "cp.json") is not None, timeout=60)
     time.sleep(1.5)  # more posts in flight after the first checkpoint with a position
