@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,13 @@ def env_port(name: str, default: int) -> int:
         raise StackError(f"${name}={raw!r} is not a port number") from None
     check_port(port, name)
     return port
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on at this moment (the system picks it)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
 
 
 def check_port(port: int, what: str) -> None:

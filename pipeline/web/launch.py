@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from pipeline.stack.config import free_port
+
 PREFERRED_PORT = 8088
 
 
@@ -24,18 +26,12 @@ def _free(port: int) -> bool:
     return True
 
 
-def _any_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve_in_background(
     config: Path, env: dict[str, str], workdir: Path, port: int = PREFERRED_PORT, timeout: float = 30.0
 ) -> str:
     """Run ``lingting web`` detached on 127.0.0.1 (``port``, or a free one when taken); returns what to print."""
     token = env.get("LINGTING_API_TOKEN") or secrets.token_urlsafe(12)
-    port = port if port and _free(port) else _any_port()
+    port = port if port and _free(port) else free_port()
     log = workdir / "web.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -27,6 +26,7 @@ import yaml
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.rss import ONCE_ATTEMPTS, RssSource, html_to_text, native_id, route_platform, weibo_mid
 from connectors.testing import as_pairs
+from pipeline.stack.config import free_port
 from tests.connectors.kafka_topic import connect_command, key_counts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -345,9 +345,7 @@ def test_once_gives_up_on_broken_feeds_and_publishes_the_rest(server):
     server.feeds["/html"] = Feed(
         lambda: "<html><body>请登录后访问</body></html>".encode(), content_type="text/html; charset=utf-8"
     )
-    with socket.socket() as s:  # a port nobody listens on: connection refused
-        s.bind(("127.0.0.1", 0))
-        refused = f"http://127.0.0.1:{s.getsockname()[1]}/weibo/user/2"
+    refused = f"http://127.0.0.1:{free_port()}/weibo/user/2"  # a port nobody listens on: connection refused
     config = cfg(
         server.url("/weibo/user/1195230310"),
         server.url("/weibo/user/missing"),

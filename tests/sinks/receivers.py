@@ -16,7 +16,6 @@ import email.policy
 import hashlib
 import hmac
 import json
-import socket
 import ssl
 import subprocess
 import time
@@ -30,6 +29,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from pipeline.stack.config import free_port
 from schemas.alerts import Alert
 from sinks.notify.sample import sample_alert
 
@@ -37,12 +37,6 @@ DINGTALK_TOKEN = "dt-access-token-0123456789"
 WECOM_KEY = "wecom-key-0123456789"
 FEISHU_HOOK = "feishu-hook-0123456789"
 SLACK_PATH = "T000/B000/slack-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
