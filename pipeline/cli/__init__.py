@@ -4,6 +4,7 @@ so ``lingting --help`` is instant."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +67,23 @@ def start(config: Path | None, loglevel: str = "INFO") -> Settings:
 
     setup_logging(loglevel)
     return load_settings(config)
+
+
+def spawn(
+    args: list[str], log: Path, env: dict[str, str], *, cwd: Path | None = None, detach: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start ``lingting ARGS`` in the background (from the repository root unless ``cwd``), its stdout and stderr
+    appended to ``log`` (a restarted process adds to the same file); ``detach``: in a session of its own, so it
+    outlives the caller's terminal."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+            cwd=cwd or Path(__file__).resolve().parents[2],
+        )
 
 
 def main() -> None:

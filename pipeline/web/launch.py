@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import secrets
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from pipeline import cli
 from pipeline.stack.config import free_port
 
 PREFERRED_PORT = 8088
@@ -33,26 +32,12 @@ def serve_in_background(
     token = env.get("LINGTING_API_TOKEN") or secrets.token_urlsafe(12)
     port = port if port and _free(port) else free_port()
     log = workdir / "web.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline.cli",
-                "web",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loglevel",
-                "warning",
-            ],
-            env={**env, "LINGTING_CONFIG": str(config), "LINGTING_API_TOKEN": token},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
-        )
+    proc = cli.spawn(
+        ["web", "--host", "127.0.0.1", "--port", str(port), "--loglevel", "warning"],
+        log,
+        {**env, "LINGTING_CONFIG": str(config), "LINGTING_API_TOKEN": token},
+        detach=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:

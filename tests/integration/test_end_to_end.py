@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline import cli
 from pipeline.demo import AlertReceiver
 from tests.integration.crisis_stream import CONFIG_BRANDS, history_ending_now, write_jsonl
 
@@ -30,19 +31,11 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
-def spawn_lingting(args: list[str], log_path: Path, env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
-    """``lingting ARGS`` in the background, its stdout and stderr appended to ``log_path``."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd
-        )
-
-
 def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
     env.pop("LINGTING_KAFKA", None)
     env.pop("LINGTING_ES", None)
-    return spawn_lingting(["worker", "--loglevel", "info"], log_path, env)
+    return cli.spawn(["worker", "--loglevel", "info"], log_path, env)
 
 
 def connect_file(config_path: Path, jsonl: Path) -> None:

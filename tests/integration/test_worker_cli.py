@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_end_to_end import es_count, spawn_lingting, stop, wait_for
+from pipeline import cli
+from tests.integration.test_end_to_end import es_count, stop, wait_for
 
 pytestmark = pytest.mark.integration
 logging.getLogger("kafka.admin").setLevel(logging.ERROR)  # it cannot decode Faust's member metadata
@@ -21,7 +22,7 @@ logging.getLogger("kafka.admin").setLevel(logging.ERROR)  # it cannot decode Fau
 def _worker(cwd: Path, stack: dict[str, str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "LINGTING_KAFKA": stack["kafka"], "LINGTING_ES": stack["es"]}
     env.pop("LINGTING_CONFIG", None)
-    return spawn_lingting(["worker", "-c", "my.yaml"], log, env, cwd=cwd)
+    return cli.spawn(["worker", "-c", "my.yaml"], log, env, cwd=cwd)
 
 
 def _members(bootstrap: str, group: str) -> int:
