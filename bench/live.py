@@ -34,6 +34,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.http_push import wait_for_healthz  # noqa: E402
 
 BRANDS = {"蜜雪冰城": ["蜜雪", "雪王"], "瑞幸咖啡": ["瑞幸"], "喜茶": ["heytea"]}
 COPIES = [
@@ -135,12 +136,7 @@ def main() -> None:
                         [sys.executable, "-m", "pipeline.cli", *cmd], env=env, cwd=ROOT, stdout=log, stderr=log
                     )
                 )
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            wait_for_healthz(args.port, 60.0)
             pusher = Pusher(f"http://127.0.0.1:{args.port}/v1/posts", token)
             n = 0
             now = datetime.now(UTC)

@@ -24,6 +24,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from connectors.synthetic import poisson
 from schemas.posts import Author, EnrichedPost, Metrics, Sentiment
@@ -289,24 +290,18 @@ class Scenario:
 
 def _organic_author(rnd: random.Random, t: datetime) -> Author:
     uid = rnd.randint(1, 20000)
-    return Author.model_construct(
-        id=f"u{uid}",
-        name=f"用户{uid}",
-        verified=False,
-        followers=int(rnd.paretovariate(1.1) * 80),
-        created_at=t - timedelta(days=200 + uid % 2000),
-    )
+    return _author(f"u{uid}", f"用户{uid}", int(rnd.paretovariate(1.1) * 80), t - timedelta(days=200 + uid % 2000))
 
 
 def _young_author(rnd: random.Random, t: datetime) -> Author:
+    """A 水军 account: new, few followers, one of a small pool (the same accounts post again and again)."""
     uid = rnd.randint(1, 3000)
-    return Author.model_construct(
-        id=f"sj{uid}",
-        name=f"小号{uid}",
-        verified=False,
-        followers=rnd.randint(0, 30),
-        created_at=t - timedelta(days=1 + uid % 20),
-    )
+    return _author(f"sj{uid}", f"小号{uid}", rnd.randint(0, 30), t - timedelta(days=1 + uid % 20))
+
+
+def _author(uid: str, name: str, followers: int, created_at: datetime) -> Author:
+    # model_construct: generated values are valid by construction; validating every author only costs time
+    return Author.model_construct(id=uid, name=name, verified=False, followers=followers, created_at=created_at)
 
 
 def standard_scenarios(weeks: float = 1.0) -> list[Scenario]:
@@ -316,80 +311,51 @@ def standard_scenarios(weeks: float = 1.0) -> list[Scenario]:
     def at(days: float) -> int:  # a position in the week, scaled to the span
         return int(days / 7 * w)
 
-    return [
-        Scenario("calm", rate=10, seed=11, windows=w),
-        Scenario(
-            "growth+crises",
-            rate=8,
-            growth=1.0,
-            seed=12,
-            windows=w,
-            events=[Event("sudden", at(2.55), 60, 2.0), Event("slow", at(5.4), 150, 2.0)],
-        ),
-        Scenario(
+    # name, seed, mean mentions per window, other settings, events as (kind, day of the week, windows, strength)
+    table: list[tuple[str, int, float, dict[str, Any], list[tuple]]] = [
+        ("calm", 11, 10, {}, []),
+        ("growth+crises", 12, 8, {"growth": 1.0}, [("sudden", 2.55, 60, 2.0), ("slow", 5.4, 150, 2.0)]),
+        (
             "campaign+crisis",
-            rate=12,
-            seed=13,
-            windows=w,
-            events=[
-                Event("campaign", at(1.5), 180, 4.0),
-                Event("campaign", at(4.45), 240, 6.0),
-                Event("sudden", at(3.6), 45, 1.5),
-            ],
+            13,
+            12,
+            {},
+            [("campaign", 1.5, 180, 4.0), ("campaign", 4.45, 240, 6.0), ("sudden", 3.6, 45, 1.5)],
         ),
-        Scenario(
+        (
             "outage+viral",
-            rate=15,
-            seed=14,
-            windows=w,
-            topic="car",
-            brand="奔驰",
-            events=[
-                Event("outage", at(1.3), 60),
-                Event("outage", at(2.8), 180),
-                Event("outage", at(5.1), 25),
-                Event("viral", at(4.4), 90, 5.0),
-            ],
+            14,
+            15,
+            {"topic": "car", "brand": "奔驰"},
+            [("outage", 1.3, 60), ("outage", 2.8, 180), ("outage", 5.1, 25), ("viral", 4.4, 90, 5.0)],
         ),
-        Scenario(
-            "storm+crisis",
-            rate=10,
-            seed=15,
-            windows=w,
-            events=[Event("storm", at(2.2), 120, 30.0), Event("sudden", at(5.7), 60, 2.5)],
-        ),
-        Scenario(
+        ("storm+crisis", 15, 10, {}, [("storm", 2.2, 120, 30.0), ("sudden", 5.7, 60, 2.5)]),
+        (
             "shuijun+crisis",
-            rate=10,
-            seed=16,
-            windows=w,
-            events=[
-                Event("shuijun", at(1.9), 30, 3.0),
-                Event("shuijun", at(3.3), 20, 5.0),
-                Event("viral", at(6.1), 80, 4.0),
-            ],
+            16,
+            10,
+            {},
+            [("shuijun", 1.9, 30, 3.0), ("shuijun", 3.3, 20, 5.0), ("viral", 6.1, 80, 4.0)],
         ),
-        Scenario(
-            "small-brand",
-            rate=1.0,
-            seed=17,
-            windows=w,
-            brand="花西子",
-            events=[Event("sudden", at(3.45), 60, 12.0), Event("slow", at(5.5), 120, 15.0)],
-        ),
-        Scenario(
+        ("small-brand", 17, 1.0, {"brand": "花西子"}, [("sudden", 3.45, 60, 12.0), ("slow", 5.5, 120, 15.0)]),
+        (
             "big-brand",
-            rate=60,
-            seed=18,
-            windows=w,
-            brand="小米",
-            negative_share=0.2,
-            events=[
-                Event("viral", at(2.4), 120, 1.5),
-                Event("sudden", at(4.6), 40, 0.8),
-                Event("campaign", at(5.9), 300, 2.0),
-            ],
+            18,
+            60,
+            {"brand": "小米", "negative_share": 0.2},
+            [("viral", 2.4, 120, 1.5), ("sudden", 4.6, 40, 0.8), ("campaign", 5.9, 300, 2.0)],
         ),
+    ]
+    return [
+        Scenario(
+            name,
+            rate=rate,
+            seed=seed,
+            windows=w,
+            events=[Event(kind, at(day), length, *strength) for kind, day, length, *strength in events],
+            **settings,
+        )
+        for name, seed, rate, settings, events in table
     ]
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-def _reject_duplicates(keys: list[str], what: str) -> None:
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+def _unique_by(key: str, what: str) -> AfterValidator:
+    """Validates a list field: no two items share ``key`` (one source polled twice would publish twice)."""
+
+    def check(items: list[Any]) -> list[Any]:
+        keys = [getattr(item, key) for item in items]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+        return items
+
+    return AfterValidator(check)
 
 
 class HttpPushConfig(BaseModel):
@@ -77,7 +86,7 @@ class WeiboConfig(BaseModel):
 
     base_url: str = Field(default="https://api.weibo.com", description="API root (tests point it elsewhere).")
     token: str | None = Field(default=None, description="OAuth2 access token; env LINGTING_WEIBO_TOKEN.")
-    streams: list[WeiboStream] = Field(default_factory=list)
+    streams: Annotated[list[WeiboStream], _unique_by("key", "weibo streams")] = Field(default_factory=list)
     max_pages: int = Field(
         default=50,
         ge=1,
@@ -86,12 +95,6 @@ class WeiboConfig(BaseModel):
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Cap of the exponential backoff.")
     token_retry_seconds: float = Field(default=300.0, gt=0, description="Retry period while the token is rejected.")
-
-    @field_validator("streams")
-    @classmethod
-    def _unique_streams(cls, streams: list[WeiboStream]) -> list[WeiboStream]:
-        _reject_duplicates([s.key for s in streams], "weibo streams")
-        return streams
 
 
 class RssFeedConfig(BaseModel):
@@ -114,18 +117,12 @@ class RssConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    feeds: list[RssFeedConfig] = Field(default_factory=list)
+    feeds: Annotated[list[RssFeedConfig], _unique_by("url", "rss feeds")] = Field(default_factory=list)
     timeout: float = Field(default=20.0, gt=0, description="Seconds per HTTP request.")
     user_agent: str = Field(default="lingting-rss/1.0 (brand listening)", min_length=1)
     retry_backoff: float = Field(default=5.0, gt=0, description="First retry delay of a failing feed; doubles.")
     max_backoff: float = Field(default=900.0, gt=0, description="Cap of the retry delay of a failing feed.")
     max_seen: int = Field(default=5000, ge=10, description="Entry ids remembered per feed (plus those still in it).")
-
-    @field_validator("feeds")
-    @classmethod
-    def _unique_urls(cls, feeds: list[RssFeedConfig]) -> list[RssFeedConfig]:
-        _reject_duplicates([f.url for f in feeds], "rss feeds")
-        return feeds
 
 
 class ConnectorsConfig(BaseModel):

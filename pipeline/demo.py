@@ -197,6 +197,7 @@ def demo_settings(config_path: Path | None) -> Settings:
 
 
 def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
+    from pipeline import cli
     from pipeline.settings import external_services_configured, settings_from_dict
 
     started = time.monotonic()
@@ -249,14 +250,7 @@ def run_demo(config_path: Path | None, timeout: float = 170.0) -> int:
 
         ensure_topics(settings)
         print(f"启动 worker / starting a worker (log: {worker_log})", flush=True)
-        with open(worker_log, "wb") as log_file:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-            )
+        worker = cli.spawn(["worker", "--loglevel", "warning"], worker_log, env)
         try:
             print(f"回放合成数据流 / replaying the bundled synthetic stream ({scenario.name})…", flush=True)
             subprocess.run(

@@ -162,11 +162,10 @@ class Not(Node):
 
 
 @dataclass(frozen=True)
-class And(Node):
-    children: tuple[Node, ...]
+class Group(Node):
+    """A node over several operands (AND, OR): its terms are theirs."""
 
-    def evaluate(self, lookup: Lookup) -> bool:
-        return all(c.evaluate(lookup) for c in self.children)
+    children: tuple[Node, ...]
 
     def terms(self) -> Iterator[str]:
         for c in self.children:
@@ -174,15 +173,15 @@ class And(Node):
 
 
 @dataclass(frozen=True)
-class Or(Node):
-    children: tuple[Node, ...]
+class And(Group):
+    def evaluate(self, lookup: Lookup) -> bool:
+        return all(c.evaluate(lookup) for c in self.children)
 
+
+@dataclass(frozen=True)
+class Or(Group):
     def evaluate(self, lookup: Lookup) -> bool:
         return any(c.evaluate(lookup) for c in self.children)
-
-    def terms(self) -> Iterator[str]:
-        for c in self.children:
-            yield from c.terms()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,13 @@ def read(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _backtest(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lingting backtest ARGS`` in a child process: its exit code and stderr, as a user sees them."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "backtest", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
 @pytest.mark.parametrize("negative", [False, True])
 def test_backtest_writes_scores_and_alerts_for_every_row(app, tmp_path, negative):
     src = write_series(tmp_path / "in.csv", negative=negative, label=False)
@@ -115,13 +122,7 @@ def test_backtest_reads_iso_timestamps_with_offsets_and_epoch_seconds(app, tmp_p
 def test_bad_csv_is_a_clear_error_naming_line_and_column(tmp_path, content, expected):
     src = tmp_path / "bad.csv"
     src.write_text(content, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "backtest", str(src)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _backtest(str(src))
     assert proc.returncode == 2
     assert expected in proc.stderr and "Traceback" not in proc.stderr
 
@@ -129,26 +130,14 @@ def test_bad_csv_is_a_clear_error_naming_line_and_column(tmp_path, content, expe
 def test_non_utf8_file_is_a_clear_error(tmp_path):
     src = tmp_path / "gbk.csv"
     src.write_bytes("timestamp,value,备注\n2024-01-01 00:00:00,1,海底捞\n".encode("gbk"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "backtest", str(src)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _backtest(str(src))
     assert proc.returncode == 2 and "UTF-8" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_report_without_label_column_says_so(tmp_path):
     src = tmp_path / "nolabel.csv"
     src.write_text("timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,2\n", encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "backtest", str(src), "--report"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _backtest(str(src), "--report")
     assert proc.returncode == 2 and "'label'" in proc.stderr
 
 
@@ -183,25 +172,13 @@ def test_brand_overrides_from_the_config_apply(app, tmp_path):
     assert normal.exit_code == strict.exit_code == 0
     assert any(line.endswith(",1") for line in normal.output.splitlines()[1:])
     assert not any(line.endswith(",1") for line in strict.output.splitlines()[1:])
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "backtest", str(src), "--config", str(config), "--brand", "小米"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _backtest(str(src), "--config", str(config), "--brand", "小米")
     assert proc.returncode == 2 and "no such brand" in proc.stderr and "海底捞" in proc.stderr
 
 
 def test_brand_without_config_says_to_pass_config(tmp_path):
     src = write_series(tmp_path / "in.csv", negative=False, label=False)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "backtest", str(src), "--brand", "海底捞"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _backtest(str(src), "--brand", "海底捞")
     assert proc.returncode == 2 and "--config" in proc.stderr and "Traceback" not in proc.stderr
 
 

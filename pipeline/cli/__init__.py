@@ -4,12 +4,18 @@ so ``lingting --help`` is instant."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from typer.core import TyperOption
 
 from schemas.errors import LingtingError
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 
 def _flag_type(self: TyperOption, ctx: typer.Context) -> str | None:
@@ -53,6 +59,31 @@ def setup_logging(level: str = "INFO") -> None:
     # worker's own line says what matters: for how long, how many posts held, nothing acknowledged
     for chatty in ("elastic_transport.transport", "elastic_transport.node_pool"):
         logging.getLogger(chatty).setLevel(max(logging.ERROR, logging.getLogger().level))
+
+
+def start(config: Path | None, loglevel: str = "INFO") -> Settings:
+    """Set up logging, then load the settings: how every command that runs a service begins."""
+    from pipeline.settings import load_settings
+
+    setup_logging(loglevel)
+    return load_settings(config)
+
+
+def spawn(
+    args: list[str], log: Path, env: dict[str, str], *, cwd: Path | None = None, detach: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start ``lingting ARGS`` in the background (from the repository root unless ``cwd``), its stdout and stderr
+    appended to ``log`` (a restarted process adds to the same file); ``detach``: in a session of its own, so it
+    outlives the caller's terminal."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+            cwd=cwd or Path(__file__).resolve().parents[2],
+        )
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from connectors import REGISTRY
+from pipeline.cli.options import config_option
 
 #: Parameters of a connector's ``command`` that run_connector fills in; all others are command-line options.
 INJECTED = ("connectors", "stop", "config_path")
@@ -33,9 +34,7 @@ def _option(name: str, annotation: Any, info: Any) -> inspect.Parameter:
 
 
 SHARED = {
-    "config": _option(
-        "config", Path | None, typer.Option(None, "--config", "-c", envvar="LINGTING_CONFIG", help="YAML config file.")
-    ),
+    "config": _option("config", Path | None, config_option("connectors, kafka")),
     "rate": _option("rate", float | None, typer.Option(None, help="At most this many posts per second.")),
     "metrics_port": _option(
         "metrics_port",

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli.options import config_option
 from schemas.errors import ConfigError
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (elasticsearch: url, index_prefix, retention_days). Default: $LINGTING_CONFIG.",
-)
+ConfigOpt = config_option("elasticsearch: url, index_prefix, retention_days")
 
 es_app = typer.Typer(help="Elasticsearch housekeeping: retention of the monthly post indices.", no_args_is_help=True)
 
@@ -59,11 +54,9 @@ def prune(
     from elasticsearch import Elasticsearch
 
     from pipeline import cli
-    from pipeline.settings import load_settings
     from sinks import retention
 
-    cli.setup_logging("INFO")
-    settings = load_settings(config)
+    settings = cli.start(config)
     e = settings.elasticsearch
     if older_than is not None:
         keep = _span("--older-than", older_than)

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli.options import config_option
+
 
 def enrich(
     text: bool = typer.Option(False, "--text", help="Each stdin line is plain text (default: a RawPost JSON object)."),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        "-c",
-        envvar="LINGTING_CONFIG",
-        help="YAML config whose brands are matched. Default: $LINGTING_CONFIG.",
-    ),
+    config: Path | None = config_option("brands: the ones matched"),
     sentiment_model: str = typer.Option(
         "lingting", "--sentiment-model", help="lingting (shipped model) | snownlp (snownlp's default, slow)."
     ),

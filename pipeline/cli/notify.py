@@ -6,31 +6,25 @@ from pathlib import Path
 
 import typer
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (notify: channels, routes; api: token). Default: $LINGTING_CONFIG.",
-)
+from pipeline.cli.options import HostOpt, LogLevelOpt, PortOpt, config_option
+
+ConfigOpt = config_option("notify: channels, routes; api: token")
 
 notify_app = typer.Typer(help="Alert channels: send a test alert, preview messages.", no_args_is_help=True)
 
 
 def api(
     config: Path | None = ConfigOpt,
-    host: str | None = typer.Option(None, help="Listen address (default api.host)."),
-    port: int | None = typer.Option(None, help="Port (default api.port, 8088)."),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
+    loglevel: str = LogLevelOpt,
 ) -> None:
     """Serve the acknowledge API (acknowledge / assign / resolve alerts; chat buttons link here)."""
     from pipeline import cli
     from pipeline.api import run_api
-    from pipeline.settings import load_settings
     from schemas.errors import ConfigError
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     if not settings.api.token:
         raise ConfigError("api.token is not set: set LINGTING_API_TOKEN (or api.token) before exposing the API")
     typer.echo(
@@ -136,23 +130,14 @@ def notify_render(
     from sinks.notify.config import NotifyConfig
     from sinks.notify.links import LinkSigner
     from sinks.notify.render import MessageContext, Renderer, build_links
-    from sinks.notify.sample import sample_alert
+    from sinks.notify.sample import example_channel, sample_alert
 
     settings = load_settings(config) if config else settings_from_dict({}, "defaults")
     cfg = next((c for c in settings.notify.all_channels(include_disabled=True) if c.name == channel), None)
     if cfg is None:
         if channel not in CHANNEL_TYPES:
             raise ConfigError(f"{channel!r} is neither a configured channel nor a type ({', '.join(CHANNEL_TYPES)})")
-        example = {"name": channel, "type": channel, "url": f"https://{channel}.example.com/hook"}
-        if channel == "email":
-            example = {
-                "name": "email",
-                "type": "email",
-                "host": "smtp.example.com",
-                "from": "聆听告警 <alerts@example.com>",
-                "to": ["pr-team@example.com"],
-            }
-        cfg = NotifyConfig.model_validate({"channels": [example]}).channels[0]
+        cfg = NotifyConfig.model_validate({"channels": [example_channel(channel)]}).channels[0]
     secret = settings.notify.links.secret.get_secret_value() if settings.notify.links.secret else settings.api.token
     signer = LinkSigner(settings.api.public_url or public_url, secret or "preview-only", settings.notify.links.ttl)
     alert = sample_alert(severity=severity, status=status, sequence=0 if status == "open" else 2)

@@ -6,28 +6,20 @@ from pathlib import Path
 
 import typer
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (brands, notify, ...). Default: $LINGTING_CONFIG.",
-)
+from pipeline.cli.options import LogLevelOpt, config_option
+
+ConfigOpt = config_option("brands, notify, ...")
 
 config_app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
 
 
-def worker(
-    config: Path | None = ConfigOpt, loglevel: str = typer.Option("info", help="debug | info | warning | error")
-) -> None:
+def worker(config: Path | None = ConfigOpt, loglevel: str = LogLevelOpt) -> None:
     """Run the stream worker (enrich → index → detect → alert) until SIGTERM. Scale out: run more workers
     with the same config; Kafka spreads the partitions among them."""
     from pipeline import cli
-    from pipeline.settings import load_settings
     from pipeline.worker.app import run_worker
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     typer.echo(
         f"lingting worker: kafka={settings.kafka.bootstrap} es={settings.elasticsearch.url} "
         f"brands={len(settings.brands)} group={settings.worker.app_id}",

@@ -14,15 +14,10 @@ from typing import Any
 
 import typer
 
+from pipeline.cli.options import config_option
 from schemas.errors import ConfigError, LingtingError
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (elasticsearch: url, index_prefix). Default: $LINGTING_CONFIG.",
-)
+ConfigOpt = config_option("elasticsearch: url, index_prefix")
 
 posts_app = typer.Typer(help="Read indexed posts: one by its key, or a search.", no_args_is_help=True)
 

@@ -75,22 +75,26 @@ def build() -> None:
     typer.echo(f"built in {_call('build', force=True):.1f} s")
 
 
-@stack_app.command("kill")
-def kill(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
-    """SIGKILL one service, as a crash would (fault drills)."""
-    typer.echo(f"{service}: {_call('kill', service, data_dir=data_dir)}")
+def _signal_command(action: str, said: str, doc: str) -> None:
+    """Register ``lingting stack ACTION SERVICE``: send one service a signal, print what ``said`` the result is."""
+
+    def command(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
+        typer.echo(f"{service}: {said}{_call(action, service, data_dir=data_dir)}")
+
+    command.__doc__ = doc
+    stack_app.command(action)(command)
 
 
-@stack_app.command("pause")
-def pause(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
-    """SIGSTOP one service: it hangs with its port open (fault drills). Undo with `stack resume`."""
-    typer.echo(f"{service}: paused pid {_call('pause', service, data_dir=data_dir)}")
-
-
-@stack_app.command("resume")
-def resume(service: str = ServiceArg, data_dir: Path | None = DataDir) -> None:
-    """SIGCONT a paused service."""
-    typer.echo(f"{service}: resumed pid {_call('resume', service, data_dir=data_dir)}")
+for _action, _said, _doc in (
+    ("kill", "", "SIGKILL one service, as a crash would (fault drills)."),
+    (
+        "pause",
+        "paused pid ",
+        "SIGSTOP one service: it hangs with its port open (fault drills). Undo with `stack resume`.",
+    ),
+    ("resume", "resumed pid ", "SIGCONT a paused service."),
+):
+    _signal_command(_action, _said, _doc)
 
 
 @stack_app.command("restart")

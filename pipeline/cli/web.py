@@ -6,29 +6,23 @@ from pathlib import Path
 
 import typer
 
-ConfigOpt = typer.Option(
-    None,
-    "--config",
-    "-c",
-    envvar="LINGTING_CONFIG",
-    help="YAML config file (brands, api.token, web:, reports:). Default: $LINGTING_CONFIG.",
-)
+from pipeline.cli.options import HostOpt, LogLevelOpt, PortOpt, config_option
+
+ConfigOpt = config_option("brands, api.token, web:, reports:")
 
 
 def web(
     config: Path | None = ConfigOpt,
-    host: str | None = typer.Option(None, help="Listen address (default api.host)."),
-    port: int | None = typer.Option(None, help="Port (default api.port, 8088)."),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
+    loglevel: str = LogLevelOpt,
 ) -> None:
     """Serve the command center (危机看板, overview, search, response KPIs, reports) and the acknowledge API on
     one port. Sign in with api.token (operator) or web.viewer_token (read only)."""
     from pipeline import cli
-    from pipeline.settings import load_settings
     from pipeline.web.app import run_web
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     typer.echo(
         f"聆听指挥中心 on http://{host or settings.api.host}:{port or settings.api.port}/crisis "
         f"(es {settings.elasticsearch.url}, prefix {settings.elasticsearch.index_prefix})",
@@ -55,7 +49,7 @@ def report(
     schedule: bool = typer.Option(
         False, "--schedule", help="Run as a daemon: send the 日报/周报 at reports.schedule (local time) until stopped."
     ),
-    loglevel: str = typer.Option("info", help="debug | info | warning | error"),
+    loglevel: str = LogLevelOpt,
 ) -> None:
     """Write a 日报 (daily), 周报 (weekly) or 专报 (crisis ALERT_ID): HTML + PNG (+ PDF) under
     reports.dir/<date>/, browsable on the command center's 报告 page."""
@@ -65,10 +59,8 @@ def report(
     from pipeline import cli
     from pipeline.report import make_report
     from pipeline.report.build import KINDS, ReportError
-    from pipeline.settings import load_settings
 
-    cli.setup_logging(loglevel)
-    settings = load_settings(config)
+    settings = cli.start(config, loglevel)
     if schedule:
         from pipeline.report.schedule import run_schedule
 

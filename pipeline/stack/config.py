@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,13 @@ def env_port(name: str, default: int) -> int:
         raise StackError(f"${name}={raw!r} is not a port number") from None
     check_port(port, name)
     return port
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on at this moment (the system picks it)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
 
 
 def check_port(port: int, what: str) -> None:
@@ -117,3 +126,16 @@ appender.console.layout.pattern = {pattern}
 rootLogger.level = {level}
 rootLogger.appenderRef.console.ref = console
 {extra}"""
+
+
+def jvm_args(java: str, opts_env: str, default_opts: str, home: Path) -> list[str]:
+    """How both nodes' command lines begin: the heap and any extra flags from ``$opts_env`` (else
+    ``default_opts``), G1, no display, and their temporary files and log4j2 config under ``home``."""
+    return [
+        java,
+        *shlex.split(os.environ.get(opts_env, default_opts)),
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Djava.io.tmpdir={home / 'tmp'}",
+        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+    ]

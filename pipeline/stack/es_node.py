@@ -4,7 +4,6 @@ copied."""
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 
 from pipeline.stack.config import (
@@ -17,6 +16,7 @@ from pipeline.stack.config import (
     LOG4J2,
     MAIN_CLASSES,
     Ports,
+    jvm_args,
 )
 
 
@@ -31,19 +31,13 @@ def es_command(java: str, data: Path, ports: Ports) -> list[str]:
             extra="logger.deprecation.name = org.elasticsearch.deprecation\nlogger.deprecation.level = error\n",
         )
     )
-    opts = shlex.split(os.environ.get("LINGTING_STACK_ES_JAVA_OPTS", DEFAULT_ES_JAVA_OPTS))
     return [
-        java,
-        *opts,
-        "-XX:+UseG1GC",
-        "-Djava.awt.headless=true",
+        *jvm_args(java, "LINGTING_STACK_ES_JAVA_OPTS", DEFAULT_ES_JAVA_OPTS, home),
         "-Dfile.encoding=UTF-8",
         "-XX:-OmitStackTraceInFastThrow",
         "-Dlog4j2.formatMsgNoLookups=true",
         "-Dlog4j.shutdownHookEnabled=false",
         "-Dlog4j2.disable.jmx=true",
-        f"-Djava.io.tmpdir={home / 'tmp'}",
-        f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
         f"-Dlingting.es.modules={ES_MODULES}",
         "-cp",
         f"{ES_LAUNCHER_JAR}{os.pathsep}{ES_LIB / '*'}",

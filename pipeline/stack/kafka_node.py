@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import os
-import shlex
 import subprocess
 import uuid
 from pathlib import Path
@@ -20,6 +18,7 @@ from pipeline.stack.config import (
     MAIN_CLASSES,
     Ports,
     StackError,
+    jvm_args,
 )
 from pipeline.stack.process import tail
 
@@ -132,15 +131,9 @@ def format_kafka_storage(java: str, data: Path, config: Path, secure: bool = Fal
 
 
 def kafka_command(java: str, data: Path, config: Path) -> list[str]:
-    opts = shlex.split(os.environ.get("LINGTING_STACK_KAFKA_JAVA_OPTS", DEFAULT_KAFKA_JAVA_OPTS))
     return [
-        java,
-        *opts,
-        "-XX:+UseG1GC",
+        *jvm_args(java, "LINGTING_STACK_KAFKA_JAVA_OPTS", DEFAULT_KAFKA_JAVA_OPTS, data / "kafka"),
         "-XX:MaxGCPauseMillis=20",
-        "-Djava.awt.headless=true",
-        f"-Djava.io.tmpdir={data / 'kafka' / 'tmp'}",
-        f"-Dlog4j2.configurationFile={data / 'kafka' / 'log4j2.properties'}",
         f"-Dkafka.logs.dir={data / 'logs'}",
         "-cp",
         str(KAFKA_LIB / "*"),

@@ -32,17 +32,26 @@ def _offset_ms(ms: int, tz: str) -> int:
     return int(dt.utcoffset().total_seconds() * 1000)
 
 
-def sentiment_trend(data: dict[str, Any], t: Callable[[str], str], interval: str, tz: str) -> dict[str, Any]:
-    off = _offset_ms(data["trend"][0]["ms"], tz) if data["trend"] else 0
+def _time_chart(drill: dict[str, Any], series: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frame of a chart over time: the axis in UTC (the points come shifted to the configured zone, see
+    ``_offset_ms``), a click drills into the time range; ``drill`` adds the step, offset and filters."""
     return {
         "useUTC": True,
-        "drill": {"kind": "time", "step_ms": _STEP_MS[interval], "offset_ms": off},
+        "drill": {"kind": "time", **drill},
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 0},
         "grid": {"left": 48, "right": 16, "top": 32, "bottom": 28},
         "xAxis": {"type": "time"},
         "yAxis": {"type": "value"},
-        "series": [
+        "series": series,
+    }
+
+
+def sentiment_trend(data: dict[str, Any], t: Callable[[str], str], interval: str, tz: str) -> dict[str, Any]:
+    off = _offset_ms(data["trend"][0]["ms"], tz) if data["trend"] else 0
+    return _time_chart(
+        {"step_ms": _STEP_MS[interval], "offset_ms": off},
+        [
             {
                 "id": s,
                 "name": t(s),
@@ -53,7 +62,7 @@ def sentiment_trend(data: dict[str, Any], t: Callable[[str], str], interval: str
             }
             for s in SENTIMENTS
         ],
-    }
+    )
 
 
 def competitors(data: dict[str, Any], t: Callable[[str], str]) -> dict[str, Any]:
@@ -111,15 +120,9 @@ def crisis_volume(detail: dict[str, Any], a: dict[str, Any], t: Callable[[str], 
     markers = [{"name": t("status_open"), "xAxis": _ms(a.get("crisis_start") or a["window_start"]) + off}]
     for h in (a.get("workflow") or {}).get("history") or []:
         markers.append({"name": t(h["action"]), "xAxis": _ms(h["at"]) + off})
-    return {
-        "useUTC": True,
-        "drill": {"kind": "time", "step_ms": step_ms, "brand": a["brand"], "offset_ms": off},
-        "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0},
-        "grid": {"left": 48, "right": 16, "top": 32, "bottom": 28},
-        "xAxis": {"type": "time"},
-        "yAxis": {"type": "value"},
-        "series": [
+    return _time_chart(
+        {"step_ms": step_ms, "brand": a["brand"], "offset_ms": off},
+        [
             {
                 "id": "",
                 "name": t("volume"),
@@ -152,7 +155,7 @@ def crisis_volume(detail: dict[str, Any], a: dict[str, Any], t: Callable[[str], 
                 },
             },
         ],
-    }
+    )
 
 
 def _ms(ts: Any) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from sinks.notify.options import Duration, env_keys_to_refs, expand_env
+from sinks.notify.options import Duration, TimeZone, env_keys_to_refs, expand_env
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -26,7 +26,7 @@ class WebSettings(BaseModel):
     session_secret: SecretStr | None = Field(default=None, description="Signs session cookies; default: api.token.")
     session_ttl: Duration = Field(default=12 * 3600.0, description="How long a browser stays signed in.")
     language: str | None = Field(default=None, pattern=r"^(zh|en)$", description="Default: the top-level language.")
-    timezone: str = Field(default="Asia/Shanghai", description="Times on the pages and in reports.")
+    timezone: TimeZone = Field(default="Asia/Shanghai", description="Times on the pages and in reports.")
     feed_size: int = Field(default=50, ge=1, le=500, description="Crisis cards on the feed.")
 
     @model_validator(mode="before")
@@ -38,17 +38,6 @@ class WebSettings(BaseModel):
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return expand_env(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
-        return value
 
 
 class ReportSchedule(BaseModel):
@@ -81,10 +70,8 @@ class ReportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dir: str = Field(default=".lingting/reports", description="Where reports are written (and browsed from).")
-    timezone: str = Field(default="Asia/Shanghai")
+    timezone: TimeZone = Field(default="Asia/Shanghai")
     brands: list[str] = Field(default_factory=list, description="Default: every configured brand.")
     channels: list[str] = Field(default_factory=list, description="Channel names to send to; default: all.")
     schedule: ReportSchedule = Field(default_factory=ReportSchedule)
     pdf: bool = Field(default=False, description="Also write a PDF (matplotlib).")
-
-    _zone = field_validator("timezone")(WebSettings._zone.__func__)  # type: ignore[attr-defined]

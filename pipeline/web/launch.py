@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import secrets
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from pipeline import cli
+from pipeline.stack.config import free_port
 
 PREFERRED_PORT = 8088
 
@@ -24,39 +25,19 @@ def _free(port: int) -> bool:
     return True
 
 
-def _any_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve_in_background(
     config: Path, env: dict[str, str], workdir: Path, port: int = PREFERRED_PORT, timeout: float = 30.0
 ) -> str:
     """Run ``lingting web`` detached on 127.0.0.1 (``port``, or a free one when taken); returns what to print."""
     token = env.get("LINGTING_API_TOKEN") or secrets.token_urlsafe(12)
-    port = port if port and _free(port) else _any_port()
+    port = port if port and _free(port) else free_port()
     log = workdir / "web.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipeline.cli",
-                "web",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loglevel",
-                "warning",
-            ],
-            env={**env, "LINGTING_CONFIG": str(config), "LINGTING_API_TOKEN": token},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
-        )
+    proc = cli.spawn(
+        ["web", "--host", "127.0.0.1", "--port", str(port), "--loglevel", "warning"],
+        log,
+        {**env, "LINGTING_CONFIG": str(config), "LINGTING_API_TOKEN": token},
+        detach=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:

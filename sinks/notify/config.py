@@ -16,13 +16,12 @@ from __future__ import annotations
 import re
 from datetime import time as dtime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from schemas.alerts import AlertStatus, Severity
 from sinks.notify.channels import AnyChannelConfig, ChannelConfig, WebhookConfig
-from sinks.notify.options import Duration, RetryPolicy, env_keys_to_refs, expand_env
+from sinks.notify.options import Duration, RetryPolicy, TimeZone, env_keys_to_refs, expand_env
 
 
 def _hhmm(value: Any) -> dtime:
@@ -44,18 +43,9 @@ class QuietHours(BaseModel):
 
     start: Annotated[dtime, BeforeValidator(_hhmm)]
     end: Annotated[dtime, BeforeValidator(_hhmm)]
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZone = "Asia/Shanghai"
     pass_severity: Severity = "critical"
     action: Literal["defer", "drop"] = "defer"
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
-        return value
 
 
 class Escalation(BaseModel):

@@ -1,4 +1,4 @@
-"""The config types that channels and routes share: durations (``15m``), secrets from the environment
+"""The config types that channels and routes share: durations (``15m``), time zones, secrets from the environment
 (``${VAR}`` or ``<field>_env: VAR``), the retry policy and rate limits."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import re
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -24,6 +25,18 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+    return value
+
+
+#: An IANA zone name, checked when the config loads rather than when the first alert or report needs it.
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 
 
 def expand_env(value: Any) -> Any:

@@ -55,6 +55,11 @@ def _buttons(items: list[tuple[str, str, str]]) -> str:
     )
 
 
+def _card_page(title: str, bg: str, label: str, *parts: str) -> str:
+    """A page showing ``parts`` as one chat card, the way the client draws a bot's message."""
+    return _PAGE.format(title=title, bg=bg, label=label, content=f"<div class='card'>{''.join(parts)}</div>")
+
+
 def preview_html(channel_type: str, prepared: Prepared) -> str:
     body: Any = prepared.body
     if channel_type == "email":
@@ -62,21 +67,17 @@ def preview_html(channel_type: str, prepared: Prepared) -> str:
     if channel_type == "dingtalk":
         card = body.get("actionCard") or body.get("markdown")
         btns = [(b["title"], b["actionURL"], "") for b in card.get("btns", [])]
-        content = (
-            f"<div class='card'><div class='body'>{_markdown(card['text'])}</div>{_buttons(btns) if btns else ''}</div>"
-        )
-        return _PAGE.format(
-            title=html.escape(card["title"]), bg="#eef0f3", label="钉钉 DingTalk · 群机器人", content=content
+        return _card_page(
+            html.escape(card["title"]),
+            "#eef0f3",
+            "钉钉 DingTalk · 群机器人",
+            f"<div class='body'>{_markdown(card['text'])}</div>",
+            _buttons(btns) if btns else "",
         )
     if channel_type == "wecom":
         text = body["markdown"]["content"].replace('<font color="warning">', "<span style='color:#ff8800'>")
         text = text.replace("</font>", "</span>")
-        return _PAGE.format(
-            title="WeCom",
-            bg="#f2f3f5",
-            label="企业微信 WeCom · 群机器人",
-            content=f"<div class='card'><div class='body'>{_markdown(text)}</div></div>",
-        )
+        return _card_page("WeCom", "#f2f3f5", "企业微信 WeCom · 群机器人", f"<div class='body'>{_markdown(text)}</div>")
     if channel_type == "feishu":
         card = body["card"]
         color = _HEADER_BG.get(card["header"]["template"], "#3370ff")
@@ -94,12 +95,7 @@ def preview_html(channel_type: str, prepared: Prepared) -> str:
                     )
                 )
         head = f"<div class='head' style='background:{color};color:#fff'>{html.escape(card['header']['title']['content'])}</div>"
-        return _PAGE.format(
-            title="Feishu",
-            bg="#f5f6f7",
-            label="飞书 Feishu / Lark · 自定义机器人（消息卡片）",
-            content=f"<div class='card'>{head}{''.join(parts)}</div>",
-        )
+        return _card_page("Feishu", "#f5f6f7", "飞书 Feishu / Lark · 自定义机器人（消息卡片）", head, *parts)
     if channel_type == "slack":
         parts = []
         for b in body["blocks"]:
@@ -113,12 +109,7 @@ def preview_html(channel_type: str, prepared: Prepared) -> str:
                 parts.append(_buttons([(e["text"]["text"], e["url"], e.get("style", "")) for e in b["elements"]]))
             elif b["type"] == "context":
                 parts.append(f"<div class='body label'>{html.escape(b['elements'][0]['text'])}</div>")
-        return _PAGE.format(
-            title="Slack",
-            bg="#f8f8f8",
-            label="Slack · incoming webhook (Block Kit)",
-            content=f"<div class='card'>{''.join(parts)}</div>",
-        )
+        return _card_page("Slack", "#f8f8f8", "Slack · incoming webhook (Block Kit)", *parts)
     return _PAGE.format(
         title="webhook",
         bg="#fff",

@@ -1,8 +1,10 @@
-"""A realistic sample crisis (海底捞 food-safety story), for ``lingting notify test|render`` and the docs."""
+"""A realistic sample crisis (海底捞 food-safety story) and example channels, for ``lingting notify test|render``
+and the docs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schemas.alerts import Alert, Coordination, SamplePost, TopAuthor, TopTerm
 
@@ -86,3 +88,16 @@ def sample_alert(
         summary="多家媒体报道海底捞后厨卫生问题，负面讨论在 15 分钟内增长 3.6 倍。",
         created_at=now,
     )
+
+
+def example_channel(channel_type: str, domain: str = "example.com") -> dict[str, Any]:
+    """The least config a channel of this type needs, its addresses under ``domain`` (nothing is sent there)."""
+    if channel_type == "email":
+        return {
+            "name": "email",
+            "type": "email",
+            "host": f"smtp.{domain}",
+            "from": f"聆听告警 <alerts@{domain}>",
+            "to": [f"pr-team@{domain}"],
+        }
+    return {"name": channel_type, "type": channel_type, "url": f"https://{channel_type}.{domain}/hook"}

@@ -1,9 +1,27 @@
-"""Read a test topic back from the real broker: what the connectors under test really published."""
+"""Run a connector as a user does and read a test topic back from the real broker: what the connectors under
+test really published."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
+
+
+def connect_command(source: str, config: Path, checkpoint: Path, *args: str) -> list[str]:
+    """The command line of ``lingting connect SOURCE ARGS`` with this config and checkpoint file."""
+    return [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "connect",
+        source,
+        *args,
+        "--config",
+        str(config),
+        "--checkpoint",
+        str(checkpoint),
+    ]
 
 
 def read_topic(topic: str, bootstrap: str) -> list:

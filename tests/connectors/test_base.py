@@ -26,6 +26,7 @@ from connectors.metrics import serve_metrics
 from connectors.publisher import Publisher
 from connectors.run import run_source
 from connectors.source import Emit, Invalid, Item, Source
+from pipeline.stack.config import free_port
 from schemas import RawPost
 from tests.connectors.kafka_topic import key_counts
 
@@ -37,12 +38,6 @@ TEXTS = [
     "蜜雪冰城新品好喝😋 //@奶茶控:真的吗",
     "小米汽车真香，已下定🚗 #小米SU7#",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:

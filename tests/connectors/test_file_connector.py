@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import yaml
 
 from connectors.file import FileSource
 from connectors.testing import as_pairs, invalid
-from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
+from tests.connectors.kafka_topic import connect_command, key_counts, kill_9_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,18 +64,7 @@ def test_kill_9_and_restart_publishes_every_post_exactly_once(make_config, tmp_p
     posts = tmp_path / "posts.jsonl"
     total = 3000
     posts.write_text(lines(total), encoding="utf-8")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline.cli",
-        "connect",
-        "file",
-        str(posts),
-        "--config",
-        str(config),
-        "--checkpoint",
-        str(tmp_path / "cp.json"),
-    ]
+    cmd = connect_command("file", config, tmp_path / "cp.json", str(posts))
     checkpoint = kill_9_after_first_checkpoint(cmd + ["--rate", "400"], tmp_path / "cp.json", cwd=ROOT)
     assert 0 < checkpoint["position"] < total, "the kill must land mid-replay for this test to mean anything"
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=120, stderr=subprocess.DEVNULL)

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from pipeline.stack.config import free_port
 from tests.connectors.kafka_topic import key_counts
 
 pytestmark = pytest.mark.integration
@@ -98,14 +99,6 @@ def test_push_endpoint(make_settings):
     assert keys == Counter({f"xiaohongshu:n{i}": 1 for i in (1, 2, 4, 5, 6, 7)})
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_connector(config, port: int, log, *extra: str):
     import os
     import subprocess
@@ -142,7 +135,7 @@ def test_cli_takes_rate_and_metrics_port_like_every_connector(make_config, tmp_p
 
     config = tmp_path / "lingting.yaml"
     config.write_text(yaml.safe_dump(make_config(), allow_unicode=True), encoding="utf-8")
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     with open(tmp_path / "connector.log", "wb") as log:
         proc = _start_connector(config, port, log, "--rate", "1", "--metrics-port", str(metrics_port))
         try:
@@ -169,7 +162,7 @@ def test_kill_9_mid_load_then_client_retries_every_key_once(make_config, tmp_pat
     data = make_config()
     config = tmp_path / "lingting.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     url, auth = f"http://127.0.0.1:{port}/v1/posts", {"Authorization": "Bearer s3cret"}
     batches = {
         b: [

@@ -8,9 +8,7 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,7 +26,8 @@ import yaml
 from connectors.config import RssConfig, RssFeedConfig
 from connectors.rss import ONCE_ATTEMPTS, RssSource, html_to_text, native_id, route_platform, weibo_mid
 from connectors.testing import as_pairs
-from tests.connectors.kafka_topic import key_counts
+from pipeline.stack.config import free_port
+from tests.connectors.kafka_topic import connect_command, key_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -346,9 +345,7 @@ def test_once_gives_up_on_broken_feeds_and_publishes_the_rest(server):
     server.feeds["/html"] = Feed(
         lambda: "<html><body>请登录后访问</body></html>".encode(), content_type="text/html; charset=utf-8"
     )
-    with socket.socket() as s:  # a port nobody listens on: connection refused
-        s.bind(("127.0.0.1", 0))
-        refused = f"http://127.0.0.1:{s.getsockname()[1]}/weibo/user/2"
+    refused = f"http://127.0.0.1:{free_port()}/weibo/user/2"  # a port nobody listens on: connection refused
     config = cfg(
         server.url("/weibo/user/1195230310"),
         server.url("/weibo/user/missing"),
@@ -479,19 +476,7 @@ def test_kill_9_and_restart_publishes_every_entry_exactly_once(server, make_conf
     config = tmp_path / "lingting.yaml"
     data = make_config()
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline.cli",
-        "connect",
-        "rss",
-        "--config",
-        str(config),
-        "--feed",
-        server.url("/weibo/user/1195230310"),
-        "--checkpoint",
-        str(tmp_path / "cp.json"),
-    ]
+    cmd = connect_command("rss", config, tmp_path / "cp.json", "--feed", server.url("/weibo/user/1195230310"))
     first = subprocess.Popen(cmd + ["--rate", "500"], cwd=ROOT, stderr=subprocess.DEVNULL)
     wait_for(lambda: checkpointed(tmp_path / "cp.json") is not None, timeout=60)
     time.sleep(1.5)  # more posts in flight after the first checkpoint with a position

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ import yaml
 
 from connectors.synthetic import SyntheticSource, load_scenario, load_sentences
 from connectors.testing import as_pairs
-from tests.connectors.kafka_topic import key_counts, kill_9_after_first_checkpoint
+from tests.connectors.kafka_topic import connect_command, key_counts, kill_9_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "deploy" / "demo" / "scenario.yaml"
@@ -72,21 +71,9 @@ def test_kill_9_and_restart_publishes_the_stream_exactly_once(make_config, tmp_p
     data = make_config()
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     expected = {p.key for p in stream()}
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline.cli",
-        "connect",
-        "synthetic",
-        "--scenario",
-        str(SCENARIO),
-        "--start",
-        START.isoformat(),
-        "--config",
-        str(config),
-        "--checkpoint",
-        str(tmp_path / "cp.json"),
-    ]
+    cmd = connect_command(
+        "synthetic", config, tmp_path / "cp.json", "--scenario", str(SCENARIO), "--start", START.isoformat()
+    )
     checkpoint = kill_9_after_first_checkpoint(cmd + ["--rate", "3000"], tmp_path / "cp.json", cwd=ROOT)
     assert 0 < checkpoint["position"]["n"] < len(expected), "the kill must land mid-stream"
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=180, stderr=subprocess.DEVNULL)

@@ -23,7 +23,7 @@ from connectors.html_text import html_to_text
 from connectors.testing import as_pairs, invalid
 from connectors.weibo import WeiboSource, parse_weibo_time, status_to_post
 from schemas.errors import ConfigError
-from tests.connectors.kafka_topic import read_topic
+from tests.connectors.kafka_topic import connect_command, key_counts, read_topic
 from tests.connectors.weibo_server import TEXTS, WeiboServer, status, timeline, user
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -303,7 +303,7 @@ def _read_topic(data: dict, name: str) -> list:
 
 
 def _topic_keys(data: dict) -> Counter:
-    return Counter(m.key.decode() for m in _read_topic(data, "posts.raw"))
+    return key_counts(f"{data['kafka']['topic_prefix']}.posts.raw", data["kafka"]["bootstrap"])
 
 
 def _topic_values(data: dict, name: str) -> list[dict]:
@@ -321,18 +321,7 @@ def test_kill_9_and_restart_publish_every_status_exactly_once(make_config, tmp_p
             f"weibo:{s['retweeted_status']['idstr']}" for s in statuses if "retweeted_status" in s
         }
         config, data = _write_config(make_config, tmp_path, api, [{"uid": UID}, {"keyword": "蜜雪冰城"}])
-        cmd = [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "connect",
-            "weibo",
-            "--config",
-            str(config),
-            "--once",
-            "--checkpoint",
-            str(tmp_path / "cp.json"),
-        ]
+        cmd = connect_command("weibo", config, tmp_path / "cp.json", "--once")
         env = {**os.environ, "LINGTING_WEIBO_TOKEN": TOKEN}
         first = subprocess.Popen(cmd + ["--rate", "500"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -367,20 +356,7 @@ def test_daemon_survives_a_rejected_token_and_rate_limits_then_stops_on_sigterm(
         log_file = tmp_path / "daemon.log"
         with open(log_file, "w") as log:  # a file, not a pipe: a full pipe would block the daemon
             daemon = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pipeline.cli",
-                    "connect",
-                    "weibo",
-                    "--config",
-                    str(config),
-                    "--checkpoint",
-                    str(tmp_path / "cp.json"),
-                ],
-                cwd=ROOT,
-                env=env,
-                stderr=log,
+                connect_command("weibo", config, tmp_path / "cp.json"), cwd=ROOT, env=env, stderr=log
             )
         position = lambda: _checkpointed(tmp_path / "cp.json", f"uid:{UID}")  # noqa: E731
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
+from tests.connectors.kafka_topic import read_topic
 from tests.integration.test_end_to_end import es_count, start_worker, stop, wait_for
 
 pytestmark = pytest.mark.integration
@@ -68,22 +69,10 @@ def test_kcat_is_installed() -> None:
 
 
 def test_kafka_python_reads_every_codec(stack, unique_prefix) -> None:
-    from kafka import KafkaConsumer
-
     topic = f"{unique_prefix}.codecs"
     for codec in CODECS:
         _kcat_produce(stack["kafka"], topic, codec, _posts(codec))
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=stack["kafka"],
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
-    try:
-        got = [json.loads(r.value)["id"] for r in consumer]
-    finally:
-        consumer.close()
+    got = [json.loads(r.value)["id"] for r in read_topic(topic, stack["kafka"])]
     assert sorted(got) == sorted(p["id"] for c in CODECS for p in _posts(c))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline import cli
 from pipeline.demo import AlertReceiver
 from tests.integration.crisis_stream import CONFIG_BRANDS, history_ending_now, write_jsonl
 
@@ -34,14 +35,18 @@ def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
     env.pop("LINGTING_KAFKA", None)
     env.pop("LINGTING_ES", None)
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+    return cli.spawn(["worker", "--loglevel", "info"], log_path, env)
+
+
+def connect_file(config_path: Path, jsonl: Path) -> None:
+    """Publish a JSON-lines file with ``lingting connect file``; it returns once the broker has every post."""
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "connect", "file", str(jsonl)],
+        env={**os.environ, "LINGTING_CONFIG": str(config_path)},
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -131,14 +136,7 @@ def test_replayed_history_is_indexed_once_enriched_and_raises_one_crisis(pipelin
         timeout=120,
         capture_output=True,
     )
-    env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
-    subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "connect", "file", str(jsonl)],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    connect_file(config_path, jsonl)
 
     # malformed messages straight onto the raw topic, as a broken producer would write them
     from kafka import KafkaProducer
@@ -203,15 +201,7 @@ def test_worker_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(pip
     settings, config_path, receiver, worker, tmp_path = pipeline_run
     posts = history_ending_now()
     half = len(posts) // 2
-    env = {**os.environ, "LINGTING_CONFIG": str(config_path)}
-    first = write_jsonl(posts[:half], tmp_path / "first.jsonl")
-    subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "connect", "file", str(first)],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    connect_file(config_path, write_jsonl(posts[:half], tmp_path / "first.jsonl"))
     alias = settings.elasticsearch.posts_alias
     wait_for(lambda: es_count(es, alias) >= half // 4, 120, "the worker to be busy with the first half", interval=0.2)
     worker.send_signal(signal.SIGKILL)
@@ -220,14 +210,7 @@ def test_worker_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(pip
 
     restarted = start_worker(config_path, tmp_path / "worker.log")
     try:
-        second = write_jsonl(posts[half:], tmp_path / "second.jsonl")
-        subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "connect", "file", str(second)],
-            env=env,
-            check=True,
-            cwd=ROOT,
-            timeout=120,
-        )
+        connect_file(config_path, write_jsonl(posts[half:], tmp_path / "second.jsonl"))
         wait_for(lambda: es_count(es, alias) >= len(posts), 180, f"{len(posts)} documents")
         wait_for(lambda: any(a["status"] == "open" for a in list(receiver.alerts.queue)), 150, "the open alert")
         time.sleep(8)

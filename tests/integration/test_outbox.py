@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from pipeline.worker.clients import Outbox
+from tests.connectors.kafka_topic import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -22,22 +23,6 @@ class _Topic:
 
     async def send(self, key: bytes | None, value: bytes):
         return await self.producer.send(self.name, key=key, value=value)
-
-
-def _read(bootstrap: str, topic: str) -> list[bytes]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
-    try:
-        return [r.value for r in consumer]
-    finally:
-        consumer.close()
 
 
 def test_a_send_that_raises_holds_the_batch_in_order_instead_of_escaping(
@@ -70,4 +55,4 @@ def test_a_send_that_raises_holds_the_batch_in_order_instead_of_escaping(
     assert not done and error is None, "the flush must hold the batch, not raise"
     assert "MessageSizeTooLarge" in caplog.text and "nothing acknowledged" in caplog.text
     # what was before the refused record is written; what came after it waits behind it
-    assert _read(kafka_bootstrap, topic) == [first]
+    assert [r.value for r in read_topic(topic, kafka_bootstrap)] == [first]

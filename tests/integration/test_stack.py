@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import stack
+from pipeline.stack.config import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -131,16 +132,10 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
     assert not (tmp_path / "es.pid").exists() and not (tmp_path / "kafka.pid").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _free_kafka_port() -> int:
     """A free port whose next port (the KRaft controller's) is free too."""
     for _ in range(50):
-        port = _free_port()
+        port = free_port()
         if port < 65534 and _port_free(port + 1):
             return port
     pytest.skip("no free port pair")
@@ -163,7 +158,7 @@ def _second_stack_ports() -> tuple[int, int]:
     if all(_port_free(p) for p in (base, base + 1, es_base)) and len({base, base + 1, es_base}) == 3:
         return base, es_base
     for _ in range(50):  # someone uses those: any free kafka/kafka+1/es triple
-        kafka, es = _free_port(), _free_port()
+        kafka, es = free_port(), free_port()
         if len({kafka, kafka + 1, es}) == 3 and all(_port_free(p) for p in (kafka, kafka + 1, es)):
             return kafka, es
     pytest.skip("no free ports for a second stack")

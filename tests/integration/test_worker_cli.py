@@ -7,12 +7,12 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from pipeline import cli
 from tests.integration.test_end_to_end import es_count, stop, wait_for
 
 pytestmark = pytest.mark.integration
@@ -22,14 +22,7 @@ logging.getLogger("kafka.admin").setLevel(logging.ERROR)  # it cannot decode Fau
 def _worker(cwd: Path, stack: dict[str, str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "LINGTING_KAFKA": stack["kafka"], "LINGTING_ES": stack["es"]}
     env.pop("LINGTING_CONFIG", None)
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "-c", "my.yaml"],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return cli.spawn(["worker", "-c", "my.yaml"], log, env, cwd=cwd)
 
 
 def _members(bootstrap: str, group: str) -> int:

@@ -10,25 +10,11 @@ from importlib import resources
 from pathlib import Path
 
 import jieba.analyse
-import pytest
 
 from processors.keywords import KeywordExtractor, is_counted, is_term, parse_idf, shipped_idf, term_stop_words
 from processors.segment import Segmenter, stop_words
 
 LINGTING = Path(sys.executable).with_name("lingting")
-
-
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    from processors.brands import BrandRule
-    from processors.enrich import brand_terms
-
-    rules = [
-        BrandRule(name="海底捞", keywords=["捞王"]),
-        BrandRule(name="蒙牛", keywords=["特仑苏"]),
-        BrandRule(name="喜茶", keywords=["HEYTEA"]),
-    ]
-    return Segmenter(t for r in rules for t in brand_terms(r))
 
 
 TEXTS = [

@@ -5,23 +5,9 @@ from __future__ import annotations
 from importlib import resources
 
 import jieba
-import pytest
 
 from processors.segment import USER_DICTIONARIES, Segmenter, is_punctuation, slang_entries, stop_words
 from processors.sentiment import NEGATORS
-
-
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    from processors.brands import BrandRule
-    from processors.enrich import brand_terms
-
-    rules = [
-        BrandRule(name="海底捞", keywords=["捞王"]),
-        BrandRule(name="蒙牛", keywords=["特仑苏"]),
-        BrandRule(name="喜茶", keywords=["HEYTEA"]),
-    ]
-    return Segmenter(t for r in rules for t in brand_terms(r))
 
 
 def test_brand_terms_stay_one_token(segmenter: Segmenter) -> None:

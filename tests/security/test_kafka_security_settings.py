@@ -4,14 +4,13 @@ local broker checks the options are ones the clients accept."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from pydantic import ValidationError
 
 from pipeline.clients import faust_credentials
 from pipeline.stack.certs import make_certs
 from schemas.settings import KafkaSettings
+from tests.security.roundtrip import kafka_python_round_trip
 
 
 def test_sasl_needs_a_mechanism_and_a_user() -> None:
@@ -61,15 +60,4 @@ def test_tls_options_carry_the_ca_for_every_client(tmp_path) -> None:
 
 @pytest.mark.integration
 def test_plaintext_options_work_against_the_real_broker(stack) -> None:
-    from kafka import KafkaConsumer, KafkaProducer
-
-    k = KafkaSettings(bootstrap=stack["kafka"])
-    topic = f"sec-{uuid.uuid4().hex[:8]}"
-    producer = KafkaProducer(**k.kafka_python_options(), acks="all")
-    producer.send(topic, b"\xe8\x81\x86\xe5\x90\xac").get(timeout=60)
-    producer.close()
-    consumer = KafkaConsumer(topic, **k.kafka_python_options(), auto_offset_reset="earliest", consumer_timeout_ms=5000)
-    try:
-        assert [r.value.decode() for r in consumer] == ["聆听"]
-    finally:
-        consumer.close()
+    assert kafka_python_round_trip(KafkaSettings(bootstrap=stack["kafka"]), "聆听") == ["聆听"]

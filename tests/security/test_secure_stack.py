@@ -14,6 +14,7 @@ import yaml
 
 from pipeline import stack
 from schemas.settings import KafkaSettings
+from tests.security.roundtrip import kafka_python_round_trip
 
 pytestmark = pytest.mark.integration
 
@@ -47,18 +48,7 @@ def _section(secure, proto: str, offset: int, mech: str | None, password: str | 
 
 @pytest.mark.parametrize("proto,offset,mech", CASES)
 def test_kafka_python_round_trip_on_each_secured_listener(secure, proto, offset, mech) -> None:
-    from kafka import KafkaConsumer, KafkaProducer
-
-    k = _section(secure, proto, offset, mech)
-    topic = f"sec-{uuid.uuid4().hex[:8]}"
-    producer = KafkaProducer(**k.kafka_python_options(), acks="all", max_block_ms=30_000)
-    producer.send(topic, "聆听 安全".encode()).get(timeout=60)
-    producer.close()
-    consumer = KafkaConsumer(topic, **k.kafka_python_options(), auto_offset_reset="earliest", consumer_timeout_ms=8000)
-    try:
-        assert [r.value.decode() for r in consumer] == ["聆听 安全"]
-    finally:
-        consumer.close()
+    assert kafka_python_round_trip(_section(secure, proto, offset, mech), "聆听 安全") == ["聆听 安全"]
 
 
 def test_a_wrong_scram_password_is_refused(secure) -> None:

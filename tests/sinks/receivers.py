@@ -16,12 +16,11 @@ import email.policy
 import hashlib
 import hmac
 import json
-import socket
 import ssl
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from pipeline.stack.config import free_port
 from schemas.alerts import Alert
 from sinks.notify.sample import sample_alert
 
@@ -37,12 +37,6 @@ DINGTALK_TOKEN = "dt-access-token-0123456789"
 WECOM_KEY = "wecom-key-0123456789"
 FEISHU_HOOK = "feishu-hook-0123456789"
 SLACK_PATH = "T000/B000/slack-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -67,6 +61,10 @@ class Service:
     def fail_next(self, n: int, status: int = 500, body: Any = "internal error", **headers: str) -> None:
         for _ in range(n):
             self.canned.append(Canned(status, body, dict(headers)))
+
+
+#: A service's request handler, given the service's record.
+Handler = Callable[[web.Request, Service], Awaitable[web.Response]]
 
 
 class ChatReceivers:
@@ -104,11 +102,14 @@ class ChatReceivers:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_post("/hook", self._webhook)
-        app.router.add_post("/robot/send", self._dingtalk)
-        app.router.add_post("/cgi-bin/webhook/send", self._wecom)
-        app.router.add_post("/open-apis/bot/v2/hook/{token}", self._feishu)
-        app.router.add_post("/services/{path:.*}", self._slack)
+        for path, name, handler in (
+            ("/hook", "webhook", self._webhook),
+            ("/robot/send", "dingtalk", self._dingtalk),
+            ("/cgi-bin/webhook/send", "wecom", self._wecom),
+            ("/open-apis/bot/v2/hook/{token}", "feishu", self._feishu),
+            ("/services/{path:.*}", "slack", self._slack),
+        ):
+            app.router.add_post(path, self._serving(self.services[name], handler))
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
@@ -127,6 +128,16 @@ class ChatReceivers:
         await self.stop()
 
     # ------------------------------------------------------------------ shared behaviour
+    def _serving(self, svc: Service, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """``handler`` behind what every service shares: the attempt counted, the scripted delay and failures."""
+
+        async def serve(request: web.Request) -> web.Response:
+            if canned := await self._prelude(svc):
+                return canned
+            return await handler(request, svc)
+
+        return serve
+
     async def _prelude(self, svc: Service) -> web.Response | None:
         svc.attempts += 1
         if svc.delay:
@@ -139,15 +150,20 @@ class ChatReceivers:
         return None
 
     @staticmethod
+    def _refuse(svc: Service, why: str, answer: dict[str, Any] | str, status: int = 200) -> web.Response:
+        """Record why a request was refused and answer it the way the service does (JSON, or plain text)."""
+        svc.rejected.append(why)
+        if isinstance(answer, dict):
+            return web.json_response(answer, status=status)
+        return web.Response(status=status, text=answer)
+
+    @staticmethod
     def _accept(svc: Service, record: dict[str, Any]) -> None:
         svc.received.append(record)
         svc.arrival.append(time.monotonic())
 
     # ------------------------------------------------------------------ generic webhook
-    async def _webhook(self, request: web.Request) -> web.Response:
-        svc = self.services["webhook"]
-        if canned := await self._prelude(svc):
-            return canned
+    async def _webhook(self, request: web.Request, svc: Service) -> web.Response:
         raw = await request.read()
         ts = request.headers.get("X-Lingting-Timestamp", "")
         sig = request.headers.get("X-Lingting-Signature", "")
@@ -155,28 +171,21 @@ class ChatReceivers:
             "sha256=" + hmac.new(self.webhook_secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
         )
         if not ts.isdigit() or abs(time.time() - int(ts)) > 300:
-            svc.rejected.append("stale or missing timestamp")
-            return web.Response(status=401, text="stale timestamp")
+            return self._refuse(svc, "stale or missing timestamp", "stale timestamp", status=401)
         if not hmac.compare_digest(expected, sig):
-            svc.rejected.append("bad signature")
-            return web.Response(status=401, text="bad signature")
+            return self._refuse(svc, "bad signature", "bad signature", status=401)
         body = json.loads(raw)
         for key in ("id", "brand", "severity", "status", "sequence", "observed", "expected"):
             if key not in body:
-                svc.rejected.append(f"missing {key}")
-                return web.Response(status=400, text=f"missing {key}")
+                return self._refuse(svc, f"missing {key}", f"missing {key}", status=400)
         self._accept(svc, {"body": body, "delivery": unquote(request.headers.get("X-Lingting-Delivery", ""))})
         return web.json_response({"ok": True})
 
     # ------------------------------------------------------------------ DingTalk group robot
-    async def _dingtalk(self, request: web.Request) -> web.Response:
-        svc = self.services["dingtalk"]
-        if canned := await self._prelude(svc):
-            return canned
+    async def _dingtalk(self, request: web.Request, svc: Service) -> web.Response:
         q = request.query
         if q.get("access_token") != DINGTALK_TOKEN:
-            svc.rejected.append("token")
-            return web.json_response({"errcode": 300001, "errmsg": "token is not exist"})
+            return self._refuse(svc, "token", {"errcode": 300001, "errmsg": "token is not exist"})
         ts, sign = q.get("timestamp", ""), q.get("sign", "")
         # documented check: timestamp in ms within an hour; sign = Base64(HmacSHA256(secret, ts+"\n"+secret)),
         # URL-encoded in the query (decoded once here: a sender that forgets to encode turns '+' into ' ')
@@ -186,54 +195,46 @@ class ChatReceivers:
         ).decode()
         fresh = ts.isdigit() and abs(time.time() * 1000 - int(ts)) < 3600 * 1000
         if not fresh or not hmac.compare_digest(expected, sign):
-            svc.rejected.append("sign")
-            return web.json_response({"errcode": 310000, "errmsg": "sign not match"})
+            return self._refuse(svc, "sign", {"errcode": 310000, "errmsg": "sign not match"})
         now = time.monotonic()
         while self._dingtalk_sent and now - self._dingtalk_sent[0] > 60:
             self._dingtalk_sent.popleft()
         if len(self._dingtalk_sent) >= self.dingtalk_per_minute:
-            svc.rejected.append("too fast")
-            return web.json_response({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"})
+            return self._refuse(
+                svc, "too fast", {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
+            )
         body = await request.json()
         problem = _dingtalk_shape(body)
         if problem:
-            svc.rejected.append(problem)
-            return web.json_response({"errcode": 40035, "errmsg": f"缺少参数 {problem}"})
+            return self._refuse(svc, problem, {"errcode": 40035, "errmsg": f"缺少参数 {problem}"})
         self._dingtalk_sent.append(now)
         self._accept(svc, {"body": body})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # ------------------------------------------------------------------ WeCom group robot
-    async def _wecom(self, request: web.Request) -> web.Response:
-        svc = self.services["wecom"]
-        if canned := await self._prelude(svc):
-            return canned
+    async def _wecom(self, request: web.Request, svc: Service) -> web.Response:
         if request.query.get("key") != WECOM_KEY:
-            svc.rejected.append("key")
-            return web.json_response({"errcode": 93000, "errmsg": "invalid webhook url"})
+            return self._refuse(svc, "key", {"errcode": 93000, "errmsg": "invalid webhook url"})
         body = await request.json()
         content = (body.get("markdown") or {}).get("content")
         if body.get("msgtype") != "markdown" or not isinstance(content, str) or not content:
-            svc.rejected.append("shape")
-            return web.json_response({"errcode": 40008, "errmsg": "invalid message type"})
+            return self._refuse(svc, "shape", {"errcode": 40008, "errmsg": "invalid message type"})
         if len(content.encode("utf-8")) > 4096:
-            svc.rejected.append("too long")
-            return web.json_response({"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"})
+            return self._refuse(
+                svc, "too long", {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
+            )
         self._accept(svc, {"body": body})
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     # ------------------------------------------------------------------ Feishu custom bot
-    async def _feishu(self, request: web.Request) -> web.Response:
-        svc = self.services["feishu"]
-        if canned := await self._prelude(svc):
-            return canned
+    async def _feishu(self, request: web.Request, svc: Service) -> web.Response:
         raw = await request.read()
         if request.match_info["token"] != FEISHU_HOOK:
-            svc.rejected.append("token")
-            return web.json_response({"code": 19001, "msg": "param invalid: incoming webhook access token invalid"})
+            return self._refuse(
+                svc, "token", {"code": 19001, "msg": "param invalid: incoming webhook access token invalid"}
+            )
         if len(raw) > 20 * 1024:
-            svc.rejected.append("too large")
-            return web.json_response({"code": 9499, "msg": "Bad Request"}, status=400)
+            return self._refuse(svc, "too large", {"code": 9499, "msg": "Bad Request"}, status=400)
         body = json.loads(raw)
         ts = str(body.get("timestamp", ""))
         key = f"{ts}\n{self.feishu_secret}".encode()
@@ -243,8 +244,9 @@ class ChatReceivers:
             or abs(time.time() - int(ts)) > 3600
             or not hmac.compare_digest(expected, str(body.get("sign", "")))
         ):
-            svc.rejected.append("sign")
-            return web.json_response({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
+            return self._refuse(
+                svc, "sign", {"code": 19021, "msg": "sign match fail or timestamp is not within one hour"}
+            )
         card = body.get("card") or {}
         ok = (
             body.get("msg_type") == "interactive"
@@ -252,26 +254,20 @@ class ChatReceivers:
             and card.get("header", {}).get("title", {}).get("content")
         )
         if not ok:
-            svc.rejected.append("shape")
-            return web.json_response({"code": 9499, "msg": "Bad Request"}, status=400)
+            return self._refuse(svc, "shape", {"code": 9499, "msg": "Bad Request"}, status=400)
         self._accept(svc, {"body": body})
         return web.json_response({"code": 0, "msg": "success", "data": {}})
 
     # ------------------------------------------------------------------ Slack incoming webhook
-    async def _slack(self, request: web.Request) -> web.Response:
-        svc = self.services["slack"]
-        if canned := await self._prelude(svc):
-            return canned
+    async def _slack(self, request: web.Request, svc: Service) -> web.Response:
         if request.match_info["path"] != SLACK_PATH:
             return web.Response(status=404, text="no_service")
         body = await request.json()
         blocks = body.get("blocks") or []
         if not body.get("text") and not blocks:
-            svc.rejected.append("no text")
-            return web.Response(status=400, text="no_text")
+            return self._refuse(svc, "no text", "no_text", status=400)
         if len(blocks) > 50 or any(_slack_block_problem(b) for b in blocks):
-            svc.rejected.append("invalid_blocks")
-            return web.Response(status=400, text="invalid_blocks")
+            return self._refuse(svc, "invalid_blocks", "invalid_blocks", status=400)
         self._accept(svc, {"body": body})
         return web.Response(text="ok")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from schemas import Alert, EnrichedPost
 from sinks import elasticsearch as sink
+from sinks.notify.sample import sample_alert
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +32,9 @@ def post(i: int, when: datetime, text: str = "海底捞的服务真不错[赞]")
 
 
 def alert(seq: int, status: str = "update", observed: float = 30) -> Alert:
-    start = datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
-    return Alert(
-        id=f"海底捞:{start.isoformat()}",
-        brand="海底捞",
-        severity="high",
-        status=status,
-        sequence=seq,
-        window_start=start,
-        window_end=start + timedelta(minutes=1),
-        observed=observed,
-        expected=3.0,
-        score=0.95,
-        created_at=start,
-    )
+    """A state of one crisis (the sample one, at a fixed time): same id, its own sequence and figure."""
+    now = datetime(2026, 11, 20, 13, 15, tzinfo=UTC)
+    return sample_alert(severity="high", status=status, sequence=seq, now=now).model_copy(update={"observed": observed})
 
 
 async def _async_client(url):

@@ -14,9 +14,10 @@ import pytest
 from aiohttp import web
 
 from pipeline.api import OPENAPI_PATH, create_api_app, openapi_document
+from pipeline.stack.config import free_port
 from sinks import elasticsearch as es_sink
 from sinks.notify.dispatcher import Notifier
-from tests.sinks.receivers import ChatReceivers, alert, dingtalk, free_port, log_docs, notify_section, until, webhook
+from tests.sinks.receivers import ChatReceivers, alert, dingtalk, log_docs, notify_section, until, webhook
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from sinks.notify.links import LinkSigner, verify_link
 from sinks.notify.ratelimit import SlidingWindowLimiter
 from sinks.notify.render import MessageContext, Renderer, fit_bytes
 from sinks.notify.routing import Router, quiet_until
-from sinks.notify.sample import sample_alert
+from sinks.notify.sample import example_channel, sample_alert
 from sinks.notify.signing import dingtalk_sign, feishu_sign, verify_webhook_signature, webhook_signature
 from sinks.notify.workflow import WorkflowError, next_workflow
 
@@ -37,15 +37,9 @@ def cfg(**notify) -> NotifyConfig:
 
 
 def channel(type_: str, **extra):
-    base = {"name": type_, "type": type_, "url": f"https://{type_}.example/hook?access_token=tok-1234567890"}
-    if type_ == "email":
-        base = {
-            "name": "email",
-            "type": "email",
-            "host": "smtp.example",
-            "from": "聆听 <a@example.com>",
-            "to": ["pr@example.com"],
-        }
+    base = example_channel(type_, "example")
+    if type_ != "email":
+        base["url"] += "?access_token=tok-1234567890"
     return build_channel(NotifyConfig.model_validate({"channels": [{**base, **extra}]}).channels[0], Renderer(), None)
 
 

@@ -16,19 +16,12 @@ import pytest
 import yaml
 
 from pipeline.demo import DEMO_DIR
+from pipeline.stack.config import free_port
 
 OPERATOR_TOKEN = "operator-token-for-tests"
 VIEWER_TOKEN = "viewer-token-for-tests"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
