@@ -20,7 +20,7 @@ Phases (``--only`` picks some):
 * ``naive``: kafka-python consumer → jieba + SnowNLP → ``elasticsearch.helpers.bulk``, on the first posts of the
   same corpus, measured the same way.
 
-``--profile`` runs the 1-worker throughput phase under py-spy (``pip install py-spy``) and prints the functions
+``--profile`` attaches py-spy (``pip install -e '.[bench]'``) to the 1-worker throughput phase's worker and prints the functions
 with the most samples; its posts/s are slowed by the sampler and are not the figure.
 """
 
@@ -206,27 +206,22 @@ class Pipeline:
         self.alias = f"{self.prefix}-posts"
         self.procs: list[subprocess.Popen] = []
 
-    def start_worker(self, name: str, wrap: list[str] | None = None) -> subprocess.Popen:
+    def start_worker(self, name: str) -> subprocess.Popen:
+        from pipeline import cli
+
         data = {**self.config, "worker": {**self.config["worker"], "data_dir": str(self.work / name)}}
         path = self.work / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in ("LINGTING_KAFKA", "LINGTING_ES")}
         env["LINGTING_CONFIG"] = str(path)
-        with open(self.work / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(
-                [*(wrap or []), sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "warning"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
+        proc = cli.spawn(["worker", "--loglevel", "warning"], self.work / f"{name}.log", env)
         self.procs.append(proc)
         return proc
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:  # under py-spy: stop the worker, py-spy writes its file when its child exits
-                os.kill(worker_pid(proc), 15)
+            if proc.poll() is None:
+                proc.terminate()
         for proc in self.procs:
             try:
                 proc.wait(timeout=30)
@@ -329,42 +324,24 @@ def phase_throughput(
     kafka: str, es_url: str, work: Path, posts: list[dict[str, Any]], workers: int, profile: Path | None = None
 ) -> dict[str, Any]:
     p = Pipeline(kafka, es_url, work)
+    spy: subprocess.Popen | None = None
     try:
         sent_s = preload(kafka, p.settings.kafka.raw_topic, posts)
-        wrap = None
-        if profile is not None:
-            wrap = [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "--format",
-                "raw",
-                "--rate",
-                "50",
-                "--nonblocking",
-                "-o",
-                str(profile),
-                "--",
-            ]
-        procs = [p.start_worker(f"w{i}", wrap=wrap) for i in range(workers)]
+        procs = [p.start_worker(f"w{i}") for i in range(workers)]
+        if profile is not None:  # attached, not wrapping: the worker's pid stays the one the CPU figures read
+            spy = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(procs[0].pid)]
+                + ["--format", "raw", "--rate", "50", "--nonblocking", "-o", str(profile)],
+                stdout=subprocess.DEVNULL,
+            )
         time.sleep(1.0)
-        pids = [worker_pid(pr) for pr in procs]
-        row = watch_drain(es_url, p.alias, len(posts), pids, timeout=max(120.0, len(posts) / 50))
+        row = watch_drain(es_url, p.alias, len(posts), [pr.pid for pr in procs], timeout=max(120.0, len(posts) / 50))
         row.update(workers=workers, preload_seconds=round(sent_s, 1))
         return row
     finally:
         p.stop()
-
-
-def worker_pid(proc: subprocess.Popen) -> int:
-    """The Python worker's pid (py-spy runs it as its child)."""
-    try:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    except OSError:
-        children = []
-    exe = os.path.realpath(f"/proc/{proc.pid}/exe")
-    if children and "py-spy" in exe:
-        return int(children[0])
-    return proc.pid
+        if spy is not None:  # py-spy writes its file when the worker it samples has exited
+            spy.wait(timeout=60)
 
 
 class IdPoller(threading.Thread):
