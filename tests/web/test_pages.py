@@ -5,6 +5,7 @@ crisis feed acknowledges through the workflow (with and without JavaScript); wit
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -19,6 +20,14 @@ from tests.web.conftest import VIEWER_TOKEN
 pytestmark = pytest.mark.integration
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+def screenshot_dir(tmp: Path) -> Path:
+    """Where the page tests put their screenshots: docs/img with ``LINGTING_UPDATE_SCREENSHOTS=1`` (to refresh
+    the ones docs/web.md shows), else ``tmp``, so that a test run leaves the checkout as it found it."""
+    target = DOCS_IMG if os.environ.get("LINGTING_UPDATE_SCREENSHOTS") == "1" else tmp
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def crisis_id(demo_data) -> str:
@@ -90,7 +99,7 @@ def test_a_viewer_reads_but_may_not_act(server, demo_data, es, web_settings):
     assert alert_doc(es, web_settings, alert_id).get("workflow") == before
 
 
-def test_every_page_renders_in_chinese_with_charts_and_only_local_requests(browser, server, demo_data):
+def test_every_page_renders_in_chinese_with_charts_and_only_local_requests(browser, server, demo_data, tmp_path):
     alert_id = crisis_id(demo_data)
     pages = [  # (screenshot name, path, Chinese heading/text expected, charts expected)
         ("crisis", "/crisis", "危机看板", 0),
@@ -101,7 +110,7 @@ def test_every_page_renders_in_chinese_with_charts_and_only_local_requests(brows
         ("reports", "/reports", "报告", 0),
     ]
     drain_logs(browser)
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir(tmp_path)
     for name, path, text, charts in pages:
         visit(browser, server.url + path)
         if charts:
@@ -116,7 +125,7 @@ def test_every_page_renders_in_chinese_with_charts_and_only_local_requests(brows
         )
         assert width > 8 * 10, width
         time.sleep(0.3)  # let the charts' first animation frame land before the screenshot
-        browser.save_screenshot(str(DOCS_IMG / f"web-{name}.png"))
+        browser.save_screenshot(str(shots / f"web-{name}.png"))
         errors, urls = drain_logs(browser)
         assert not errors, (path, errors)
         foreign = [u for u in urls if not u.startswith(server.url) and not u.startswith(("data:", "blob:"))]

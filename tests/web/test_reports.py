@@ -135,7 +135,7 @@ def test_cli_writes_the_report(web_settings, demo_data, tmp_path):
 
 
 def test_schedule_sends_the_daily_report_to_the_channels_and_the_page_lists_it(
-    web_settings, demo_data, server, browser
+    web_settings, demo_data, server, browser, tmp_path
 ):
     from pipeline.report.schedule import due, tick
     from pipeline.settings import Settings
@@ -163,13 +163,15 @@ def test_schedule_sends_the_daily_report_to_the_channels_and_the_page_lists_it(
         html = client.get(f"/reports/{day:%Y-%m-%d}/daily.html")
         assert html.status_code == 200 and '<section id="risks">' in html.text
         assert client.get("/reports/..%2F..%2Fetc/passwd").status_code == 404
-    from tests.web.test_pages import DOCS_IMG, drain_logs, visit
+    from tests.web.test_pages import drain_logs, screenshot_dir, visit
+
+    shots = screenshot_dir(tmp_path)
 
     visit(browser, f"{server.url}/reports")
     browser.find_element("link text", f"舆情日报 {day:%Y-%m-%d}")
-    browser.save_screenshot(str(DOCS_IMG / "web-reports.png"))
+    browser.save_screenshot(str(shots / "web-reports.png"))
     visit(browser, f"{server.url}/reports/{day:%Y-%m-%d}/daily.html", wait_for="section#risks")
-    browser.save_screenshot(str(DOCS_IMG / "report-daily.png"))
+    browser.save_screenshot(str(shots / "report-daily.png"))
     errors, urls = drain_logs(browser)
     assert not errors and not [u for u in urls if not u.startswith((server.url, "data:"))], urls
 
