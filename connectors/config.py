@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
+
+from schemas.settings import AtLeastOne
 
 
 def _unique_by(key: str, what: str) -> AfterValidator:
@@ -29,16 +40,14 @@ class HttpPushConfig(BaseModel):
     port: int = Field(default=8090, ge=0, le=65535)
     token: str | None = Field(default=None, description="Bearer token clients must send; env LINGTING_HTTP_TOKEN.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
-    max_pending: int = Field(default=50_000, ge=1, description="Posts waiting for Kafka before answering 429.")
-    dedupe_seconds: float = Field(
+    max_pending: AtLeastOne = Field(default=50_000, description="Posts waiting for Kafka before answering 429.")
+    dedupe_seconds: NonNegativeFloat = Field(
         default=600.0,
-        ge=0,
         description="A key accepted within this many seconds is "
         "not published again (client retries, also across a restart); 0: off.",
     )
-    dedupe_max_keys: int = Field(
+    dedupe_max_keys: AtLeastOne = Field(
         default=500_000,
-        ge=1,
         description="Bound of the remembered keys (memory, and the raw-topic read-back at start).",
     )
 
@@ -54,7 +63,7 @@ class WeiboStream(BaseModel):
     keyword: str | None = Field(default=None, min_length=1, description="Search term (search/topics.json q).")
     uid: str | None = Field(default=None, pattern=r"^[0-9]+$", description="Account id (statuses/user_timeline).")
     screen_name: str | None = Field(default=None, min_length=1, description="Account nickname (user_timeline).")
-    interval: float = Field(default=60.0, gt=0, description="Seconds between polls of this stream.")
+    interval: PositiveFloat = Field(default=60.0, description="Seconds between polls of this stream.")
     count: int = Field(default=100, ge=1, le=100, description="Statuses per page (the API's maximum is 100).")
 
     @field_validator("uid", mode="before")
@@ -87,14 +96,13 @@ class WeiboConfig(BaseModel):
     base_url: str = Field(default="https://api.weibo.com", description="API root (tests point it elsewhere).")
     token: str | None = Field(default=None, description="OAuth2 access token; env LINGTING_WEIBO_TOKEN.")
     streams: Annotated[list[WeiboStream], _unique_by("key", "weibo streams")] = Field(default_factory=list)
-    max_pages: int = Field(
+    max_pages: AtLeastOne = Field(
         default=50,
-        ge=1,
         description="Pages read per poll of a stream before giving up on older statuses (a gap, logged).",
     )
-    timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
-    retry_max_seconds: float = Field(default=300.0, gt=0, description="Cap of the exponential backoff.")
-    token_retry_seconds: float = Field(default=300.0, gt=0, description="Retry period while the token is rejected.")
+    timeout: PositiveFloat = Field(default=30.0, description="Seconds per HTTP request.")
+    retry_max_seconds: PositiveFloat = Field(default=300.0, description="Cap of the exponential backoff.")
+    token_retry_seconds: PositiveFloat = Field(default=300.0, description="Retry period while the token is rejected.")
 
 
 class RssFeedConfig(BaseModel):
@@ -118,10 +126,10 @@ class RssConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     feeds: Annotated[list[RssFeedConfig], _unique_by("url", "rss feeds")] = Field(default_factory=list)
-    timeout: float = Field(default=20.0, gt=0, description="Seconds per HTTP request.")
+    timeout: PositiveFloat = Field(default=20.0, description="Seconds per HTTP request.")
     user_agent: str = Field(default="lingting-rss/1.0 (brand listening)", min_length=1)
-    retry_backoff: float = Field(default=5.0, gt=0, description="First retry delay of a failing feed; doubles.")
-    max_backoff: float = Field(default=900.0, gt=0, description="Cap of the retry delay of a failing feed.")
+    retry_backoff: PositiveFloat = Field(default=5.0, description="First retry delay of a failing feed; doubles.")
+    max_backoff: PositiveFloat = Field(default=900.0, description="Cap of the retry delay of a failing feed.")
     max_seen: int = Field(default=5000, ge=10, description="Entry ids remembered per feed (plus those still in it).")
 
 

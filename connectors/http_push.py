@@ -35,12 +35,14 @@ from connectors.ratelimit import RateLimiter
 from connectors.source import Launch
 from schemas import RawPost
 from schemas.errors import validation_summary
+from schemas.openapi import response
 
 log = logging.getLogger("lingting.connect.http")
 
 #: No checkpoint: a 2xx answer is the acknowledgement, and the dedupe memory is rebuilt from the topic itself.
 CHECKPOINTED = False
 
+_RESULT = {"$ref": "#/components/schemas/Result"}
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {
@@ -99,20 +101,14 @@ OPENAPI: dict[str, Any] = {
                     },
                 },
                 "responses": {
-                    "200": {
-                        "description": "All items accepted (acknowledged by Kafka).",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}},
-                    },
-                    "207": {
-                        "description": "Some items accepted, the others rejected (see `rejected`).",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}},
-                    },
-                    "400": {"description": "The body is not JSON / NDJSON."},
-                    "401": {"description": "Missing or wrong bearer token."},
-                    "413": {"description": "Body larger than the configured limit."},
-                    "422": {"description": "No item was valid (see `rejected`)."},
-                    "429": {"description": "Kafka is behind; retry after the Retry-After seconds."},
-                    "503": {"description": "Kafka did not acknowledge; nothing from this request is guaranteed."},
+                    "200": response("All items accepted (acknowledged by Kafka).", _RESULT),
+                    "207": response("Some items accepted, the others rejected (see `rejected`).", _RESULT),
+                    "400": response("The body is not JSON / NDJSON."),
+                    "401": response("Missing or wrong bearer token."),
+                    "413": response("Body larger than the configured limit."),
+                    "422": response("No item was valid (see `rejected`)."),
+                    "429": response("Kafka is behind; retry after the Retry-After seconds."),
+                    "503": response("Kafka did not acknowledge; nothing from this request is guaranteed."),
                 },
             }
         },
@@ -120,12 +116,10 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Liveness and pending posts.",
                 "security": [],
-                "responses": {"200": {"description": "OK"}},
+                "responses": {"200": response("OK")},
             }
         },
-        "/metrics": {
-            "get": {"summary": "Prometheus metrics.", "security": [], "responses": {"200": {"description": "OK"}}}
-        },
+        "/metrics": {"get": {"summary": "Prometheus metrics.", "security": [], "responses": {"200": response("OK")}}},
     },
 }
 

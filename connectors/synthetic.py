@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 import typer
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, ValidationError
 
 from connectors.source import ConnectorError, Emit, Item, Launch, Source
 from schemas import RawPost
 from schemas.errors import validation_summary
+from schemas.settings import AtLeastOne
 
 EMOTICONS_POS = ["[赞]", "[哈哈]", "[爱你]", "😋", "👍", "[鼓掌]"]
 EMOTICONS_NEG = ["[怒]", "[泪]", "[失望]", "😡", "[吐]", "[抓狂]"]
@@ -36,7 +37,7 @@ Domain = Literal["any", "food", "hotel"]
 class BrandLoad(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    per_minute: float = Field(default=10.0, ge=0, description="Average mentions per minute (daily mean).")
+    per_minute: NonNegativeFloat = Field(default=10.0, description="Average mentions per minute (daily mean).")
     negative_share: float = Field(default=0.15, ge=0, le=1)
     domain: Domain = Field(
         default="any",
@@ -49,9 +50,9 @@ class ScenarioEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["crisis", "campaign", "outage"]
     brand: str | None = None
-    start_minute: int = Field(ge=0)
-    duration_minutes: int = Field(ge=1)
-    peak_per_minute: float = Field(default=30.0, ge=0, description="Extra mentions per minute at the peak.")
+    start_minute: NonNegativeInt
+    duration_minutes: AtLeastOne
+    peak_per_minute: NonNegativeFloat = Field(default=30.0, description="Extra mentions per minute at the peak.")
     shape: Literal["sudden", "slow", "viral"] = "sudden"
     texts: list[str] = Field(default_factory=list, description="Topic sentences; {b} is the brand.")
     hashtag: str | None = None
@@ -59,7 +60,7 @@ class ScenarioEvent(BaseModel):
 
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    minutes: int = Field(default=240, ge=1, description="Length of the history in minutes.")
+    minutes: AtLeastOne = Field(default=240, description="Length of the history in minutes.")
     platform: str = "weibo"
     authors: int = Field(default=3000, ge=10)
     repost_share: float = Field(default=0.1, ge=0, le=1)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from schemas.openapi import response
 from sinks.notify import workflow
 from sinks.notify.links import ACTIONS, verify_link
 
@@ -95,7 +96,6 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
         for n in ("action", "alert", "exp", "sig")
     ]
-    err = lambda d: {"description": d, "content": {"application/json": {"schema": error}}}  # noqa: E731
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -112,18 +112,15 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
+            "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": response("ok")}}},
             "/api/v1/alerts/{alert_id}": {
                 "get": {
                     "summary": "An alert with its workflow",
                     "parameters": [alert_id],
                     "responses": {
-                        "200": {
-                            "description": "The alert document",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        "401": err("missing or wrong token"),
-                        "404": err("no such alert"),
+                        "200": response("The alert document", {"type": "object"}),
+                        "401": response("missing or wrong token", error),
+                        "404": response("no such alert", error),
                     },
                 }
             },
@@ -144,23 +141,19 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActionRequest"}}},
                     },
                     "responses": {
-                        "200": {
-                            "description": "The new workflow",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {
-                                            "alert_id": {"type": "string"},
-                                            "workflow": {"$ref": "#/components/schemas/Workflow"},
-                                        },
-                                    }
-                                }
+                        "200": response(
+                            "The new workflow",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "alert_id": {"type": "string"},
+                                    "workflow": {"$ref": "#/components/schemas/Workflow"},
+                                },
                             },
-                        },
-                        "400": err("bad request (missing by/assignee)"),
-                        "401": err("missing or wrong token"),
-                        "404": err("no such alert"),
+                        ),
+                        "400": response("bad request (missing by/assignee)", error),
+                        "401": response("missing or wrong token", error),
+                        "404": response("no such alert", error),
                     },
                 }
             },
@@ -169,7 +162,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                     "summary": "Confirmation page behind a chat button (signed link)",
                     "security": [],
                     "parameters": link_params,
-                    "responses": {"200": {"description": "HTML form"}, "403": {"description": "bad link"}},
+                    "responses": {"200": response("HTML form"), "403": response("bad link")},
                 },
                 "post": {
                     "summary": "Perform the action of a signed link",
@@ -189,10 +182,10 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                         }
                     },
                     "responses": {
-                        "200": {"description": "HTML result"},
-                        "400": {"description": "invalid"},
-                        "403": {"description": "bad link"},
-                        "404": {"description": "no alert"},
+                        "200": response("HTML result"),
+                        "400": response("invalid"),
+                        "403": response("bad link"),
+                        "404": response("no alert"),
                     },
                 },
             },
@@ -201,7 +194,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                     "summary": "Negative posts of the crisis window (signed link)",
                     "security": [],
                     "parameters": link_params,
-                    "responses": {"200": {"description": "JSON list of posts"}, "403": {"description": "bad link"}},
+                    "responses": {"200": response("JSON list of posts"), "403": response("bad link")},
                 }
             },
         },

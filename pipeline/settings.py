@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator, model_validator
 
 from connectors.config import ConnectorsConfig
 from pipeline.web.config import ReportSettings, WebSettings
@@ -40,7 +40,7 @@ class WorkerSettings(BaseModel):
         "free one is used, so several workers share a machine.",
     )
     live: bool = Field(default=True, description="Close quiet windows by wall clock too (off for pure replays).")
-    tick_seconds: float = Field(default=5.0, gt=0)
+    tick_seconds: PositiveFloat = 5.0
     sentiment_model_dir: str | None = Field(
         default=None,
         description="A sentiment model written by `lingting train-sentiment --out DIR` to use "

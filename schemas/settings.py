@@ -11,9 +11,13 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, SecretStr, model_validator
+
+#: A count, size or period of at least one: the bound most settings share, named once. (pydantic's PositiveInt is
+#: ``gt=0``, which would change the messages ``config check`` prints.)
+AtLeastOne = Annotated[int, Field(ge=1)]
 
 
 def read_secret(value: SecretStr | None, file: str | None, env: str) -> str | None:
@@ -48,8 +52,8 @@ class KafkaSettings(BaseModel):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="Topics are <prefix>.posts.raw, .posts.enriched, .alerts, .deadletter.",
     )
-    partitions: int = Field(default=3, ge=1, description="Partitions of the topics lingting creates.")
-    replication_factor: int = Field(default=1, ge=1, description="Replicas of the topics lingting creates.")
+    partitions: AtLeastOne = Field(default=3, description="Partitions of the topics lingting creates.")
+    replication_factor: AtLeastOne = Field(default=1, description="Replicas of the topics lingting creates.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -207,17 +211,15 @@ class ElasticsearchSettings(BaseModel):
         description="SHA-256 fingerprint of the node's certificate (hex), instead of or beside a CA bundle.",
     )
     verify_certs: bool = True
-    bulk_size: int = Field(default=500, ge=1, description="Posts per bulk request.")
-    flush_seconds: float = Field(
+    bulk_size: AtLeastOne = Field(default=500, description="Posts per bulk request.")
+    flush_seconds: PositiveFloat = Field(
         default=0.25,
-        gt=0,
         description="A partial bulk is sent after this long (the "
         "longest a post waits for its batch: part of the produced → searchable delay).",
     )
     kibana_url: str | None = Field(default=None, description="Base URL for links to posts in alerts.")
-    retention_days: int | None = Field(
+    retention_days: AtLeastOne | None = Field(
         default=None,
-        ge=1,
         description="Posts kept this many days: `lingting es "
         "prune` (no --older-than) deletes the whole monthly indices older than "
         "that; none: keep everything.",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli.options import config_option
+from pipeline.cli.options import config_option, model_dir_option
 
 
 def enrich(
@@ -18,13 +18,7 @@ def enrich(
     sentiment_model: str = typer.Option(
         "lingting", "--sentiment-model", help="lingting (shipped model) | snownlp (snownlp's default, slow)."
     ),
-    model_dir: Path | None = typer.Option(
-        None,
-        "--model-dir",
-        help="A model written by train-sentiment --out "
-        "to use instead of the shipped one (default: the config's "
-        "worker.sentiment_model_dir, else the shipped model).",
-    ),
+    model_dir: Path | None = model_dir_option("the config's worker.sentiment_model_dir, else the shipped model"),
 ) -> None:
     """Enrich posts from stdin with exactly the worker's chain (normalise → brand match → jieba → keywords →
     sentiment); one EnrichedPost JSON line per input line on stdout. A bad input line gets one JSON error line
@@ -126,9 +120,7 @@ def eval_sentiment(
         "or 'emotion,label,review' (Weibo emotions, neutral included): "
         "your own posts, never used for training.",
     ),
-    model_dir: Path | None = typer.Option(
-        None, "--model-dir", help="A model written by train-sentiment --out (default: the shipped model)."
-    ),
+    model_dir: Path | None = model_dir_option("the shipped model"),
     compare_snownlp: bool = typer.Option(
         False,
         "--compare-snownlp",

@@ -21,6 +21,15 @@ def config_option(reads: str) -> Any:
     )
 
 
+def model_dir_option(default: str) -> Any:
+    """``--model-dir`` (enrich, eval-sentiment): a trained sentiment model; ``default``: what is used without it."""
+    return typer.Option(
+        None,
+        "--model-dir",
+        help=f"A model written by train-sentiment --out to use instead of the shipped one (default: {default}).",
+    )
+
+
 LogLevelOpt = typer.Option("info", help="debug | info | warning | error")
 HostOpt = typer.Option(None, help="Listen address (default api.host).")
 PortOpt = typer.Option(None, help="Port (default api.port, 8088).")

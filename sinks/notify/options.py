@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from schemas.settings import AtLeastOne
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -86,5 +88,5 @@ class RetryPolicy(BaseModel):
 class RateLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    messages: int = Field(ge=1)
+    messages: AtLeastOne
     per: Duration = Field(default=60.0, gt=0)
