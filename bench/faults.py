@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -58,27 +59,33 @@ def main() -> int:
     status = stack.up()
     results = []
     for name in chosen:
-        with tempfile.TemporaryDirectory(prefix=f"faults-{name}-") as tmp:
-            notify = scenarios.notify_config(hook) if name == "channel_down" else None
-            # the channel scenario's history on one partition, in time order (see backlog_replayed for why)
-            run = scenarios.Run(
-                status["kafka"].address,
-                status["elasticsearch"].address,
-                Path(tmp),
-                notify=notify,
-                partitions=1 if notify else 3,
-            )
-            run.start_worker()
-            started = time.monotonic()
-            try:
-                scenarios.wait_consuming(run)
-                outcome = runs[name](run)
-            finally:
-                run.stop()
-                stack.up()  # a scenario that restarted a service leaves the stack healthy for the next
-            row = {"name": name, **outcome.to_dict(), "wall_seconds": round(time.monotonic() - started, 1)}
-            results.append(row)
-            print(json.dumps(row, ensure_ascii=False), flush=True)
+        # kept when the scenario failed: the workers' logs and configs are what explains it
+        tmp = tempfile.mkdtemp(prefix=f"faults-{name}-")
+        notify = scenarios.notify_config(hook) if name == "channel_down" else None
+        # the channel scenario's history on one partition, in time order (see backlog_replayed for why)
+        run = scenarios.Run(
+            status["kafka"].address,
+            status["elasticsearch"].address,
+            Path(tmp),
+            notify=notify,
+            partitions=1 if notify else 3,
+        )
+        run.start_worker()
+        started = time.monotonic()
+        try:
+            scenarios.wait_consuming(run)
+            outcome = runs[name](run)
+        finally:
+            run.stop()
+            stack.up()  # a scenario that restarted a service leaves the stack healthy for the next
+        row = {"name": name, **outcome.to_dict(), "wall_seconds": round(time.monotonic() - started, 1)}
+        clean = row["lost"] == 0 and row["duplicated"] == 0 and row["worker_alive"] and not row["late_posts"]
+        if clean:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            row["kept"] = tmp
+        results.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
 
     hook.close()
     print(
