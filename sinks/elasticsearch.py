@@ -22,106 +22,47 @@ import orjson
 
 from schemas import Alert, EnrichedPost
 from schemas.retry import backoff_delay
+from sinks.indices import create_index, index_template, typed
 
 log = logging.getLogger("lingting.es")
 
 #: Longest wait between two bulk attempts while Elasticsearch is away.
 RETRY_CAP_SECONDS = 10.0
 
-_STRING_AS_KEYWORD = {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}}
-
 
 def posts_template(prefix: str, shards: int = 1, replicas: int = 0) -> dict[str, Any]:
     """Index template with explicit mappings for posts (analysts filter on keywords, search segmented text)."""
-    keyword = {"type": "keyword"}
-    return {
-        "index_patterns": [f"{prefix}-posts-*"],
-        "priority": 200,
-        "template": {
-            "settings": {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": "1s"},
-            "aliases": {f"{prefix}-posts": {}},
-            "mappings": {
-                "dynamic_templates": [_STRING_AS_KEYWORD],
-                "properties": {
-                    "platform": keyword,
-                    "id": keyword,
-                    "key": keyword,
-                    "text": {"type": "text"},
-                    # Kept in _source, not indexed: ``text`` holds the author's words and the quoted chain and
-                    # is what search reads; indexing both halves again costs the node indexing CPU that no query uses.
-                    "clean_text": {"type": "text", "index": False},
-                    "quoted_text": {"type": "text", "index": False},
-                    # The pipeline's own jieba tokens, space-joined: whitespace analysis keeps 海底捞 one term.
-                    "segmented": {"type": "text", "analyzer": "whitespace"},
-                    # The same tokens as ``segmented`` (which is what term search uses): a second index of them
-                    # buys nothing; ``keywords`` is the field to aggregate.
-                    "tokens": {"type": "keyword", "index": False, "doc_values": False},
-                    "keywords": keyword,
-                    "hashtags": keyword,
-                    "mentions": keyword,
-                    "brands": keyword,
-                    "created_at": {"type": "date"},
-                    "processed_at": {"type": "date"},
-                    "url": {"type": "keyword", "index": False},
-                    "repost_of": keyword,
-                    "author": {
-                        "properties": {
-                            "id": keyword,
-                            "name": keyword,
-                            "followers": {"type": "long"},
-                            "verified": {"type": "boolean"},
-                            "created_at": {"type": "date"},
-                        }
-                    },
-                    "metrics": {
-                        "properties": {
-                            "reposts": {"type": "long"},
-                            "comments": {"type": "long"},
-                            "likes": {"type": "long"},
-                            "engagement": {"type": "long"},
-                        }
-                    },
-                    "sentiment": {"properties": {"score": {"type": "float"}, "label": keyword}},
-                },
-            },
-        },
+    properties = {
+        **typed(
+            keyword="platform id key keywords hashtags mentions brands repost_of",
+            text="text",
+            date="created_at processed_at",
+        ),
+        # Kept in _source, not indexed: ``text`` holds the author's words and the quoted chain and is what search
+        # reads; indexing both halves again costs the node indexing CPU that no query uses.
+        "clean_text": {"type": "text", "index": False},
+        "quoted_text": {"type": "text", "index": False},
+        # The pipeline's own jieba tokens, space-joined: whitespace analysis keeps 海底捞 one term.
+        "segmented": {"type": "text", "analyzer": "whitespace"},
+        # The same tokens as ``segmented`` (which is what term search uses): a second index of them buys nothing;
+        # ``keywords`` is the field to aggregate.
+        "tokens": {"type": "keyword", "index": False, "doc_values": False},
+        "url": {"type": "keyword", "index": False},
+        "author": {"properties": typed(keyword="id name", long="followers", boolean="verified", date="created_at")},
+        "metrics": {"properties": typed(long="reposts comments likes engagement")},
+        "sentiment": {"properties": typed(float="score", keyword="label")},
     }
+    return index_template(f"{prefix}-posts", properties, shards=shards, replicas=replicas, refresh_interval="1s")
 
 
 def alerts_template(prefix: str) -> dict[str, Any]:
-    keyword = {"type": "keyword"}
-    return {
-        "index_patterns": [f"{prefix}-alerts-*"],
-        "priority": 200,
-        "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "aliases": {f"{prefix}-alerts": {}},
-            "mappings": {
-                "dynamic_templates": [_STRING_AS_KEYWORD],
-                "properties": {
-                    "id": keyword,
-                    "brand": keyword,
-                    "severity": keyword,
-                    "status": keyword,
-                    "sequence": {"type": "integer"},
-                    "window_start": {"type": "date"},
-                    "window_end": {"type": "date"},
-                    "crisis_start": {"type": "date"},
-                    "created_at": {"type": "date"},
-                    "updated_at": {"type": "date"},
-                    "opened_at": {"type": "date"},
-                    "observed": {"type": "float"},
-                    "expected": {"type": "float"},
-                    "score": {"type": "float"},
-                    "summary": {"type": "text"},
-                    "sample_posts": {"properties": {"text": {"type": "text"}}},
-                    "workflow": {
-                        "properties": {"state": keyword, "assignee": keyword, "by": keyword, "at": {"type": "date"}}
-                    },
-                },
-            },
-        },
-    }
+    """One document per crisis; the workflow object is the acknowledge API's."""
+    times = "window_start window_end crisis_start created_at updated_at opened_at"
+    properties = typed(keyword="id brand severity status", integer="sequence", float="observed expected score")
+    properties |= typed(date=times, text="summary")
+    properties["sample_posts"] = {"properties": typed(text="text")}
+    properties["workflow"] = {"properties": typed(keyword="state assignee by", date="at")}
+    return index_template(f"{prefix}-alerts", properties)
 
 
 def post_month(post: EnrichedPost) -> str:
@@ -171,12 +112,7 @@ async def ensure_indices(es, prefix: str) -> None:
     await es.indices.put_index_template(name=f"{prefix}-posts", body=posts_template(prefix))
     await es.indices.put_index_template(name=f"{prefix}-alerts", body=alerts_template(prefix))
     alerts_index = f"{prefix}-alerts-v1"
-    if not await es.indices.exists(index=alerts_index):
-        try:
-            await es.indices.create(index=alerts_index)
-        except Exception as err:  # created concurrently by another worker
-            if "resource_already_exists" not in str(err):
-                raise
+    await create_index(es, alerts_index)
     # a fresh index answers 503 until its shard has recovered: wait instead of failing the first alert
     await es.cluster.health(index=alerts_index, wait_for_status="yellow", timeout="30s")
 

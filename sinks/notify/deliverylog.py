@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from schemas.settings import IndexNames
+from sinks.indices import create_index, index_template, typed
 
 log = logging.getLogger("lingting.notify")
 
@@ -27,59 +28,20 @@ def escalation_id(alert_id: str, route: str) -> str:
 
 
 def deliveries_template(prefix: str) -> dict[str, Any]:
-    keyword = {"type": "keyword"}
-    alias = IndexNames(prefix).deliveries_alias
-    return {
-        "index_patterns": [f"{alias}-*"],
-        "priority": 200,
-        "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "aliases": {alias: {}},
-            "mappings": {
-                "dynamic": False,
-                "properties": {
-                    "kind": keyword,
-                    "status": keyword,
-                    "delivery_key": keyword,
-                    "alert_id": keyword,
-                    "brand": keyword,
-                    "severity": keyword,
-                    "alert_status": keyword,
-                    "sequence": {"type": "integer"},
-                    "channel": keyword,
-                    "channel_type": keyword,
-                    "route": keyword,
-                    "channels": keyword,
-                    "attempts": {"type": "integer"},
-                    "error": {"type": "text"},
-                    "http_status": {"type": "integer"},
-                    "created_at": {"type": "date"},
-                    "updated_at": {"type": "date"},
-                    "sent_at": {"type": "date"},
-                    "not_before": {"type": "date"},
-                    "next_attempt_at": {"type": "date"},
-                    "due_at": {"type": "date"},
-                    "reason": {"type": "text"},
-                    "attempt_log": {"type": "object", "enabled": False},
-                    "alert": {"type": "object", "enabled": False},
-                },
-            },
-        },
-    }
+    """What the dispatcher searches on; the attempt log and the alert itself are stored, not indexed."""
+    names = "kind status delivery_key alert_id brand severity alert_status channel channel_type route channels"
+    properties = typed(keyword=names, integer="sequence attempts http_status", text="error reason")
+    properties |= typed(date="created_at updated_at sent_at not_before next_attempt_at due_at")
+    properties |= {"attempt_log": {"type": "object", "enabled": False}, "alert": {"type": "object", "enabled": False}}
+    return index_template(IndexNames(prefix).deliveries_alias, properties, closed=True)
 
 
 async def ensure_delivery_log(es, prefix: str) -> str:
     """Create the template and the first index (idempotent). Returns the concrete index name."""
     names = IndexNames(prefix)
     await es.indices.put_index_template(name=names.deliveries_alias, body=deliveries_template(prefix))
-    index = names.deliveries_index
-    if not await es.indices.exists(index=index):
-        try:
-            await es.indices.create(index=index)
-        except Exception as err:  # created concurrently by another worker
-            if "resource_already_exists" not in str(err):
-                raise
-    return index
+    await create_index(es, names.deliveries_index)
+    return names.deliveries_index
 
 
 class DeliveryLog:
