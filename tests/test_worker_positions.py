@@ -69,3 +69,26 @@ def test_partitions_not_tracked_pass_and_a_revoke_forgets_every_position() -> No
     positions.revoked()
     assert admit(positions, [event(RAW0, 90)]) == [(0, 90)]
     assert sought == []
+
+
+def test_a_reread_that_delivers_nothing_is_asked_for_again(monkeypatch) -> None:
+    """A fetch under way during the re-read's seek can leave the partition read to its end with the hole still
+    open, and then no event comes to notice: the timer's retry seeks again."""
+    import pipeline.worker.positions as module
+
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    positions, sought = guard()
+    assert admit(positions, [event(RAW0, 5), event(RAW0, 6)]) == []
+    assert sought == [(RAW0, 3)]
+    clock[0] += module.REREAD_RETRY_SECONDS / 2
+    asyncio.run(positions.retry_stalled())
+    assert sought == [(RAW0, 3)]  # still within the time a re-read may take
+    clock[0] += module.REREAD_RETRY_SECONDS
+    asyncio.run(positions.retry_stalled())
+    assert sought == [(RAW0, 3), (RAW0, 3)]
+    # the second seek delivers: the hole fills, and nothing is asked for again
+    assert admit(positions, [event(RAW0, 3), event(RAW0, 4), event(RAW0, 5)]) == [(0, 3), (0, 4), (0, 5)]
+    clock[0] += 3 * module.REREAD_RETRY_SECONDS
+    asyncio.run(positions.retry_stalled())
+    assert sought == [(RAW0, 3), (RAW0, 3)]

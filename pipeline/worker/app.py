@@ -28,7 +28,7 @@ from pipeline.worker.deliver import DeliverStage
 from pipeline.worker.detect import DetectStage, MonitorStore
 from pipeline.worker.enrich import EnrichStage
 from pipeline.worker.observe import HealthServer, Metrics
-from pipeline.worker.positions import Positions
+from pipeline.worker.positions import REREAD_RETRY_SECONDS, Positions
 
 log = logging.getLogger("lingting.worker")
 
@@ -64,6 +64,7 @@ def create_app(settings: Settings, datadir: str | None = None) -> faust.App:
     app.agent(alerts, name="deliver")(deliver.run)
     if w.live:
         app.timer(w.tick_seconds)(lambda: detect.watermarks(enriched))
+    app.timer(REREAD_RETRY_SECONDS / 4)(positions.retry_stalled)
     app.on_partitions_revoked.connect(lambda sender, revoked, **_: _forget(store, positions))
     # a partition with nothing committed is re-read from its beginning after a rebalance; the raw partitions'
     # starting offsets are what the enrich stage checks its batches against

@@ -8,6 +8,11 @@ what was in the hole. So the enrich stage passes each batch through :class:`Posi
 offset each raw partition owes; at a hole it re-reads the partition from there instead of acknowledging past it.
 A hole the re-read finds again holds no records (a transaction marker, a compacted range) and is passed; a
 transactional producer leaves one such marker after each transaction, so that costs one extra fetch each.
+
+A re-read can itself come to nothing: a fetch already under way when its seek was made goes on being handed out
+and carries Faust's read position past the hole again, so the re-read records are dropped as already read, and
+with the partition read to its end no event arrives to notice. :meth:`Positions.retry_stalled`, on a timer, seeks
+again for every re-read that delivered nothing for ``REREAD_RETRY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,23 @@ class Positions:
         for tp, (owed, message) in holes.items():
             await self._reread(tp, owed, message)
         return admitted
+
+    async def retry_stalled(self) -> None:
+        """Seek again for each re-read that has delivered nothing for ``REREAD_RETRY_SECONDS`` (call it often)."""
+        now = time.monotonic()
+        for tp, asked in list(self._rereads.items()):
+            if now - asked.asked_at < REREAD_RETRY_SECONDS:
+                continue
+            self.say(
+                f"stalled:{tp}",
+                logging.WARNING,
+                "%s[%d]: the re-read from %d delivered nothing in %.0f s; seeking there again",
+                *tp,
+                asked.owed,
+                now - asked.asked_at,
+            )
+            asked.asked_at = now
+            await self._seek(tp, asked.owed)
 
     def _hole_is_empty(self, tp: Any, owed: int, message: Any) -> bool:
         asked = self._rereads.get(tp)
