@@ -103,3 +103,10 @@ def test_undecodable_batch_is_dead_lettered_with_its_range_and_the_rest_indexed(
     assert outcome.dead_letters == {"kafka.decode": 1}, outcome
     assert "offsets" in outcome.notes and "(5 records)" in outcome.notes and "snappy" in outcome.notes, outcome
     assert "cannot decode the record batch at" in run.log_tail("w1", 20_000)
+
+
+def test_one_of_two_workers_killed_the_other_takes_over_and_nothing_is_lost(run) -> None:
+    # the takeover re-reads from the dead worker's commits; a re-read that a fetch under way overran is asked
+    # for again (pipeline/worker/positions.py), so the partitions do not stall
+    outcome = scenarios.one_of_two_workers_killed(run, posts=600, catch_up_timeout=120)
+    _assert_clean(outcome)
