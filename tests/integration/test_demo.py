@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -145,7 +146,7 @@ def lingting(*args: str, kafka: str, es_url: str, timeout: float) -> subprocess.
 
 
 def test_demo_beside_a_users_indices_leaves_them_unchanged_and_cleans_up_after_itself(
-    user_data, es, es_url, kafka_bootstrap
+    user_data, es, es_url, kafka_bootstrap, request
 ):
     from kafka.admin import KafkaAdminClient
 
@@ -154,8 +155,13 @@ def test_demo_beside_a_users_indices_leaves_them_unchanged_and_cleans_up_after_i
     assert len([i for i in before if i.startswith(f"{USER_PREFIX}-posts-")]) >= 2
 
     proc = lingting("demo", "--timeout", "600", kafka=kafka_bootstrap, es_url=es_url, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
+    # the demo leaves its command center running for the user, and says how to stop it: the suite stops it
+    web = re.search(r"stop it: kill (\d+)", out)
+    if web:
+        request.addfinalizer(lambda: _stop(int(web.group(1))))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert web, out[-2000:]
     assert "【新危机】海底捞" in out
     created = re.search(
         r"lingting-demo-posts \((\d+) docs\), lingting-demo-alerts \((\d+) docs\), "
@@ -185,3 +191,10 @@ def test_demo_beside_a_users_indices_leaves_them_unchanged_and_cleans_up_after_i
     finally:
         admin.close()
     assert snapshot(es) == before
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
