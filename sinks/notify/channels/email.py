@@ -115,6 +115,12 @@ class EmailChannel(Channel[EmailConfig]):
         where = f"email {self.name} ({self.config.host}:{self.config.effective_port})"
         try:
             accepted = await asyncio.to_thread(self._send_sync, prepared.body, timeout)
+        except smtplib.SMTPAuthenticationError as err:
+            raise DeliveryError(
+                f"{where}: login refused ({err.smtp_code}); check username/password",
+                retryable=False,
+                status=err.smtp_code,
+            ) from None
         except smtplib.SMTPNotSupportedError as err:
             raise DeliveryError(
                 f"{where}: {err} (check security: starttls|ssl and whether the server wants a login)", retryable=False
@@ -122,14 +128,10 @@ class EmailChannel(Channel[EmailConfig]):
         except smtplib.SMTPRecipientsRefused as err:
             raise DeliveryError(f"{where}: recipients refused: {', '.join(err.recipients)}", retryable=False) from None
         except smtplib.SMTPResponseException as err:
-            # a refused login stays refused until someone fixes the credentials; any other 4xx is worth a retry
-            login = isinstance(err, smtplib.SMTPAuthenticationError)
             text = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else err.smtp_error
             raise DeliveryError(
-                f"{where}: login refused ({err.smtp_code}); check username/password"
-                if login
-                else f"{where}: server said {err.smtp_code} {text[:200]}",
-                retryable=not login and 400 <= err.smtp_code < 500,
+                f"{where}: server said {err.smtp_code} {text[:200]}",
+                retryable=400 <= err.smtp_code < 500,
                 status=err.smtp_code,
             ) from None
         except ssl.SSLCertVerificationError as err:
